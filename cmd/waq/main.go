@@ -1,0 +1,161 @@
+// Command waq sends WhatsApp messages reliably: `waq worker` delivers jobs
+// from NATS JetStream to the Graph API, `waq send` enqueues one, `waq dlq`
+// operates the dead-letter store, `waq fakegraph` simulates Meta, `waq dev`
+// runs it all on one machine.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+)
+
+// command is one subcommand: run gets the arguments after its name.
+type command struct {
+	summary string
+	run     func(ctx context.Context, env *Env, args []string) error
+}
+
+// commands is filled by each subcommand's file in an init function.
+var commands = map[string]command{}
+
+func register(name, summary string, run func(ctx context.Context, env *Env, args []string) error) {
+	commands[name] = command{summary: summary, run: run}
+}
+
+// Env is what a subcommand talks to: its streams and its environment, so
+// that tests can run commands in process.
+type Env struct {
+	Stdout io.Writer
+	Stderr io.Writer
+	Stdin  io.Reader
+	Getenv func(string) string
+}
+
+// usageError is bad usage: exit status 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...)}
+}
+
+// exitError carries an exit status without a message of its own (the
+// command has printed what it had to say).
+type exitError struct{ code int }
+
+func (e *exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+func main() {
+	ctx, stop := signalContext()
+	defer stop()
+	env := &Env{Stdout: os.Stdout, Stderr: os.Stderr, Stdin: os.Stdin, Getenv: os.Getenv}
+	os.Exit(run(ctx, env, os.Args[1:]))
+}
+
+// signalContext is cancelled on the first SIGINT or SIGTERM; a second one
+// exits at once.
+func signalContext() (context.Context, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		<-ch
+		cancel()
+		<-ch
+		fmt.Fprintln(os.Stderr, "waq: second signal, exiting now")
+		os.Exit(130)
+	}()
+	return ctx, func() { signal.Stop(ch); cancel() }
+}
+
+// run runs one command line and returns the exit status: 0 ok, 1 failed,
+// 2 bad usage.
+func run(ctx context.Context, env *Env, args []string) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		printUsage(env.Stderr)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	cmd, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(env.Stderr, "waq: unknown command %q (waq help lists them)\n", args[0])
+		return 2
+	}
+	err := cmd.run(ctx, env, args[1:])
+	return exitStatus(env.Stderr, args[0], err)
+}
+
+func exitStatus(stderr io.Writer, name string, err error) int {
+	if err == nil {
+		return 0
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	var ue *usageError
+	if errors.As(err, &ue) {
+		fmt.Fprintf(stderr, "waq %s: %s\n", name, oneLine(ue.msg))
+		return 2
+	}
+	fmt.Fprintf(stderr, "waq %s: %s\n", name, oneLine(err.Error()))
+	return 1
+}
+
+// oneLine keeps an error to one line, as operators read it in a log.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", "; ")), " ")
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprintln(w, "waq sends WhatsApp messages reliably through NATS JetStream and the Graph API.")
+	fmt.Fprintln(w, "\nUsage: waq COMMAND [flags]   (waq COMMAND -h for its flags)\n\nCommands:")
+	names := make([]string, 0, len(commands))
+	for n := range commands {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
+	}
+}
+
+// newFlags returns a flag set for a subcommand that reports to stderr.
+func newFlags(env *Env, name, usage string) *flag.FlagSet {
+	fs := flag.NewFlagSet("waq "+name, flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(env.Stderr, "Usage: waq %s %s\n", name, usage)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parseFlags parses args; a bad flag (already reported by the flag set)
+// becomes exit status 2, -h exit status 0.
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return &exitError{code: 0}
+		}
+		return &exitError{code: 2}
+	}
+	return nil
+}
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }

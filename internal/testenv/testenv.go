@@ -1,0 +1,234 @@
+// Package testenv starts the real servers waq's tests run against: an
+// embedded NATS server with JetStream and a redis-server child process, each
+// on a free loopback port, each cleaned up with the test.
+package testenv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redis/go-redis/v9"
+)
+
+// FreePort returns a loopback TCP port that was free a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// NATS is an embedded NATS server with JetStream.
+type NATS struct {
+	Server   *server.Server
+	URL      string
+	StoreDir string
+	Port     int
+}
+
+// StartNATS starts an embedded NATS server with JetStream on a free port,
+// storing in a fresh directory; it is shut down when the test ends.
+func StartNATS(t testing.TB) *NATS {
+	t.Helper()
+	n := &NATS{StoreDir: t.TempDir(), Port: FreePort(t)}
+	n.start(t)
+	t.Cleanup(n.Shutdown)
+	return n
+}
+
+func (n *NATS) start(t testing.TB) {
+	t.Helper()
+	opts := &server.Options{
+		Host:      "127.0.0.1",
+		Port:      n.Port,
+		JetStream: true,
+		StoreDir:  n.StoreDir,
+		NoLog:     true,
+		NoSigs:    true,
+		// Sync every write, as production should (SPEC §2).
+		SyncAlways: true,
+	}
+	s, err := server.NewServer(opts)
+	if err != nil {
+		t.Fatalf("nats server: %v", err)
+	}
+	go s.Start()
+	if !s.ReadyForConnections(10 * time.Second) {
+		t.Fatalf("nats server not ready on port %d", n.Port)
+	}
+	n.Server = s
+	n.URL = s.ClientURL()
+}
+
+// Shutdown stops the server and waits for it.
+func (n *NATS) Shutdown() {
+	if n.Server != nil {
+		n.Server.Shutdown()
+		n.Server.WaitForShutdown()
+		n.Server = nil
+	}
+}
+
+// Restart stops the server and starts it again on the same port and store.
+func (n *NATS) Restart(t testing.TB) {
+	t.Helper()
+	n.Shutdown()
+	n.start(t)
+}
+
+// Connect opens a client connection and a JetStream context, closed when
+// the test ends.
+func (n *NATS) Connect(t testing.TB) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	nc, err := nats.Connect(n.URL, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+	if err != nil {
+		t.Fatalf("nats connect: %v", err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatalf("jetstream: %v", err)
+	}
+	return nc, js
+}
+
+// Redis is a redis-server child process.
+type Redis struct {
+	Addr string
+	URL  string
+	Port int
+	Dir  string
+	args []string
+	cmd  *exec.Cmd
+	done chan struct{}
+	mu   sync.Mutex
+}
+
+// RedisServerPath finds redis-server, or skips... no: fails the test with
+// the install hint, since CI installs it.
+func RedisServerPath(t testing.TB) string {
+	t.Helper()
+	p, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Fatalf("redis-server not found on PATH: install it (apt-get install redis-server); .ci/run does")
+	}
+	return p
+}
+
+// StartRedis starts redis-server on a free port with AOF on (fsync every
+// write), in a fresh directory; it is killed when the test ends.
+func StartRedis(t testing.TB, extraArgs ...string) *Redis {
+	t.Helper()
+	r := &Redis{Port: FreePort(t), Dir: t.TempDir()}
+	r.args = append([]string{
+		"--port", strconv.Itoa(r.Port),
+		"--bind", "127.0.0.1",
+		"--dir", r.Dir,
+		"--save", "",
+		"--appendonly", "yes",
+		"--appendfsync", "always",
+		"--protected-mode", "no",
+		"--loglevel", "warning",
+		"--logfile", filepath.Join(r.Dir, "redis.log"),
+	}, extraArgs...)
+	r.Addr = fmt.Sprintf("127.0.0.1:%d", r.Port)
+	r.URL = "redis://" + r.Addr + "/0"
+	r.Start(t)
+	t.Cleanup(r.Stop)
+	return r
+}
+
+// Start starts the process (again, after Stop) and waits until it answers.
+func (r *Redis) Start(t testing.TB) {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	cmd := exec.Command(RedisServerPath(t), r.args...)
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start redis-server: %v", err)
+	}
+	r.cmd = cmd
+	r.done = make(chan struct{})
+	go func(done chan struct{}) { _ = cmd.Wait(); close(done) }(r.done)
+	c := redis.NewClient(&redis.Options{Addr: r.Addr})
+	defer c.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err := c.Ping(ctx).Err()
+		cancel()
+		if err == nil {
+			return
+		}
+		select {
+		case <-r.done:
+			log, _ := os.ReadFile(filepath.Join(r.Dir, "redis.log"))
+			t.Fatalf("redis-server exited at start: %s", strings.TrimSpace(string(log)))
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("redis-server on %s did not answer: %v", r.Addr, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Stop kills the process (SIGKILL: what a crash looks like) and waits.
+func (r *Redis) Stop() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.cmd == nil {
+		return
+	}
+	_ = r.cmd.Process.Kill()
+	<-r.done
+	r.cmd = nil
+}
+
+// Client returns a client of this server, closed when the test ends.
+func (r *Redis) Client(t testing.TB) *redis.Client {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: r.Addr})
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// Eventually polls cond every few milliseconds until it returns nil or the
+// timeout passes, then fails the test with cond's last error.
+func Eventually(t testing.TB, timeout time.Duration, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	wait := 5 * time.Millisecond
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met within %s: %v", timeout, err)
+		}
+		time.Sleep(wait)
+		if wait < 100*time.Millisecond {
+			wait *= 2
+		}
+	}
+}
+
+// ErrNotYet is a convenience for Eventually conditions.
+var ErrNotYet = errors.New("not yet")
