@@ -136,7 +136,7 @@ type SendResult struct {
 	// WAID is contacts[0].wa_id, when given.
 	WAID string
 	// FBTraceID is the x-fb-trace-id header, when given.
-	FBTraceID string
+	FBTraceID  string
 	HTTPStatus int
 	Usage      *Usage
 }
@@ -288,23 +288,29 @@ func (c *Client) do(ctx context.Context, method, endpoint, token string, body []
 		}
 		return resp.StatusCode, resp.Header, &TransportError{Kind: kind, HTTPStatus: resp.StatusCode, FBTraceID: fbtrace, Err: redactErr(rerr)}
 	}
-	data := buf.Bytes()
+	return resp.StatusCode, resp.Header, decodeAnswer(resp.StatusCode, resp.Header, buf.Bytes(), out)
+}
+
+// decodeAnswer turns a complete answer body into out, an *APIError or a
+// *TransportError. It is the one parser of Graph API answers.
+func decodeAnswer(status int, hdr http.Header, data []byte, out answer) error {
+	fbtrace := hdr.Get("x-fb-trace-id")
 	if err := json.Unmarshal(data, out); err != nil {
 		kind := TransportNotJSON
 		trimmed := bytes.TrimSpace(data)
 		if len(trimmed) > 0 && (trimmed[0] == '{' || trimmed[0] == '[') && isEOFSyntax(err) {
 			kind = TransportCut
 		}
-		return resp.StatusCode, resp.Header, &TransportError{Kind: kind, HTTPStatus: resp.StatusCode, FBTraceID: fbtrace,
-			Err: fmt.Errorf("%s answer: %s", contentKind(resp.Header), snippet(data))}
+		return &TransportError{Kind: kind, HTTPStatus: status, FBTraceID: fbtrace,
+			Err: fmt.Errorf("%s answer: %s", contentKind(hdr), snippet(data))}
 	}
 	if e := out.apiError(); e != nil {
 		if e.Code == nil {
-			return resp.StatusCode, resp.Header, &TransportError{Kind: TransportNoCode, HTTPStatus: resp.StatusCode, FBTraceID: fbtrace,
+			return &TransportError{Kind: TransportNoCode, HTTPStatus: status, FBTraceID: fbtrace,
 				Err: errors.New("error object without a code")}
 		}
 		ae := &APIError{
-			HTTPStatus: resp.StatusCode,
+			HTTPStatus: status,
 			Code:       *e.Code,
 			Subcode:    e.Subcode,
 			Type:       e.Type,
@@ -313,7 +319,7 @@ func (c *Client) do(ctx context.Context, method, endpoint, token string, body []
 			UserTitle:  e.UserTitle,
 			UserMsg:    e.UserMsg,
 			FBTraceID:  e.FBTraceID,
-			Usage:      ParseUsage(resp.Header),
+			Usage:      ParseUsage(hdr),
 		}
 		if ae.Title == "" {
 			ae.Title = ae.UserTitle
@@ -324,16 +330,16 @@ func (c *Client) do(ctx context.Context, method, endpoint, token string, body []
 		if ae.FBTraceID == "" {
 			ae.FBTraceID = fbtrace
 		}
-		return resp.StatusCode, resp.Header, ae
+		return ae
 	}
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return resp.StatusCode, resp.Header, &TransportError{Kind: TransportNoCode, HTTPStatus: resp.StatusCode, FBTraceID: fbtrace,
+	if status < 200 || status > 299 {
+		return &TransportError{Kind: TransportNoCode, HTTPStatus: status, FBTraceID: fbtrace,
 			Err: errors.New("non-2xx answer without an error object")}
 	}
 	if g, ok := out.(*getAnswer); ok {
 		g.raw = append([]byte(nil), data...)
 	}
-	return resp.StatusCode, resp.Header, nil
+	return nil
 }
 
 func isTimeout(err error) bool {
