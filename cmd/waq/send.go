@@ -1,0 +1,202 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/waqhq/waq/internal/conn"
+	"github.com/waqhq/waq/queue"
+)
+
+func init() {
+	register("send", "enqueue one job; prints its id", runSend)
+}
+
+func runSend(ctx context.Context, env *Env, args []string) error {
+	fs := newFlags(env, "send", "--phone-number-id P --to N (--template NAME --language CODE [--param V]... | --text T | --file job.json)")
+	var (
+		pn, to, tpl, lang, text, file, id, notAfter string
+		params, meta                                stringList
+		natsURL, stream                             string
+	)
+	fs.StringVar(&pn, "phone-number-id", "", "business phone number id that sends")
+	fs.StringVar(&to, "to", "", "recipient: digits with country code, like 15551234567")
+	fs.StringVar(&tpl, "template", "", "template name")
+	fs.StringVar(&lang, "language", "", "template language code, like en_US")
+	fs.Var(&params, "param", "template body parameter (repeatable, in order)")
+	fs.StringVar(&text, "text", "", "free-form text (only inside the 24-hour window)")
+	fs.StringVar(&file, "file", "", "a job (or a message object) as JSON; - for stdin")
+	fs.StringVar(&id, "id", "", "idempotency key (default: a new UUIDv7)")
+	fs.StringVar(&notAfter, "not-after", "", "park as expired if unsent by then (RFC 3339, or a duration like 2h)")
+	fs.Var(&meta, "metadata", "key=value carried with the job (repeatable)")
+	fs.StringVar(&natsURL, "nats-url", "", "NATS URL ($WAQ_NATS_URL)")
+	fs.StringVar(&stream, "stream", "", "stream name ($WAQ_STREAM)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	job, err := buildJob(env, pn, to, tpl, lang, text, file, id, notAfter, params, meta)
+	if err != nil {
+		return usagef("%v", err)
+	}
+	natsURL = firstNonEmpty(natsURL, env.Getenv("WAQ_NATS_URL"), devSetting(env, "nats_url"), "nats://127.0.0.1:4222")
+	stream = firstNonEmpty(stream, env.Getenv("WAQ_STREAM"), "WAQ_SEND")
+	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	nc, err := conn.NATS(cctx, natsURL, "waq send")
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	if _, err := queue.EnsureStream(cctx, js, queue.StreamConfig{Name: stream, Replicas: replicasFromEnv(env)}); err != nil {
+		return err
+	}
+	jid, err := queue.NewProducer(js, queue.ProducerOptions{}).Publish(cctx, job)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(env.Stdout, jid)
+	return nil
+}
+
+// buildJob makes the job from the flags, refusing what the worker would park
+// as invalid.
+func buildJob(env *Env, pn, to, tpl, lang, text, file, id, notAfter string, params, meta stringList) (*queue.Job, error) {
+	job := &queue.Job{}
+	kinds := 0
+	for _, s := range []string{tpl, text, file} {
+		if s != "" {
+			kinds++
+		}
+	}
+	if kinds != 1 {
+		return nil, fmt.Errorf("give exactly one of --template, --text or --file")
+	}
+	if tpl == "" && (lang != "" || len(params) > 0) {
+		return nil, fmt.Errorf("--language and --param go with --template")
+	}
+	if file != "" {
+		var data []byte
+		var err error
+		if file == "-" {
+			data, err = readAllLimited(env.Stdin, queue.MaxJobBytes)
+		} else {
+			data, err = os.ReadFile(file)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("--file: %v", err)
+		}
+		var probe map[string]json.RawMessage
+		if err := json.Unmarshal(data, &probe); err != nil {
+			return nil, fmt.Errorf("--file %s: not a JSON object: %v", file, err)
+		}
+		if _, isJob := probe["message"]; isJob {
+			if err := json.Unmarshal(data, job); err != nil {
+				return nil, fmt.Errorf("--file %s: %v", file, err)
+			}
+		} else {
+			job.Message = data
+		}
+	}
+	if pn != "" {
+		job.PhoneNumberID = pn
+	}
+	if job.PhoneNumberID == "" {
+		return nil, fmt.Errorf("--phone-number-id is required")
+	}
+	if tpl != "" || text != "" {
+		if to == "" {
+			return nil, fmt.Errorf("--to is required")
+		}
+		if err := queue.ValidateRecipient(to); err != nil {
+			return nil, fmt.Errorf("--to: %s", strings.TrimPrefix(err.Error(), "invalid job: message.to: "))
+		}
+		m := map[string]any{"messaging_product": "whatsapp", "recipient_type": "individual", "to": to}
+		if tpl != "" {
+			if lang == "" {
+				return nil, fmt.Errorf("--template needs --language (like en_US)")
+			}
+			t := map[string]any{"name": tpl, "language": map[string]string{"code": lang}}
+			if len(params) > 0 {
+				ps := make([]map[string]string, len(params))
+				for i, p := range params {
+					ps[i] = map[string]string{"type": "text", "text": p}
+				}
+				t["components"] = []any{map[string]any{"type": "body", "parameters": ps}}
+			}
+			m["type"], m["template"] = "template", t
+		} else {
+			m["type"], m["text"] = "text", map[string]string{"body": text}
+		}
+		b, _ := json.Marshal(m)
+		job.Message = b
+	} else if to != "" {
+		if err := queue.ValidateRecipient(to); err != nil {
+			return nil, fmt.Errorf("--to: %s", strings.TrimPrefix(err.Error(), "invalid job: message.to: "))
+		}
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(job.Message, &m); err != nil {
+			return nil, fmt.Errorf("--file: message is not a JSON object")
+		}
+		m["to"], _ = json.Marshal(to)
+		job.Message, _ = json.Marshal(m)
+	}
+	if id != "" {
+		job.ID = id
+	}
+	if notAfter != "" {
+		t, err := time.Parse(time.RFC3339, notAfter)
+		if err != nil {
+			d, derr := time.ParseDuration(notAfter)
+			if derr != nil || d <= 0 {
+				return nil, fmt.Errorf("--not-after %q: want an RFC 3339 time or a positive duration like 2h", notAfter)
+			}
+			t = time.Now().Add(d).UTC()
+		}
+		job.NotAfter = &t
+	}
+	for _, kv := range meta {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--metadata %q: want key=value", kv)
+		}
+		if job.Metadata == nil {
+			job.Metadata = map[string]string{}
+		}
+		job.Metadata[k] = v
+	}
+	if job.ID != "" {
+		if err := queue.ValidateID(job.ID); err != nil {
+			return nil, err
+		}
+	}
+	probe := *job
+	if probe.ID == "" {
+		probe.ID = "probe"
+	}
+	if _, err := probe.Validate(); err != nil {
+		return nil, err
+	}
+	return job, nil
+}
+
+func firstNonEmpty(vs ...string) string {
+	for _, v := range vs {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}

@@ -1,0 +1,51 @@
+package main
+
+import (
+	"context"
+
+	"github.com/waqhq/waq/telemetry"
+	"github.com/waqhq/waq/worker"
+)
+
+func init() {
+	register("worker", "deliver jobs from the stream to the Graph API", runWorker)
+}
+
+func runWorker(ctx context.Context, env *Env, args []string) error {
+	var cfg worker.Config
+	fs := newFlags(env, "worker", "[flags]  (every flag also reads its WAQ_* variable)")
+	cfg.BindFlags(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	if err := cfg.FromEnv(env.Getenv); err != nil {
+		return err
+	}
+	cfg.ApplyDefaults()
+	log, err := telemetry.NewLogger(env.Stderr, cfg.LogFormat, cfg.LogLevel)
+	if err != nil {
+		return err
+	}
+	tracing, err := telemetry.SetupTracing(ctx, "waq-worker", env.Getenv)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5e9)
+		defer cancel()
+		_ = tracing.Shutdown(sctx)
+	}()
+	w, err := worker.New(cfg, env.Getenv, worker.Options{Logger: log, TracerProvider: tracing.Provider})
+	if err != nil {
+		return err
+	}
+	mountExtras(w, cfg, env)
+	return w.Run(ctx)
+}
+
+// mountExtras mounts the admin API, the console and the webhook when
+// configured; filled in by their own files.
+var mountExtras = func(w *worker.Worker, cfg worker.Config, env *Env) {}

@@ -1,0 +1,137 @@
+// Package deadletter is the Redis store of parked jobs and the operations on
+// it: park, list, show, stats, replay, purge, export. The CLI (`waq dlq`) and
+// the admin HTTP API both call this package, so they behave the same.
+//
+// Every key of the store carries the hash tag {dlq}: in a Redis Cluster the
+// whole store lives in one slot, so one script updates an entry, its indexes
+// and its counters atomically.
+//
+// Keys (prefix P): P:{dlq}:e:ID (the entry, JSON), P:{dlq}:i:all and
+// P:{dlq}:i:<dim>:<value> (sorted sets of ids scored by parked time, one per
+// reason, code, phone number and template), and P:{dlq}:c:<scope> (hashes of
+// counts, for stats without a scan).
+package deadletter
+
+import (
+	"encoding/json"
+	"strconv"
+	"time"
+
+	"github.com/waqhq/waq/ledger"
+)
+
+// Entry is one parked job.
+type Entry struct {
+	// ID is the job's id.
+	ID string `json:"id"`
+	// Reason is one of the stable dead-letter reasons (window, template,
+	// retries_exhausted, invalid, undeliverable, expired, account, unknown).
+	Reason string `json:"reason"`
+	// Problem explains the reason in words (a validation error, the
+	// policy's decision).
+	Problem string `json:"problem,omitempty"`
+	// Job is the job as published, when its body was JSON.
+	Job json.RawMessage `json:"job,omitempty"`
+	// Raw is the body as published when it was not JSON (base64 in JSON).
+	Raw []byte `json:"raw,omitempty"`
+	// Subject is the NATS subject the job came on.
+	Subject       string            `json:"subject,omitempty"`
+	PhoneNumberID string            `json:"phone_number_id,omitempty"`
+	To            string            `json:"to,omitempty"`
+	MessageType   string            `json:"type,omitempty"`
+	Template      string            `json:"template,omitempty"`
+	Language      string            `json:"language,omitempty"`
+	Metadata      map[string]string `json:"metadata,omitempty"`
+	// LastError is the last error Meta (or the transport) gave.
+	LastError *LastError `json:"last_error,omitempty"`
+	// Attempts is every attempt, across worker processes and replays.
+	Attempts []ledger.Attempt `json:"attempts"`
+	// TraceID and SpanID are the trace of the attempt that parked the job;
+	// a replay links to it.
+	TraceID  string    `json:"trace_id,omitempty"`
+	SpanID   string    `json:"span_id,omitempty"`
+	ParkedAt time.Time `json:"parked_at"`
+	// Replayed is how often the job was replayed before it was parked this
+	// time (its generation).
+	Replayed int `json:"replayed"`
+}
+
+// LastError is the full error answer of the attempt that parked the job.
+type LastError struct {
+	HTTPStatus int    `json:"http_status,omitempty"`
+	Code       *int   `json:"code,omitempty"`
+	Subcode    int    `json:"error_subcode,omitempty"`
+	Type       string `json:"type,omitempty"`
+	Title      string `json:"title,omitempty"`
+	Message    string `json:"message,omitempty"`
+	Details    string `json:"details,omitempty"`
+	UserTitle  string `json:"error_user_title,omitempty"`
+	UserMsg    string `json:"error_user_msg,omitempty"`
+	FBTraceID  string `json:"fbtrace_id,omitempty"`
+	// Transport says what went wrong when there was no usable answer.
+	Transport string `json:"transport,omitempty"`
+}
+
+// Code returns the entry's error code and whether it has one.
+func (e *Entry) Code() (int, bool) {
+	if e.LastError == nil || e.LastError.Code == nil {
+		return 0, false
+	}
+	return *e.LastError.Code, true
+}
+
+// FBTraceID is the last error's fbtrace_id, or "".
+func (e *Entry) FBTraceID() string {
+	if e.LastError == nil {
+		return ""
+	}
+	return e.LastError.FBTraceID
+}
+
+// codeKey is the index value of an entry's code: the number, or "none".
+func (e *Entry) codeKey() string {
+	if c, ok := e.Code(); ok {
+		return strconv.Itoa(c)
+	}
+	return "none"
+}
+
+// Summary is the line `waq dlq list --json` prints for an entry.
+type Summary struct {
+	ID            string    `json:"id"`
+	Reason        string    `json:"reason"`
+	Code          *int      `json:"code"`
+	FBTraceID     string    `json:"fbtrace_id"`
+	TraceID       string    `json:"trace_id"`
+	PhoneNumberID string    `json:"phone_number_id"`
+	To            string    `json:"to"`
+	Template      string    `json:"template"`
+	Attempts      int       `json:"attempts"`
+	ParkedAt      time.Time `json:"parked_at"`
+	Replayed      int       `json:"replayed"`
+	Problem       string    `json:"problem,omitempty"`
+}
+
+// Summary returns the list line of the entry.
+func (e *Entry) Summary() Summary {
+	s := Summary{
+		ID: e.ID, Reason: e.Reason, FBTraceID: e.FBTraceID(), TraceID: e.TraceID,
+		PhoneNumberID: e.PhoneNumberID, To: e.To, Template: e.Template,
+		Attempts: e.sends(), ParkedAt: e.ParkedAt.UTC(), Replayed: e.Replayed, Problem: e.Problem,
+	}
+	if c, ok := e.Code(); ok {
+		s.Code = &c
+	}
+	return s
+}
+
+// sends counts the attempts that reached the API.
+func (e *Entry) sends() int {
+	n := 0
+	for _, a := range e.Attempts {
+		if a.Outcome == "failed" || a.Outcome == "throttled" || a.Outcome == "sent" {
+			n++
+		}
+	}
+	return n
+}

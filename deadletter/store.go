@@ -1,0 +1,439 @@
+package deadletter
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/waqhq/waq/ledger"
+)
+
+// ErrNotFound means no entry has that id.
+var ErrNotFound = errors.New("no dead-letter entry with that id")
+
+// Store is the Redis dead-letter store. It is safe for concurrent use.
+type Store struct {
+	rdb       redis.UniversalClient
+	prefix    string
+	retention time.Duration
+	now       func() time.Time
+}
+
+// Options configure a Store; the zero value means the defaults.
+type Options struct {
+	// Prefix of every key. Defaults to "waq".
+	Prefix string
+	// Retention is how long an entry is kept. Defaults to 720h.
+	Retention time.Duration
+	// Now is the clock. Defaults to time.Now.
+	Now func() time.Time
+}
+
+// New returns a store over rdb.
+func New(rdb redis.UniversalClient, opts Options) *Store {
+	s := &Store{rdb: rdb, prefix: opts.Prefix, retention: opts.Retention, now: opts.Now}
+	if s.prefix == "" {
+		s.prefix = "waq"
+	}
+	if s.retention <= 0 {
+		s.retention = 720 * time.Hour
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	return s
+}
+
+// Retention is how long entries are kept.
+func (s *Store) Retention() time.Duration { return s.retention }
+
+func (s *Store) base() string              { return s.prefix + ":{dlq}" }
+func (s *Store) entryKey(id string) string { return s.base() + ":e:" + id }
+func (s *Store) indexKey(dim string) string {
+	return s.base() + ":i:" + dim
+}
+func (s *Store) countKey(scope string) string { return s.base() + ":c:" + scope }
+
+// accountLua adds (delta 1) or removes (delta -1) an entry's contribution to
+// the indexes and counters. Each dimension ("reason=window", "code=131047",
+// "pn=1065...", "tpl=order_update") has an index of ids and a counter hash;
+// "all" spans every entry. A counter hash counts its entries ("n"), their
+// values in the other dimensions, and (in ":to") their recipients, which is
+// what the isolation verdict of stats needs.
+const accountLua = `
+local P = ARGV[1]
+local function account(id, reason, code, pn, tpl, to, score, delta)
+  local d = {'reason=' .. reason, 'code=' .. code}
+  if pn ~= '' then d[#d+1] = 'pn=' .. pn end
+  if tpl ~= '' then d[#d+1] = 'tpl=' .. tpl end
+  local scopes = {'all'}
+  for _, x in ipairs(d) do scopes[#scopes+1] = x end
+  for _, sc in ipairs(scopes) do
+    local ik = P .. ':i:' .. sc
+    if delta > 0 then redis.call('ZADD', ik, score, id) else redis.call('ZREM', ik, id) end
+    local h = P .. ':c:' .. sc
+    if redis.call('HINCRBY', h, 'n', delta) <= 0 then
+      redis.call('DEL', h, h .. ':to')
+    else
+      for _, x in ipairs(d) do
+        if redis.call('HINCRBY', h, x, delta) <= 0 then redis.call('HDEL', h, x) end
+      end
+      if to ~= '' and redis.call('HINCRBY', h .. ':to', to, delta) <= 0 then
+        redis.call('HDEL', h .. ':to', to)
+      end
+    end
+  end
+end
+local function remove(ek, id)
+  local o = redis.call('HMGET', ek, 'r', 'c', 'p', 't', 'x')
+  if not o[1] then return false end
+  account(id, o[1], o[2], o[3] or '', o[4] or '', o[5] or '', 0, -1)
+  redis.call('DEL', ek)
+  return true
+end
+`
+
+// parkScript writes an entry, replacing an older entry of the same id.
+// KEYS: entry. ARGV: base, id, json, score, reason, code, pn, tpl, to, gen.
+var parkScript = redis.NewScript(accountLua + `
+remove(KEYS[1], ARGV[2])
+redis.call('HSET', KEYS[1], 'd', ARGV[3], 'r', ARGV[5], 'c', ARGV[6], 'p', ARGV[7], 't', ARGV[8], 'x', ARGV[9], 's', ARGV[4], 'g', ARGV[10])
+account(ARGV[2], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[4], 1)
+return 1
+`)
+
+// removeScript deletes an entry, only if its generation is ARGV[3] (or any,
+// when ARGV[3] is ""). KEYS: entry. ARGV: base, id, gen.
+// Returns 1 removed, 0 missing, -1 a different generation is parked now.
+var removeScript = redis.NewScript(accountLua + `
+local g = redis.call('HGET', KEYS[1], 'g')
+if not g then return 0 end
+if ARGV[3] ~= '' and g ~= ARGV[3] then return -1 end
+remove(KEYS[1], ARGV[2])
+return 1
+`)
+
+// sweepScript removes up to ARGV[3] entries parked before ARGV[2] (ms).
+// KEYS: the "all" index. ARGV: base, cutoff, limit.
+var sweepScript = redis.NewScript(accountLua + `
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))
+for _, id in ipairs(ids) do
+  if not remove(P .. ':e:' .. id, id) then redis.call('ZREM', KEYS[1], id) end
+end
+return #ids
+`)
+
+// Park stores the entry durably (Redis has confirmed the write when it
+// returns nil). An entry with the same id is replaced.
+func (s *Store) Park(ctx context.Context, e *Entry) error {
+	if e.ID == "" || e.Reason == "" {
+		return errors.New("park: entry needs an id and a reason")
+	}
+	if e.ParkedAt.IsZero() {
+		e.ParkedAt = s.now().UTC()
+	}
+	if e.Attempts == nil {
+		e.Attempts = []ledger.Attempt{}
+	}
+	data, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("park %s: encode: %w", e.ID, err)
+	}
+	err = parkScript.Run(ctx, s.rdb, []string{s.entryKey(e.ID)},
+		s.base(), e.ID, data, e.ParkedAt.UnixMilli(), e.Reason, e.codeKey(),
+		e.PhoneNumberID, e.Template, e.To, e.Replayed).Err()
+	if err != nil {
+		return fmt.Errorf("park %s: %w", e.ID, err)
+	}
+	return nil
+}
+
+// Get returns the entry with that id, or ErrNotFound.
+func (s *Store) Get(ctx context.Context, id string) (*Entry, error) {
+	data, err := s.rdb.HGet(ctx, s.entryKey(id), "d").Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get %s: %w", id, err)
+	}
+	var e Entry
+	if err := json.Unmarshal([]byte(data), &e); err != nil {
+		return nil, fmt.Errorf("get %s: stored entry does not decode: %w", id, err)
+	}
+	return &e, nil
+}
+
+// Parked reports whether generation gen (or a later one) of job id is
+// parked.
+func (s *Store) Parked(ctx context.Context, id string, gen int) (bool, error) {
+	g, err := s.rdb.HGet(ctx, s.entryKey(id), "g").Result()
+	if errors.Is(err, redis.Nil) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("parked %s: %w", id, err)
+	}
+	n, _ := strconv.Atoi(g)
+	return n >= gen, nil
+}
+
+// Removed says what Remove did.
+type Removed int
+
+// The results of Remove.
+const (
+	RemovedNone  Removed = 0  // there was no entry
+	RemovedOK    Removed = 1  // the entry is gone
+	RemovedNewer Removed = -1 // a different generation is parked now; kept
+)
+
+// Remove deletes entry id if it is still generation gen (gen < 0: any).
+func (s *Store) Remove(ctx context.Context, id string, gen int) (Removed, error) {
+	g := ""
+	if gen >= 0 {
+		g = strconv.Itoa(gen)
+	}
+	n, err := removeScript.Run(ctx, s.rdb, []string{s.entryKey(id)}, s.base(), id, g).Int()
+	if err != nil {
+		return RemovedNone, fmt.Errorf("remove %s: %w", id, err)
+	}
+	return Removed(n), nil
+}
+
+// Sweep removes entries older than the retention, in bounded batches, and
+// returns how many it removed.
+func (s *Store) Sweep(ctx context.Context) (int, error) {
+	cutoff := s.now().Add(-s.retention).UnixMilli()
+	total := 0
+	for i := 0; i < 1000; i++ {
+		n, err := sweepScript.Run(ctx, s.rdb, []string{s.indexKey("all")}, s.base(), cutoff, 500).Int()
+		if err != nil {
+			return total, fmt.Errorf("sweep: %w", err)
+		}
+		total += n
+		if n < 500 {
+			break
+		}
+	}
+	return total, nil
+}
+
+// Filter selects entries. The zero value selects all.
+type Filter struct {
+	Reason        string
+	Code          *int
+	PhoneNumberID string
+	Template      string
+	// Since keeps entries parked within this long before now.
+	Since time.Duration
+}
+
+// dims are the index dimensions the filter names.
+func (f Filter) dims() []string {
+	var d []string
+	if f.Reason != "" {
+		d = append(d, "reason="+f.Reason)
+	}
+	if f.Code != nil {
+		d = append(d, "code="+strconv.Itoa(*f.Code))
+	}
+	if f.PhoneNumberID != "" {
+		d = append(d, "pn="+f.PhoneNumberID)
+	}
+	if f.Template != "" {
+		d = append(d, "tpl="+f.Template)
+	}
+	return d
+}
+
+// IsZero reports whether the filter selects everything.
+func (f Filter) IsZero() bool { return len(f.dims()) == 0 && f.Since == 0 }
+
+// match checks the stored index fields of one entry against the filter.
+func (f Filter) match(reason, code, pn, tpl string) bool {
+	return (f.Reason == "" || f.Reason == reason) &&
+		(f.Code == nil || strconv.Itoa(*f.Code) == code) &&
+		(f.PhoneNumberID == "" || f.PhoneNumberID == pn) &&
+		(f.Template == "" || f.Template == tpl)
+}
+
+// minScore is the oldest parked time (ms) the filter and retention admit.
+func (s *Store) minScore(f Filter) int64 {
+	now := s.now()
+	min := now.Add(-s.retention)
+	if f.Since > 0 && now.Add(-f.Since).After(min) {
+		min = now.Add(-f.Since)
+	}
+	return min.UnixMilli()
+}
+
+// Page is a page of entries, newest first, and the cursor of the next one
+// ("" when there is none).
+type Page struct {
+	Entries []*Entry
+	Next    string
+}
+
+// List returns up to limit entries matching f, newest first, starting after
+// cursor (from a previous Page.Next; "" for the first page). It iterates the
+// smallest index the filter names, with bounded batches.
+func (s *Store) List(ctx context.Context, f Filter, cursor string, limit int) (Page, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	var page Page
+	err := s.scan(ctx, f, cursor, func(ids []string, scores []int64, fields [][]any) (bool, error) {
+		var want []int
+		for i := range ids {
+			if len(page.Entries)+len(want) >= limit {
+				break
+			}
+			if fields[i][0] == nil {
+				continue
+			}
+			if f.match(str(fields[i][0]), str(fields[i][1]), str(fields[i][2]), str(fields[i][3])) {
+				want = append(want, i)
+			}
+		}
+		for _, i := range want {
+			var e Entry
+			if err := json.Unmarshal([]byte(str(fields[i][4])), &e); err != nil {
+				continue
+			}
+			page.Entries = append(page.Entries, &e)
+			page.Next = strconv.FormatInt(scores[i], 10) + ":" + ids[i]
+		}
+		return len(page.Entries) < limit, nil
+	})
+	if len(page.Entries) < limit {
+		page.Next = ""
+	}
+	return page, err
+}
+
+func str(v any) string {
+	s, _ := v.(string)
+	return s
+}
+
+// scan walks the ids of the smallest index f names, newest first, from
+// cursor, in batches, with each entry's fields r, c, p, t, d. visit returns
+// false to stop.
+func (s *Store) scan(ctx context.Context, f Filter, cursor string, visit func(ids []string, scores []int64, fields [][]any) (bool, error)) error {
+	index, err := s.smallestIndex(ctx, f)
+	if err != nil {
+		return err
+	}
+	max := "+inf"
+	var skipScore int64 = -1
+	skipID := ""
+	if cursor != "" {
+		sc, id, ok := strings.Cut(cursor, ":")
+		n, err := strconv.ParseInt(sc, 10, 64)
+		if !ok || err != nil {
+			return fmt.Errorf("bad cursor %q", cursor)
+		}
+		max, skipScore, skipID = sc, n, id
+	}
+	min := strconv.FormatInt(s.minScore(f), 10)
+	const batch = 500
+	for round := 0; round < 100000; round++ {
+		zs, err := s.rdb.ZRevRangeByScoreWithScores(ctx, index, &redis.ZRangeBy{Max: max, Min: min, Count: batch + 64}).Result()
+		if err != nil {
+			return fmt.Errorf("list: %w", err)
+		}
+		ids := make([]string, 0, len(zs))
+		scores := make([]int64, 0, len(zs))
+		for _, z := range zs {
+			id := z.Member.(string)
+			sc := int64(z.Score)
+			// Members of one score come in reverse order of id: those at or
+			// above the cursor's id were on an earlier page.
+			if sc == skipScore && id >= skipID {
+				continue
+			}
+			ids = append(ids, id)
+			scores = append(scores, sc)
+			if len(ids) == batch {
+				break
+			}
+		}
+		if len(ids) == 0 {
+			return nil
+		}
+		cmds := make([]*redis.SliceCmd, len(ids))
+		_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, id := range ids {
+				cmds[i] = p.HMGet(ctx, s.entryKey(id), "r", "c", "p", "t", "d")
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("list: %w", err)
+		}
+		fields := make([][]any, len(ids))
+		for i, c := range cmds {
+			fields[i] = c.Val()
+		}
+		more, err := visit(ids, scores, fields)
+		if err != nil || !more {
+			return err
+		}
+		last := len(ids) - 1
+		max, skipScore, skipID = strconv.FormatInt(scores[last], 10), scores[last], ids[last]
+	}
+	return nil
+}
+
+// smallestIndex picks the index to iterate for f: the smallest of those it
+// names, or "all".
+func (s *Store) smallestIndex(ctx context.Context, f Filter) (string, error) {
+	dims := f.dims()
+	if len(dims) == 0 {
+		return s.indexKey("all"), nil
+	}
+	cmds := make([]*redis.IntCmd, len(dims))
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, d := range dims {
+			cmds[i] = p.ZCard(ctx, s.indexKey(d))
+		}
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("list: %w", err)
+	}
+	idx := make([]int, len(dims))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.Slice(idx, func(a, b int) bool { return cmds[idx[a]].Val() < cmds[idx[b]].Val() })
+	return s.indexKey(dims[idx[0]]), nil
+}
+
+// Ping reports whether Redis answers.
+func (s *Store) Ping(ctx context.Context) error { return s.rdb.Ping(ctx).Err() }
+
+// CountByReason returns how many entries each reason has, from the counters
+// (no scan).
+func (s *Store) CountByReason(ctx context.Context) (map[string]int64, error) {
+	m, err := s.rdb.HGetAll(ctx, s.countKey("all")).Result()
+	if err != nil {
+		return nil, fmt.Errorf("count: %w", err)
+	}
+	out := map[string]int64{}
+	for k, v := range m {
+		if r, ok := strings.CutPrefix(k, "reason="); ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			out[r] = n
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,363 @@
+// Package ledger keeps what waq knows of each job in Redis: whether it was
+// sent (and its wamid), how many attempts its current generation has used,
+// whether it was parked, and the history of its failed attempts.
+//
+// The worker reads a job's state before every send, so a job delivered again
+// (after a crash, a lost ack, or a second publish past JetStream's duplicate
+// window) is acknowledged without a second send. A job that went through
+// first time costs one small hash; only jobs that failed keep a history.
+//
+// A job's generation is its replay count: a job replayed from the
+// dead-letter store comes back with generation n+1 and a fresh attempt
+// count, while its history goes on.
+//
+// Keys (prefix P, job id I): P:j:{I} (hash), P:j:{I}:h (list), P:w:{wamid}
+// (string). The braces are a Redis Cluster hash tag, so each job's keys live
+// on one node and one script can touch them together.
+package ledger
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Attempt is one try to send a job (or a decision taken without sending).
+type Attempt struct {
+	At time.Time `json:"at"`
+	// Gen is the job's generation (replay count) when it was tried.
+	Gen int `json:"gen,omitempty"`
+	// Outcome is "sent", "failed", "throttled", "paused", "expired", "invalid".
+	Outcome string `json:"outcome"`
+	// Action is the policy's decision: retry, throttle, park, pause.
+	Action     string `json:"action,omitempty"`
+	HTTPStatus int    `json:"http_status,omitempty"`
+	// Code is the Graph API error code; nil when the answer carried none.
+	Code      *int   `json:"code,omitempty"`
+	Subcode   int    `json:"error_subcode,omitempty"`
+	FBTraceID string `json:"fbtrace_id,omitempty"`
+	// Error is a short description when there is no code (timeout, HTML page).
+	Error string `json:"error,omitempty"`
+	// Delay is the backoff chosen before the next try, in milliseconds.
+	DelayMS int64  `json:"delay_ms,omitempty"`
+	TraceID string `json:"trace_id,omitempty"`
+	SpanID  string `json:"span_id,omitempty"`
+	Worker  string `json:"worker,omitempty"`
+}
+
+// State is what the ledger holds of one job.
+type State struct {
+	// WAMID is set once the job was sent: its outcome is final.
+	WAMID  string
+	SentAt time.Time
+	// Gen is the newest generation seen.
+	Gen int
+	// Attempts counts the sends of generation Gen that count towards
+	// max_attempts; Throttles counts those answered with a rate limit or a
+	// pause, which do not.
+	Attempts  int
+	Throttles int
+	// Parked is the dead-letter reason when generation ParkedGen was parked.
+	Parked    string
+	ParkedGen int
+	// Status is the latest delivery status a webhook reported (sent,
+	// delivered, read, failed) and StatusAt when it was reported.
+	Status   string
+	StatusAt time.Time
+}
+
+// Sent reports whether the job's outcome is "sent".
+func (s State) Sent() bool { return s.WAMID != "" }
+
+// ParkedAt reports whether generation gen of the job is already parked.
+func (s State) ParkedAt(gen int) bool { return s.Parked != "" && s.ParkedGen >= gen }
+
+// Ledger is the Redis-backed job ledger. It is safe for concurrent use.
+type Ledger struct {
+	rdb    redis.UniversalClient
+	prefix string
+	ttl    time.Duration
+}
+
+// Options configure a Ledger; the zero value means the defaults.
+type Options struct {
+	// Prefix of every key. Defaults to "waq".
+	Prefix string
+	// Retention is how long a job's record is kept after its last change:
+	// long enough for redeliveries, late webhooks (Meta retries them for up
+	// to 7 days) and producers that publish an id again. Defaults to 168h.
+	Retention time.Duration
+}
+
+// New returns a ledger over rdb.
+func New(rdb redis.UniversalClient, opts Options) *Ledger {
+	l := &Ledger{rdb: rdb, prefix: opts.Prefix, ttl: opts.Retention}
+	if l.prefix == "" {
+		l.prefix = "waq"
+	}
+	if l.ttl <= 0 {
+		l.ttl = 168 * time.Hour
+	}
+	return l
+}
+
+func (l *Ledger) stateKey(id string) string   { return l.prefix + ":j:{" + id + "}" }
+func (l *Ledger) historyKey(id string) string { return l.prefix + ":j:{" + id + "}:h" }
+func (l *Ledger) wamidKey(wamid string) string {
+	return l.prefix + ":w:" + wamid
+}
+
+// Load returns a job's state; the zero State when the ledger has none.
+func (l *Ledger) Load(ctx context.Context, id string) (State, error) {
+	m, err := l.rdb.HGetAll(ctx, l.stateKey(id)).Result()
+	if err != nil {
+		return State{}, fmt.Errorf("ledger load %s: %w", id, err)
+	}
+	return parseState(m), nil
+}
+
+// LoadMany returns the states of several jobs in one round trip.
+func (l *Ledger) LoadMany(ctx context.Context, ids []string) ([]State, error) {
+	cmds := make([]*redis.MapStringStringCmd, len(ids))
+	_, err := l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, id := range ids {
+			cmds[i] = p.HGetAll(ctx, l.stateKey(id))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("ledger load: %w", err)
+	}
+	out := make([]State, len(ids))
+	for i, c := range cmds {
+		out[i] = parseState(c.Val())
+	}
+	return out, nil
+}
+
+func parseState(m map[string]string) State {
+	var s State
+	if len(m) == 0 {
+		return s
+	}
+	s.WAMID = m["w"]
+	s.SentAt = msTime(m["s"])
+	s.Gen = atoi(m["g"])
+	s.Attempts = atoi(m["n"])
+	s.Throttles = atoi(m["t"])
+	s.Parked = m["p"]
+	s.ParkedGen = atoi(m["pg"])
+	s.Status = m["st"]
+	s.StatusAt = msTime(m["sa"])
+	return s
+}
+
+func atoi(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
+}
+
+func msTime(s string) time.Time {
+	if s == "" {
+		return time.Time{}
+	}
+	ms, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms).UTC()
+}
+
+// Count says which counter an attempt adds to.
+type Count string
+
+// The counters of a generation.
+const (
+	CountNone    Count = ""  // a decision without a send (expired, invalid)
+	CountAttempt Count = "n" // a send that counts towards max_attempts
+	CountHeld    Count = "t" // a send answered with a rate limit or a pause
+)
+
+// ErrStale means a message of an older generation than the ledger's: the job
+// was replayed since, and the newer generation owns it.
+var ErrStale = errors.New("ledger: stale generation")
+
+// recordScript appends an attempt to a job's history and bumps a counter,
+// starting the counters afresh when the attempt is of a newer generation.
+// KEYS: state, history. ARGV: gen, counter field or "", attempt JSON, ttl ms.
+// Returns the counter's new value, or -1 for a stale generation.
+var recordScript = redis.NewScript(`
+local g = tonumber(redis.call('HGET', KEYS[1], 'g') or '0')
+local gen = tonumber(ARGV[1])
+if gen < g then return -1 end
+if gen > g then
+  redis.call('HSET', KEYS[1], 'g', gen, 'n', 0, 't', 0)
+  redis.call('HDEL', KEYS[1], 'p', 'pg')
+end
+local v = 0
+if ARGV[2] ~= '' then v = redis.call('HINCRBY', KEYS[1], ARGV[2], 1) end
+redis.call('RPUSH', KEYS[2], ARGV[3])
+redis.call('LTRIM', KEYS[2], -200, -1)
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+return v
+`)
+
+// RecordAttempt durably appends a failed (or not sent) attempt of
+// generation gen and returns the counter's new value (0 for CountNone).
+func (l *Ledger) RecordAttempt(ctx context.Context, id string, gen int, a Attempt, c Count) (int, error) {
+	a.Gen = gen
+	data, err := json.Marshal(a)
+	if err != nil {
+		return 0, fmt.Errorf("ledger encode attempt: %w", err)
+	}
+	n, err := recordScript.Run(ctx, l.rdb, []string{l.stateKey(id), l.historyKey(id)},
+		gen, string(c), data, l.ttl.Milliseconds()).Int()
+	if err != nil {
+		return 0, fmt.Errorf("ledger record attempt %s: %w", id, err)
+	}
+	if n < 0 {
+		return 0, ErrStale
+	}
+	return n, nil
+}
+
+// sentScript records the outcome "sent". KEYS: state, history, wamid index.
+// ARGV: wamid, sent ms, gen, ttl ms, job id, attempt JSON or "".
+var sentScript = redis.NewScript(`
+redis.call('HSET', KEYS[1], 'w', ARGV[1], 's', ARGV[2])
+local g = tonumber(redis.call('HGET', KEYS[1], 'g') or '0')
+if tonumber(ARGV[3]) > g then redis.call('HSET', KEYS[1], 'g', ARGV[3]) end
+redis.call('PEXPIRE', KEYS[1], ARGV[4])
+if ARGV[6] ~= '' and redis.call('EXISTS', KEYS[2]) == 1 then
+  redis.call('RPUSH', KEYS[2], ARGV[6])
+  redis.call('PEXPIRE', KEYS[2], ARGV[4])
+end
+return 1
+`)
+
+// RecordSent durably records that the job was sent as wamid. The attempt
+// joins the history only when the job has one (it failed before), so a job
+// sent first time costs one small hash.
+func (l *Ledger) RecordSent(ctx context.Context, id string, gen int, wamid string, a Attempt) error {
+	return l.RecordSentMany(ctx, []SentRecord{{ID: id, Gen: gen, WAMID: wamid, Attempt: a}})
+}
+
+// SentRecord is one job sent, for RecordSentMany.
+type SentRecord struct {
+	ID      string
+	Gen     int
+	WAMID   string
+	Attempt Attempt
+}
+
+// RecordSentMany records several sent jobs in one round trip. On error, none
+// may be assumed recorded (the caller retries them all; the writes are
+// idempotent).
+func (l *Ledger) RecordSentMany(ctx context.Context, recs []SentRecord) error {
+	ttl := l.ttl.Milliseconds()
+	datas := make([][]byte, len(recs))
+	for i := range recs {
+		a := recs[i].Attempt
+		a.Gen = recs[i].Gen
+		a.Outcome = "sent"
+		d, err := json.Marshal(a)
+		if err != nil {
+			return fmt.Errorf("ledger encode attempt: %w", err)
+		}
+		datas[i] = d
+	}
+	write := func(p redis.Pipeliner) error {
+		for i, r := range recs {
+			sentScript.EvalSha(ctx, p, []string{l.stateKey(r.ID), l.historyKey(r.ID)},
+				r.WAMID, r.Attempt.At.UnixMilli(), r.Gen, ttl, r.ID, datas[i])
+			p.Set(ctx, l.wamidKey(r.WAMID), r.ID, l.ttl)
+		}
+		return nil
+	}
+	_, err := l.rdb.Pipelined(ctx, write)
+	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		// A restarted Redis has forgotten its scripts; the writes are
+		// idempotent, so load and write again.
+		if err = sentScript.Load(ctx, l.rdb).Err(); err == nil {
+			_, err = l.rdb.Pipelined(ctx, write)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("ledger record sent: %w", err)
+	}
+	return nil
+}
+
+// MarkParked records that generation gen of the job was parked with reason.
+// The dead-letter entry must be durable before this is called.
+func (l *Ledger) MarkParked(ctx context.Context, id string, gen int, reason string) error {
+	k := l.stateKey(id)
+	_, err := l.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.HSet(ctx, k, "p", reason, "pg", gen)
+		p.PExpire(ctx, k, l.ttl)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("ledger mark parked %s: %w", id, err)
+	}
+	return nil
+}
+
+// History returns a job's recorded attempts, oldest first.
+func (l *Ledger) History(ctx context.Context, id string) ([]Attempt, error) {
+	raw, err := l.rdb.LRange(ctx, l.historyKey(id), 0, -1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("ledger history %s: %w", id, err)
+	}
+	out := make([]Attempt, 0, len(raw))
+	for _, r := range raw {
+		var a Attempt
+		if json.Unmarshal([]byte(r), &a) == nil {
+			out = append(out, a)
+		}
+	}
+	return out, nil
+}
+
+// JobByWAMID returns the id of the job sent as wamid, or "" when the ledger
+// does not know it.
+func (l *Ledger) JobByWAMID(ctx context.Context, wamid string) (string, error) {
+	id, err := l.rdb.Get(ctx, l.wamidKey(wamid)).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("ledger wamid %s: %w", wamid, err)
+	}
+	return id, nil
+}
+
+// statusRank orders delivery statuses so that an older one arriving late
+// does not overwrite a newer one.
+var statusScript = redis.NewScript(`
+local rank = {sent=1, delivered=2, read=3, failed=4}
+local cur = redis.call('HGET', KEYS[1], 'st')
+if cur and (rank[cur] or 0) >= (rank[ARGV[1]] or 0) then return 0 end
+redis.call('HSET', KEYS[1], 'st', ARGV[1], 'sa', ARGV[2])
+return 1
+`)
+
+// RecordStatus records a webhook's delivery status on a job unless a later
+// status (sent < delivered < read < failed) is already recorded. It reports
+// whether the status was new.
+func (l *Ledger) RecordStatus(ctx context.Context, id, status string, at time.Time) (bool, error) {
+	n, err := statusScript.Run(ctx, l.rdb, []string{l.stateKey(id)}, status, at.UnixMilli()).Int()
+	if err != nil {
+		return false, fmt.Errorf("ledger record status %s: %w", id, err)
+	}
+	return n == 1, nil
+}
+
+// Ping reports whether Redis answers.
+func (l *Ledger) Ping(ctx context.Context) error { return l.rdb.Ping(ctx).Err() }

@@ -1,0 +1,27 @@
+package telemetry
+
+import "go.opentelemetry.io/otel/attribute"
+
+func serviceName(s string) attribute.KeyValue { return attribute.String("service.name", s) }
+
+// Attribute keys of the attempt span (SPEC §5).
+const (
+	AttrMessagingSystem = attribute.Key("messaging.system")
+	AttrDestination     = attribute.Key("messaging.destination.name")
+	AttrMessageID       = attribute.Key("messaging.message.id")
+	AttrOperation       = attribute.Key("messaging.operation.type")
+	AttrAttempt         = attribute.Key("waq.attempt")
+	AttrAction          = attribute.Key("waq.policy.action")
+	AttrDLQReason       = attribute.Key("waq.dlq.reason")
+	AttrReplay          = attribute.Key("waq.replay")
+	AttrRecipient       = attribute.Key("waq.recipient.hash")
+	AttrPhoneNumberID   = attribute.Key("whatsapp.phone_number_id")
+	AttrWAMID           = attribute.Key("whatsapp.message.id")
+	AttrErrorCode       = attribute.Key("whatsapp.error.code")
+	AttrErrorSubcode    = attribute.Key("whatsapp.error.subcode")
+	AttrFBTraceID       = attribute.Key("whatsapp.fbtrace_id")
+	AttrTemplate        = attribute.Key("whatsapp.template.name")
+	AttrHTTPStatus      = attribute.Key("http.response.status_code")
+	AttrStatus          = attribute.Key("whatsapp.status")
+	AttrMetadataPrefix  = "waq.metadata."
+)

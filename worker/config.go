@@ -1,0 +1,361 @@
+package worker
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/waqhq/waq/graph"
+)
+
+// Config is the worker's configuration. Its zero value, after
+// ApplyDefaults, is a worker for a local NATS and Redis against Meta's
+// Graph API; every field has an environment variable and a flag (SPEC §6).
+type Config struct {
+	// NATSURL defaults to nats://127.0.0.1:4222.
+	NATSURL string
+	// RedisURL defaults to redis://127.0.0.1:6379/0.
+	RedisURL string
+	// GraphURL defaults to https://graph.facebook.com.
+	GraphURL string
+	// GraphVersion defaults to graph.DefaultVersion.
+	GraphVersion string
+	// AccessToken is the token of numbers the phone-number file does not
+	// give one for. Required unless the file gives every token.
+	AccessToken string
+	// PolicyFile overrides the default policy table; "" keeps it.
+	PolicyFile string
+	// HTTPAddr serves /metrics, /healthz, /readyz, /admin/ and /webhook.
+	// Defaults to ":8080".
+	HTTPAddr string
+	// Concurrency is the sends in flight in this process. Defaults to 128.
+	Concurrency int
+	// AdminToken turns on the admin API; "" leaves it off.
+	AdminToken string
+	// DLQRetention is how long dead-letter entries are kept. Defaults to 720h.
+	DLQRetention time.Duration
+	// SentRetention is how long a job's record (sent or not) is kept for
+	// de-duplication and webhook matching. Defaults to 168h.
+	SentRetention time.Duration
+	// Stream defaults to "WAQ_SEND"; StreamReplicas to 1.
+	Stream         string
+	StreamReplicas int
+	// PhoneNumbersFile lists the business numbers; "" serves every number
+	// with AccessToken at 80 messages per second.
+	PhoneNumbersFile string
+	// AppSecret and WebhookVerifyToken turn on /webhook.
+	AppSecret          string
+	WebhookVerifyToken string
+	// LogFormat is "json" (the default) or "text"; LogLevel "info" by default.
+	LogFormat string
+	LogLevel  string
+	// ShutdownTimeout bounds a graceful stop. Defaults to 25s.
+	ShutdownTimeout time.Duration
+	// GraphTimeout bounds one Graph API call. Defaults to 15s.
+	GraphTimeout time.Duration
+	// AckWait is how long a job may stay unacknowledged before JetStream
+	// gives it to another worker. Defaults to 60s.
+	AckWait time.Duration
+	// MaxAckPending bounds jobs delivered and not yet acknowledged (retries
+	// waiting included) across all workers. Defaults to 20000.
+	MaxAckPending int
+	// KeyPrefix prefixes every Redis key. Defaults to "waq".
+	KeyPrefix string
+	// TraceURL is a link template for a trace in the tracing UI, with
+	// {trace_id}; used by the console.
+	TraceURL string
+}
+
+// setting ties a field to its variable and flag.
+type setting struct {
+	env, flag, usage string
+	str              *string
+	num              *int
+	dur              *time.Duration
+	secret           bool
+}
+
+func (c *Config) settings() []setting {
+	return []setting{
+		{env: "WAQ_NATS_URL", flag: "nats-url", usage: "NATS server URL", str: &c.NATSURL},
+		{env: "WAQ_REDIS_URL", flag: "redis-url", usage: "Redis URL", str: &c.RedisURL},
+		{env: "WAQ_GRAPH_URL", flag: "graph-url", usage: "Graph API base URL", str: &c.GraphURL},
+		{env: "WAQ_GRAPH_VERSION", flag: "graph-version", usage: "Graph API version", str: &c.GraphVersion},
+		{env: "WAQ_ACCESS_TOKEN", flag: "access-token", usage: "access token (prefer the variable: flags show in ps)", str: &c.AccessToken, secret: true},
+		{env: "WAQ_POLICY_FILE", flag: "policy-file", usage: "policy file (YAML)", str: &c.PolicyFile},
+		{env: "WAQ_HTTP_ADDR", flag: "http-addr", usage: "listen address for /metrics, /healthz, /readyz, /admin/, /webhook", str: &c.HTTPAddr},
+		{env: "WAQ_CONCURRENCY", flag: "concurrency", usage: "sends in flight per process", num: &c.Concurrency},
+		{env: "WAQ_ADMIN_TOKEN", flag: "admin-token", usage: "bearer token of the admin API (off when empty)", str: &c.AdminToken, secret: true},
+		{env: "WAQ_DLQ_RETENTION", flag: "dlq-retention", usage: "how long dead-letter entries are kept", dur: &c.DLQRetention},
+		{env: "WAQ_SENT_RETENTION", flag: "sent-retention", usage: "how long job records are kept for de-duplication and webhooks", dur: &c.SentRetention},
+		{env: "WAQ_STREAM", flag: "stream", usage: "JetStream stream name", str: &c.Stream},
+		{env: "WAQ_STREAM_REPLICAS", flag: "stream-replicas", usage: "stream replicas (3 in a cluster)", num: &c.StreamReplicas},
+		{env: "WAQ_PHONE_NUMBERS_FILE", flag: "phone-numbers-file", usage: "phone-number file (YAML)", str: &c.PhoneNumbersFile},
+		{env: "WAQ_APP_SECRET", flag: "app-secret", usage: "Meta app secret for webhook signatures", str: &c.AppSecret, secret: true},
+		{env: "WAQ_WEBHOOK_VERIFY_TOKEN", flag: "webhook-verify-token", usage: "webhook subscription verify token", str: &c.WebhookVerifyToken, secret: true},
+		{env: "WAQ_LOG_FORMAT", flag: "log-format", usage: "json or text", str: &c.LogFormat},
+		{env: "WAQ_LOG_LEVEL", flag: "log-level", usage: "debug, info, warn or error", str: &c.LogLevel},
+		{env: "WAQ_SHUTDOWN_TIMEOUT", flag: "shutdown-timeout", usage: "bound of a graceful stop", dur: &c.ShutdownTimeout},
+		{env: "WAQ_GRAPH_TIMEOUT", flag: "graph-timeout", usage: "bound of one Graph API call", dur: &c.GraphTimeout},
+		{env: "WAQ_ACK_WAIT", flag: "ack-wait", usage: "JetStream ack wait of the consumer", dur: &c.AckWait},
+		{env: "WAQ_MAX_ACK_PENDING", flag: "max-ack-pending", usage: "jobs delivered and unacknowledged, retries included", num: &c.MaxAckPending},
+		{env: "WAQ_KEY_PREFIX", flag: "key-prefix", usage: "prefix of Redis keys", str: &c.KeyPrefix},
+		{env: "WAQ_TRACE_URL", flag: "trace-url", usage: "trace link template with {trace_id}", str: &c.TraceURL},
+	}
+}
+
+// ConfigError is a setting that does not parse or does not make sense.
+type ConfigError struct {
+	Setting string // the variable, e.g. WAQ_CONCURRENCY
+	Problem string
+}
+
+func (e *ConfigError) Error() string { return e.Setting + ": " + e.Problem }
+
+// BindFlags registers a flag per setting on fs. A flag's default is the
+// variable's value from getenv; what ParseFlags returns is validated.
+func (c *Config) BindFlags(fs *flag.FlagSet) {
+	for _, s := range c.settings() {
+		name := s.flag
+		usage := s.usage + " ($" + s.env + ")"
+		switch {
+		case s.str != nil:
+			fs.StringVar(s.str, name, "", usage)
+		case s.num != nil:
+			fs.Func(name, usage, intSetter(s.env, s.num))
+		case s.dur != nil:
+			fs.Func(name, usage, durSetter(s.env, s.dur))
+		}
+	}
+}
+
+func intSetter(env string, p *int) func(string) error {
+	return func(v string) error {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil {
+			return &ConfigError{Setting: env, Problem: fmt.Sprintf("%q is not a whole number", v)}
+		}
+		*p = n
+		return nil
+	}
+}
+
+func durSetter(env string, p *time.Duration) func(string) error {
+	return func(v string) error {
+		d, err := time.ParseDuration(strings.TrimSpace(v))
+		if err != nil {
+			return &ConfigError{Setting: env, Problem: fmt.Sprintf("%q is not a duration like 30s, 15m or 720h", v)}
+		}
+		*p = d
+		return nil
+	}
+}
+
+// FromEnv fills the settings that are still unset from the environment.
+// Flags given on the command line win over variables.
+func (c *Config) FromEnv(getenv func(string) string) error {
+	for _, s := range c.settings() {
+		v := getenv(s.env)
+		if v == "" {
+			continue
+		}
+		switch {
+		case s.str != nil:
+			if *s.str == "" {
+				*s.str = v
+			}
+		case s.num != nil:
+			if *s.num == 0 {
+				if err := intSetter(s.env, s.num)(v); err != nil {
+					return err
+				}
+			}
+		case s.dur != nil:
+			if *s.dur == 0 {
+				if err := durSetter(s.env, s.dur)(v); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// ApplyDefaults sets every unset field to its default.
+func (c *Config) ApplyDefaults() {
+	def := func(p *string, v string) {
+		if *p == "" {
+			*p = v
+		}
+	}
+	def(&c.NATSURL, "nats://127.0.0.1:4222")
+	def(&c.RedisURL, "redis://127.0.0.1:6379/0")
+	def(&c.GraphURL, graph.DefaultBaseURL)
+	def(&c.GraphVersion, graph.DefaultVersion)
+	def(&c.HTTPAddr, ":8080")
+	def(&c.Stream, "WAQ_SEND")
+	def(&c.LogFormat, "json")
+	def(&c.LogLevel, "info")
+	def(&c.KeyPrefix, "waq")
+	if c.Concurrency == 0 {
+		c.Concurrency = 128
+	}
+	if c.StreamReplicas == 0 {
+		c.StreamReplicas = 1
+	}
+	if c.DLQRetention == 0 {
+		c.DLQRetention = 720 * time.Hour
+	}
+	if c.SentRetention == 0 {
+		c.SentRetention = 168 * time.Hour
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = 25 * time.Second
+	}
+	if c.GraphTimeout == 0 {
+		c.GraphTimeout = 15 * time.Second
+	}
+	if c.AckWait == 0 {
+		c.AckWait = 60 * time.Second
+	}
+	if c.MaxAckPending == 0 {
+		c.MaxAckPending = 20000
+	}
+}
+
+// Validate checks every setting and returns the first problem as a
+// *ConfigError naming its variable. It does not read files; New does.
+func (c *Config) Validate() error {
+	checkURL := func(env, v string, schemes ...string) error {
+		u, err := url.Parse(v)
+		if err != nil || u.Host == "" && u.Scheme != "unix" {
+			return &ConfigError{Setting: env, Problem: fmt.Sprintf("%q is not a URL like %s://host:port", v, schemes[0])}
+		}
+		for _, s := range schemes {
+			if u.Scheme == s {
+				return nil
+			}
+		}
+		return &ConfigError{Setting: env, Problem: fmt.Sprintf("%q: scheme %q, want %s", v, u.Scheme, strings.Join(schemes, " or "))}
+	}
+	for _, u := range strings.Split(c.NATSURL, ",") {
+		if err := checkURL("WAQ_NATS_URL", strings.TrimSpace(u), "nats", "tls", "ws", "wss"); err != nil {
+			return err
+		}
+	}
+	if err := checkRedisURL(c.RedisURL); err != nil {
+		return err
+	}
+	if err := checkURL("WAQ_GRAPH_URL", c.GraphURL, "https", "http"); err != nil {
+		return err
+	}
+	if _, err := graph.New(graph.Options{BaseURL: c.GraphURL, Version: c.GraphVersion}); err != nil {
+		return &ConfigError{Setting: "WAQ_GRAPH_VERSION", Problem: fmt.Sprintf("%q: want the form v25.0", c.GraphVersion)}
+	}
+	if c.AccessToken == "" && c.PhoneNumbersFile == "" {
+		return &ConfigError{Setting: "WAQ_ACCESS_TOKEN", Problem: "not set (and no WAQ_PHONE_NUMBERS_FILE gives tokens)"}
+	}
+	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		return &ConfigError{Setting: "WAQ_HTTP_ADDR", Problem: fmt.Sprintf("%q is not host:port (like :8080)", c.HTTPAddr)}
+	}
+	if c.Concurrency < 1 || c.Concurrency > 65536 {
+		return &ConfigError{Setting: "WAQ_CONCURRENCY", Problem: fmt.Sprintf("%d: want 1 to 65536", c.Concurrency)}
+	}
+	if c.StreamReplicas < 1 || c.StreamReplicas > 5 {
+		return &ConfigError{Setting: "WAQ_STREAM_REPLICAS", Problem: fmt.Sprintf("%d: want 1 to 5 (3 in a cluster)", c.StreamReplicas)}
+	}
+	if !validStreamName(c.Stream) {
+		return &ConfigError{Setting: "WAQ_STREAM", Problem: fmt.Sprintf("%q: want letters, digits, - and _", c.Stream)}
+	}
+	for _, d := range []struct {
+		env string
+		v   time.Duration
+		min time.Duration
+	}{
+		{"WAQ_DLQ_RETENTION", c.DLQRetention, time.Minute},
+		{"WAQ_SENT_RETENTION", c.SentRetention, time.Minute},
+		{"WAQ_SHUTDOWN_TIMEOUT", c.ShutdownTimeout, time.Second},
+		{"WAQ_GRAPH_TIMEOUT", c.GraphTimeout, 100 * time.Millisecond},
+		{"WAQ_ACK_WAIT", c.AckWait, time.Second},
+	} {
+		if d.v < d.min {
+			return &ConfigError{Setting: d.env, Problem: fmt.Sprintf("%s is too short (at least %s)", d.v, d.min)}
+		}
+	}
+	if c.AckWait <= c.GraphTimeout {
+		return &ConfigError{Setting: "WAQ_ACK_WAIT", Problem: fmt.Sprintf("%s must be longer than WAQ_GRAPH_TIMEOUT (%s), or a slow send would be handed to a second worker", c.AckWait, c.GraphTimeout)}
+	}
+	if c.MaxAckPending < c.Concurrency {
+		return &ConfigError{Setting: "WAQ_MAX_ACK_PENDING", Problem: fmt.Sprintf("%d is below WAQ_CONCURRENCY (%d)", c.MaxAckPending, c.Concurrency)}
+	}
+	if c.LogFormat != "json" && c.LogFormat != "text" {
+		return &ConfigError{Setting: "WAQ_LOG_FORMAT", Problem: fmt.Sprintf("%q: want json or text", c.LogFormat)}
+	}
+	if (c.AppSecret == "") != (c.WebhookVerifyToken == "") {
+		return &ConfigError{Setting: "WAQ_APP_SECRET", Problem: "set both WAQ_APP_SECRET and WAQ_WEBHOOK_VERIFY_TOKEN to serve /webhook, or neither"}
+	}
+	if c.AdminToken != "" && len(c.AdminToken) < 16 {
+		return &ConfigError{Setting: "WAQ_ADMIN_TOKEN", Problem: "shorter than 16 characters; use a long random token"}
+	}
+	for _, f := range []struct{ env, path string }{{"WAQ_POLICY_FILE", c.PolicyFile}, {"WAQ_PHONE_NUMBERS_FILE", c.PhoneNumbersFile}} {
+		if f.path == "" {
+			continue
+		}
+		if _, err := os.Stat(f.path); err != nil {
+			return &ConfigError{Setting: f.env, Problem: fmt.Sprintf("%s: %v", f.path, unwrapPathErr(err))}
+		}
+	}
+	if c.TraceURL != "" && !strings.Contains(c.TraceURL, "{trace_id}") {
+		return &ConfigError{Setting: "WAQ_TRACE_URL", Problem: "want a template with {trace_id}"}
+	}
+	return nil
+}
+
+func unwrapPathErr(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+func validStreamName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r == '-' || r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+func checkRedisURL(v string) error {
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "redis-sentinel" && u.Scheme != "redis-cluster") || u.Host == "" {
+		return &ConfigError{Setting: "WAQ_REDIS_URL", Problem: fmt.Sprintf("%q is not a URL like redis://host:6379/0", redact(v))}
+	}
+	return nil
+}
+
+// redact hides a password in a URL for an error message.
+func redact(v string) string {
+	u, err := url.Parse(v)
+	if err != nil {
+		return "(a URL that does not parse)"
+	}
+	if u.User == nil {
+		return v
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}

@@ -1,0 +1,587 @@
+package worker
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/waqhq/waq/deadletter"
+	"github.com/waqhq/waq/graph"
+	"github.com/waqhq/waq/ledger"
+	"github.com/waqhq/waq/numbers"
+	"github.com/waqhq/waq/policy"
+	"github.com/waqhq/waq/queue"
+	"github.com/waqhq/waq/telemetry"
+)
+
+// delivery is one delivery of one job message.
+type delivery struct {
+	w         *Worker
+	msg       jetstream.Msg
+	job       *queue.Job
+	sum       queue.Summary
+	gen       int
+	delivered uint64
+	span      trace.Span
+	log       *slog.Logger
+	state     ledger.State
+}
+
+// handle gives one delivered message its outcome for this delivery: ack
+// (sent or parked, durably recorded), NakWithDelay (try again later), or
+// nothing (the work context ended; JetStream redelivers after the ack wait).
+func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
+	d := &delivery{w: w, msg: msg, delivered: 1}
+	if md, err := msg.Metadata(); err == nil {
+		d.delivered = md.NumDelivered
+	}
+	if d.delivered > 1 {
+		w.metrics.Redelivered.Inc()
+	}
+	h := msg.Headers()
+	d.gen = queue.ReplayOf(h)
+	parent := propagation.TraceContext{}.Extract(ctx, queue.HeaderCarrier(h))
+	ctx, d.span = w.tracer.Start(parent, "process "+msg.Subject(),
+		trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(
+			telemetry.AttrMessagingSystem.String("nats"),
+			telemetry.AttrOperation.String("process"),
+			telemetry.AttrDestination.String(msg.Subject()),
+		))
+	defer d.span.End()
+
+	job, sum, err := queue.Decode(msg.Data())
+	if err != nil {
+		d.parkInvalid(ctx, err)
+		return
+	}
+	d.job, d.sum = job, sum
+	d.log = w.log.With("job_id", job.ID, "trace_id", traceID(d.span))
+	d.span.SetAttributes(
+		telemetry.AttrMessageID.String(job.ID),
+		telemetry.AttrPhoneNumberID.String(job.PhoneNumberID),
+		telemetry.AttrRecipient.String(w.hasher.Hash(sum.To)),
+	)
+	if sum.Template != "" {
+		d.span.SetAttributes(telemetry.AttrTemplate.String(sum.Template))
+	}
+	if d.gen > 0 {
+		d.span.SetAttributes(telemetry.AttrReplay.Int(d.gen))
+	}
+	for k, v := range job.Metadata {
+		d.span.SetAttributes(attribute.String(telemetry.AttrMetadataPrefix+k, v))
+	}
+	d.run(ctx)
+}
+
+func (d *delivery) run(ctx context.Context) {
+	w := d.w
+	st, err := w.ledger.Load(ctx, d.job.ID)
+	if err != nil {
+		d.dependencyDown(err)
+		return
+	}
+	d.state = st
+	switch {
+	case st.Sent():
+		d.alreadyDone("sent")
+		return
+	case st.ParkedAt(d.gen):
+		d.alreadyDone("parked")
+		return
+	case d.gen < st.Gen:
+		// A newer generation (a replay) owns the job now.
+		d.alreadyDone("superseded")
+		return
+	}
+	if d.delivered > 1 {
+		// A worker may have parked the job and died before marking the
+		// ledger: the dead-letter store has the last word.
+		parked, err := w.dlq.Parked(ctx, d.job.ID, d.gen)
+		if err != nil {
+			d.dependencyDown(err)
+			return
+		}
+		if parked {
+			if err := w.durably(ctx, d.msg, func(c context.Context) error {
+				return w.ledger.MarkParked(c, d.job.ID, d.gen, "parked")
+			}); err != nil {
+				return
+			}
+			d.alreadyDone("parked")
+			return
+		}
+	}
+	if d.job.Expired(w.now()) {
+		d.park(ctx, policy.ReasonExpired, "not_after "+d.job.NotAfter.UTC().Format(time.RFC3339)+" passed before the job could be sent", nil, ledger.Attempt{Outcome: "expired"})
+		return
+	}
+	num, err := w.numbers.Lookup(d.job.PhoneNumberID)
+	if err != nil {
+		d.park(ctx, policy.ReasonInvalid, err.Error(), nil, ledger.Attempt{Outcome: "invalid", Error: "no token"})
+		return
+	}
+	adm, err := w.gate.Admit(ctx, num, d.sum.To)
+	if err != nil {
+		d.dependencyDown(err)
+		return
+	}
+	if adm.Park != "" {
+		d.park(ctx, adm.Park, adm.Why, adm.LastError, ledger.Attempt{Outcome: "paused", Error: adm.Why})
+		return
+	}
+	if adm.Wait > 0 {
+		w.metrics.Throttled.WithLabelValues(adm.Scope).Inc()
+		d.span.SetAttributes(telemetry.AttrAction.String("wait"), attribute.String("waq.wait.scope", adm.Scope))
+		d.nak(adm.Wait)
+		return
+	}
+	d.send(ctx, num)
+}
+
+// send makes one attempt and acts on its answer.
+func (d *delivery) send(ctx context.Context, num numbers.Number) {
+	w := d.w
+	// attempts counts this job's sends in its generation, this one included;
+	// held are those answered with a throttle or pause.
+	attempts := policy.Attempts{Sends: 1}
+	if d.state.Gen == d.gen {
+		attempts = policy.Attempts{Sends: d.state.Attempts + d.state.Throttles + 1, Held: d.state.Throttles}
+	}
+	d.span.SetAttributes(telemetry.AttrAttempt.Int(attempts.Sends))
+
+	hctx, hspan := w.tracer.Start(ctx, "POST /{version}/{phone_number_id}/messages",
+		trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(
+			attribute.String("http.request.method", "POST"),
+			attribute.String("url.template", "/{version}/{phone_number_id}/messages"),
+			attribute.String("server.address", w.graph.BaseURL()),
+		))
+	w.metrics.InFlight.Inc()
+	start := time.Now()
+	res, err := w.graph.Send(hctx, graph.SendRequest{
+		PhoneNumberID: d.job.PhoneNumberID,
+		Token:         num.Token(),
+		Message:       d.job.Message,
+		JobID:         d.job.ID,
+	})
+	took := time.Since(start)
+	w.metrics.InFlight.Dec()
+	at := w.now().UTC()
+	a := ledger.Attempt{At: at, TraceID: traceID(d.span), SpanID: d.span.SpanContext().SpanID().String(), Worker: w.id}
+
+	if err == nil {
+		hspan.SetAttributes(telemetry.AttrHTTPStatus.Int(res.HTTPStatus))
+		hspan.End()
+		w.metrics.AttemptSeconds.WithLabelValues("sent").Observe(took.Seconds())
+		d.sent(ctx, num, res, a)
+		return
+	}
+	f, ok := graph.Classify(err)
+	if !ok {
+		// The work context ended mid-send: we do not know what Meta did.
+		// Leave the job to be redelivered.
+		hspan.End()
+		d.log.Warn("send interrupted by shutdown; the job will be redelivered", "error", err)
+		return
+	}
+	if f.HTTPStatus != 0 {
+		hspan.SetAttributes(telemetry.AttrHTTPStatus.Int(f.HTTPStatus))
+	}
+	hspan.SetStatus(codes.Error, failureLabel(f))
+	hspan.End()
+	d.failed(ctx, num, err, f, attempts, took, a)
+}
+
+func (d *delivery) sent(ctx context.Context, num numbers.Number, res *graph.SendResult, a ledger.Attempt) {
+	w := d.w
+	a.HTTPStatus = res.HTTPStatus
+	a.FBTraceID = res.FBTraceID
+	err := w.durably(ctx, d.msg, func(c context.Context) error {
+		return w.ledger.RecordSent(c, d.job.ID, d.gen, res.WAMID, a)
+	})
+	if err != nil {
+		// The job was sent and its record could not be written before the
+		// work context ended: a redelivery will send it again.
+		d.log.Error("sent, but the record could not be written; the job may be sent twice", "wamid", res.WAMID, "error", err)
+		d.span.SetStatus(codes.Error, "outcome not recorded")
+		return
+	}
+	w.gate.Sent(num)
+	w.metrics.Sends.WithLabelValues("sent", d.job.PhoneNumberID).Inc()
+	d.span.SetAttributes(telemetry.AttrWAMID.String(res.WAMID), telemetry.AttrAction.String("sent"))
+	if res.FBTraceID != "" {
+		d.span.SetAttributes(telemetry.AttrFBTraceID.String(res.FBTraceID))
+	}
+	d.ack()
+	d.log.Debug("sent", "wamid", res.WAMID, "phone_number_id", d.job.PhoneNumberID)
+}
+
+func (d *delivery) failed(ctx context.Context, num numbers.Number, err error, f graph.Failure, attempts policy.Attempts, took time.Duration, a ledger.Attempt) {
+	w := d.w
+	label := failureLabel(f)
+	w.metrics.APIErrors.WithLabelValues(label).Inc()
+	a.HTTPStatus = f.HTTPStatus
+	a.FBTraceID = f.FBTraceID
+	a.Subcode = f.Subcode
+	if f.HasCode {
+		c := f.Code
+		a.Code = &c
+		d.span.SetAttributes(telemetry.AttrErrorCode.Int(f.Code))
+		if f.Subcode != 0 {
+			d.span.SetAttributes(telemetry.AttrErrorSubcode.Int(f.Subcode))
+		}
+	} else {
+		a.Error = shortError(err)
+	}
+	if f.FBTraceID != "" {
+		d.span.SetAttributes(telemetry.AttrFBTraceID.String(f.FBTraceID))
+	}
+	d.span.SetStatus(codes.Error, label)
+
+	dec := w.policy.DecideAttempts(f, attempts)
+	a.Action = string(dec.Action)
+	d.span.SetAttributes(telemetry.AttrAction.String(string(dec.Action)))
+	last := lastError(err, f)
+
+	switch dec.Action {
+	case policy.Retry:
+		a.Outcome = "failed"
+		a.DelayMS = dec.Delay.Milliseconds()
+		w.metrics.Sends.WithLabelValues("failed", d.job.PhoneNumberID).Inc()
+		w.metrics.AttemptSeconds.WithLabelValues("failed").Observe(took.Seconds())
+		if !d.record(ctx, a, ledger.CountAttempt) {
+			return
+		}
+		w.metrics.Retries.WithLabelValues(label).Inc()
+		d.log.Info("send failed; retrying", "code", label, "fbtrace_id", f.FBTraceID, "attempt", attempts.Sends, "delay", dec.Delay.String())
+		d.nak(dec.Delay)
+	case policy.Throttle:
+		a.Outcome = "throttled"
+		w.metrics.Sends.WithLabelValues("throttled", d.job.PhoneNumberID).Inc()
+		w.metrics.AttemptSeconds.WithLabelValues("throttled").Observe(took.Seconds())
+		var usage *graph.Usage
+		var ae *graph.APIError
+		if errors.As(err, &ae) {
+			usage = ae.Usage
+		}
+		delay := w.gate.Throttled(ctx, num, d.sum.To, dec.Scope, usage, dec.Delay)
+		a.DelayMS = delay.Milliseconds()
+		if !d.record(ctx, a, ledger.CountHeld) {
+			return
+		}
+		w.metrics.Throttled.WithLabelValues(string(dec.Scope)).Inc()
+		d.log.Info("rate limited; holding back", "code", label, "scope", string(dec.Scope), "delay", delay.String())
+		d.nak(delay)
+	case policy.Pause:
+		a.Outcome = "paused"
+		w.metrics.Sends.WithLabelValues("failed", d.job.PhoneNumberID).Inc()
+		w.metrics.AttemptSeconds.WithLabelValues("failed").Observe(took.Seconds())
+		delay := w.gate.Pause(ctx, num, dec.Scope, f, last)
+		a.DelayMS = delay.Milliseconds()
+		if !d.record(ctx, a, ledger.CountHeld) {
+			return
+		}
+		d.log.Warn("credential or account problem; pausing", "code", label, "fbtrace_id", f.FBTraceID, "scope", string(dec.Scope), "phone_number_id", d.job.PhoneNumberID)
+		d.nak(delay)
+	default: // policy.Park, retries exhausted included
+		a.Outcome = "failed"
+		w.metrics.Sends.WithLabelValues("failed", d.job.PhoneNumberID).Inc()
+		w.metrics.AttemptSeconds.WithLabelValues("failed").Observe(took.Seconds())
+		problem := "the policy parks " + label
+		if dec.Exhausted {
+			problem = fmt.Sprintf("%s after %d sends", label, attempts.Sends)
+		}
+		d.park(ctx, dec.Reason, problem, last, a)
+	}
+}
+
+// record appends an attempt durably; false when it could not (the message
+// is left for redelivery).
+func (d *delivery) record(ctx context.Context, a ledger.Attempt, c ledger.Count) bool {
+	err := d.w.durably(ctx, d.msg, func(cx context.Context) error {
+		_, err := d.w.ledger.RecordAttempt(cx, d.job.ID, d.gen, a, c)
+		return err
+	})
+	if errors.Is(err, ledger.ErrStale) {
+		d.alreadyDone("superseded")
+		return false
+	}
+	if err != nil {
+		d.log.Warn("attempt could not be recorded; the job will be redelivered", "error", err)
+		return false
+	}
+	return true
+}
+
+// park writes the dead-letter entry, then marks the ledger, then acks.
+func (d *delivery) park(ctx context.Context, reason, problem string, last *deadletter.LastError, a ledger.Attempt) {
+	w := d.w
+	if a.At.IsZero() {
+		a.At = w.now().UTC()
+		a.TraceID = traceID(d.span)
+		a.SpanID = d.span.SpanContext().SpanID().String()
+		a.Worker = w.id
+	}
+	a.Action = string(policy.Park)
+	if !d.record(ctx, a, ledger.CountNone) {
+		return
+	}
+	var history []ledger.Attempt
+	if err := w.durably(ctx, d.msg, func(c context.Context) error {
+		var err error
+		history, err = w.ledger.History(c, d.job.ID)
+		return err
+	}); err != nil {
+		return
+	}
+	e := &deadletter.Entry{
+		ID:            d.job.ID,
+		Reason:        reason,
+		Problem:       problem,
+		Job:           d.msg.Data(),
+		Subject:       d.msg.Subject(),
+		PhoneNumberID: d.job.PhoneNumberID,
+		To:            d.sum.To,
+		MessageType:   d.sum.Type,
+		Template:      d.sum.Template,
+		Language:      d.sum.Language,
+		Metadata:      d.job.Metadata,
+		LastError:     last,
+		Attempts:      history,
+		TraceID:       traceID(d.span),
+		SpanID:        d.span.SpanContext().SpanID().String(),
+		ParkedAt:      w.now().UTC(),
+		Replayed:      d.gen,
+	}
+	if err := w.durably(ctx, d.msg, func(c context.Context) error { return w.dlq.Park(c, e) }); err != nil {
+		d.log.Warn("could not park; the job will be redelivered", "error", err)
+		return
+	}
+	if err := w.durably(ctx, d.msg, func(c context.Context) error {
+		return w.ledger.MarkParked(c, d.job.ID, d.gen, reason)
+	}); err != nil {
+		// The entry is durable; a redelivery finds it and acks.
+		return
+	}
+	w.metrics.Parked.WithLabelValues(reason).Inc()
+	d.span.SetAttributes(telemetry.AttrAction.String(string(policy.Park)), telemetry.AttrDLQReason.String(reason))
+	d.span.SetStatus(codes.Error, "parked: "+reason)
+	d.ack()
+	d.log.Info("parked", "reason", reason, "problem", problem, "phone_number_id", d.job.PhoneNumberID, "template", d.sum.Template)
+}
+
+// parkInvalid parks a body that is not a valid job, raw bytes kept.
+func (d *delivery) parkInvalid(ctx context.Context, verr error) {
+	w := d.w
+	h := d.msg.Headers()
+	id := h.Get(queue.HeaderMsgID)
+	if i := strings.Index(id, "#r"); i > 0 {
+		id = id[:i]
+	}
+	if queue.ValidateID(id) != nil {
+		seq := uint64(0)
+		if md, err := d.msg.Metadata(); err == nil {
+			seq = md.Sequence.Stream
+		}
+		id = "invalid-" + strconv.FormatUint(seq, 10)
+	}
+	d.log = w.log.With("job_id", id, "trace_id", traceID(d.span))
+	d.span.SetAttributes(telemetry.AttrMessageID.String(id), telemetry.AttrAction.String(string(policy.Park)), telemetry.AttrDLQReason.String(policy.ReasonInvalid))
+	d.span.SetStatus(codes.Error, "invalid job")
+	now := w.now().UTC()
+	e := &deadletter.Entry{
+		ID:       id,
+		Reason:   policy.ReasonInvalid,
+		Problem:  verr.Error(),
+		Subject:  d.msg.Subject(),
+		TraceID:  traceID(d.span),
+		SpanID:   d.span.SpanContext().SpanID().String(),
+		ParkedAt: now,
+		Replayed: d.gen,
+		Attempts: []ledger.Attempt{{At: now, Outcome: "invalid", Action: "park", Error: verr.Error(), Worker: w.id, TraceID: traceID(d.span)}},
+	}
+	if jobJSON(d.msg.Data()) {
+		e.Job = d.msg.Data()
+	} else {
+		e.Raw = d.msg.Data()
+	}
+	// Index what can be read of a job that does not validate.
+	if pn := strings.TrimPrefix(d.msg.Subject(), subjectPrefix(d.msg.Subject())); pn != "" {
+		e.PhoneNumberID = pn
+	}
+	if err := w.durably(ctx, d.msg, func(c context.Context) error { return w.dlq.Park(c, e) }); err != nil {
+		return
+	}
+	w.metrics.Parked.WithLabelValues(policy.ReasonInvalid).Inc()
+	d.ack()
+	d.log.Info("parked", "reason", policy.ReasonInvalid, "problem", verr.Error())
+}
+
+func subjectPrefix(subject string) string {
+	if i := strings.LastIndexByte(subject, '.'); i >= 0 {
+		return subject[:i+1]
+	}
+	return subject
+}
+
+// jobJSON reports whether a body is a JSON object (kept as JSON in the entry
+// rather than as bytes).
+func jobJSON(b []byte) bool {
+	t := bytes.TrimSpace(b)
+	return len(t) > 0 && t[0] == '{' && json.Valid(t)
+}
+
+func (d *delivery) alreadyDone(why string) {
+	d.w.metrics.AlreadyDone.Inc()
+	d.span.SetAttributes(attribute.String("waq.already", why))
+	d.ack()
+	d.log.Debug("already done; acknowledged without a send", "state", why, "delivery", d.delivered)
+}
+
+// dependencyDown hands the message back and marks Redis down when that is
+// the cause, so the consume loop stops taking jobs.
+func (d *delivery) dependencyDown(err error) {
+	if isTransient(err) {
+		d.w.setRedis(err)
+	}
+	if d.log != nil {
+		d.log.Warn("dependency error; job handed back", "error", err)
+	}
+	d.nak(2 * time.Second)
+}
+
+func (d *delivery) ack() {
+	if err := d.msg.Ack(); err != nil && d.log != nil {
+		// The outcome is recorded: a redelivery will be acked without a send.
+		d.log.Debug("ack not sent", "error", err)
+	}
+}
+
+func (d *delivery) nak(delay time.Duration) {
+	if err := d.msg.NakWithDelay(jitter(delay)); err != nil && d.log != nil {
+		d.log.Debug("nak not sent; JetStream redelivers after the ack wait", "error", err)
+	}
+}
+
+// durably runs write until it succeeds, while it fails for a transient
+// reason (Redis down, failing over). Meanwhile Redis is marked down and
+// JetStream is told the job is still being worked on. It gives up when ctx
+// ends or the error is not transient.
+func (w *Worker) durably(ctx context.Context, msg jetstream.Msg, write func(context.Context) error) error {
+	wait := 50 * time.Millisecond
+	progress := time.Now()
+	for {
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := write(wctx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if !isTransient(err) || ctx.Err() != nil {
+			return err
+		}
+		w.setRedis(err)
+		if time.Since(progress) > w.cfg.AckWait/3 {
+			_ = msg.InProgress()
+			progress = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		if wait < 2*time.Second {
+			wait *= 2
+		}
+	}
+}
+
+// isTransient tells a Redis that is unreachable, loading or failing over
+// from an error that would repeat (a bug, a bad script).
+func isTransient(err error) bool {
+	if err == nil || errors.Is(err, ledger.ErrStale) {
+		return false
+	}
+	var ne net.Error
+	if errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, redis.ErrClosed) || errors.Is(err, redis.ErrPoolTimeout) {
+		return true
+	}
+	msg := err.Error()
+	for _, p := range []string{"LOADING", "READONLY", "CLUSTERDOWN", "TRYAGAIN", "MASTERDOWN", "BUSY", "NOSCRIPT", "connection refused", "connection reset", "broken pipe", "i/o timeout"} {
+		if strings.Contains(msg, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// failureLabel is the metric label and short name of a failure.
+func failureLabel(f graph.Failure) string {
+	switch {
+	case f.HasCode:
+		return strconv.Itoa(f.Code)
+	case f.Transport && f.HTTPStatus == 0:
+		return "transport"
+	case f.Transport:
+		return "http_" + strconv.Itoa(f.HTTPStatus)
+	default:
+		return "http_" + strconv.Itoa(f.HTTPStatus)
+	}
+}
+
+// lastError keeps every field of a failed answer for the dead-letter entry.
+func lastError(err error, f graph.Failure) *deadletter.LastError {
+	le := &deadletter.LastError{HTTPStatus: f.HTTPStatus, FBTraceID: f.FBTraceID}
+	var ae *graph.APIError
+	if errors.As(err, &ae) {
+		c := ae.Code
+		le.Code = &c
+		le.Subcode = ae.Subcode
+		le.Type = ae.Type
+		le.Title = ae.Title
+		le.Message = ae.Message
+		le.Details = ae.Details
+		le.UserTitle = ae.UserTitle
+		le.UserMsg = ae.UserMsg
+		return le
+	}
+	var te *graph.TransportError
+	if errors.As(err, &te) {
+		le.Transport = string(te.Kind)
+		le.Message = shortError(err)
+	}
+	return le
+}
+
+func shortError(err error) string {
+	s := err.Error()
+	if len(s) > 300 {
+		s = s[:300] + "…"
+	}
+	return s
+}
+
+func traceID(span trace.Span) string {
+	sc := span.SpanContext()
+	if !sc.HasTraceID() {
+		return ""
+	}
+	return sc.TraceID().String()
+}

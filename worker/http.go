@@ -1,0 +1,87 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// serveHTTP starts the listener: /healthz, /readyz, /metrics and whatever
+// was mounted with Handle.
+func (w *Worker) serveHTTP() error {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(rw http.ResponseWriter, r *http.Request) {
+		rw.Header().Set("Content-Type", "application/json")
+		fmt.Fprintln(rw, `{"status":"alive"}`)
+	})
+	mux.HandleFunc("GET /readyz", w.readyz)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(w.reg, promhttp.HandlerOpts{}))
+	for _, r := range w.handlers {
+		mux.Handle(r.pattern, r.handler)
+	}
+	if w.listener == nil {
+		l, err := net.Listen("tcp", w.cfg.HTTPAddr)
+		if err != nil {
+			return &ConfigError{Setting: "WAQ_HTTP_ADDR", Problem: err.Error()}
+		}
+		w.listener = l
+	}
+	w.server = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	go func() {
+		if err := w.server.Serve(w.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			w.log.Error("http server stopped", "error", err)
+		}
+	}()
+	return nil
+}
+
+func (w *Worker) stopHTTP() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = w.server.Shutdown(ctx)
+}
+
+// Readiness is the body of /readyz.
+type Readiness struct {
+	Ready     bool          `json:"ready"`
+	Down      []downDep     `json:"down"`
+	Paused    []NumberState `json:"paused"`
+	Throttled []NumberState `json:"throttled"`
+}
+
+// readiness is ready when NATS and Redis answer and at least one number can
+// send.
+func (w *Worker) readiness() Readiness {
+	r := Readiness{Down: w.health.snapshot()}
+	if !w.nc.IsConnected() && len(r.Down) == 0 {
+		r.Down = append(r.Down, downDep{Name: "nats", Error: w.nc.Status().String()})
+	}
+	gs := GateStatus{}
+	if w.gate != nil {
+		gs = w.gate.Status()
+	}
+	r.Paused, r.Throttled = gs.Paused, gs.Throttled
+	if r.Paused == nil {
+		r.Paused = []NumberState{}
+	}
+	if r.Throttled == nil {
+		r.Throttled = []NumberState{}
+	}
+	r.Ready = len(r.Down) == 0 && !gs.AllPaused && w.ready.Load()
+	return r
+}
+
+func (w *Worker) readyz(rw http.ResponseWriter, _ *http.Request) {
+	r := w.readiness()
+	rw.Header().Set("Content-Type", "application/json")
+	if !r.Ready {
+		rw.WriteHeader(http.StatusServiceUnavailable)
+	}
+	_ = json.NewEncoder(rw).Encode(r)
+}

@@ -1,0 +1,463 @@
+package worker
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	mrand "math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/waqhq/waq/deadletter"
+	"github.com/waqhq/waq/graph"
+	"github.com/waqhq/waq/internal/conn"
+	"github.com/waqhq/waq/ledger"
+	"github.com/waqhq/waq/numbers"
+	"github.com/waqhq/waq/policy"
+	"github.com/waqhq/waq/queue"
+	"github.com/waqhq/waq/telemetry"
+)
+
+// Worker delivers jobs. Create it with New, run it with Run.
+type Worker struct {
+	cfg     Config
+	log     *slog.Logger
+	policy  *policy.Policy
+	numbers *numbers.Registry
+	graph   *graph.Client
+	tracer  trace.Tracer
+	reg     *prometheus.Registry
+	metrics *telemetry.Metrics
+	gate    Gate
+	now     func() time.Time
+	id      string
+
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	stream jetstream.Stream
+	cons   jetstream.Consumer
+	rdb    redis.UniversalClient
+	ledger *ledger.Ledger
+	dlq    *deadletter.Store
+	hasher *telemetry.RecipientHasher
+
+	health health
+	slots  chan struct{}
+	// stopping is closed when a graceful stop begins.
+	stopping chan struct{}
+	inflight sync.WaitGroup
+	handlers []route
+	listener net.Listener
+	server   *http.Server
+	ready    atomic.Bool // Run finished starting
+}
+
+// route is an extra HTTP handler mounted on the worker's listener.
+type route struct {
+	pattern string
+	handler http.Handler
+}
+
+// Options are what a caller (a test, `waq dev`) injects into a worker.
+type Options struct {
+	// Logger defaults to a logger built from the config's format and level,
+	// writing to stderr.
+	Logger *slog.Logger
+	// TracerProvider defaults to none (no spans).
+	TracerProvider trace.TracerProvider
+	// Registry collects the metrics; defaults to a new one with Go and
+	// process collectors.
+	Registry *prometheus.Registry
+	// Gate is the throughput control; defaults to one built from the config.
+	Gate Gate
+	// Now is the clock; defaults to time.Now.
+	Now func() time.Time
+	// Listener, when set, serves HTTP instead of listening on HTTPAddr.
+	Listener net.Listener
+}
+
+// New checks the configuration, reads the policy and phone-number files, and
+// returns a worker ready to Run. Every problem is one error naming the
+// setting, or the file and line.
+func New(cfg Config, getenv func(string) string, opts Options) (*Worker, error) {
+	cfg.ApplyDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	w := &Worker{cfg: cfg, now: opts.Now, stopping: make(chan struct{})}
+	if w.now == nil {
+		w.now = time.Now
+	}
+	w.log = opts.Logger
+	if w.log == nil {
+		l, err := telemetry.NewLogger(os.Stderr, cfg.LogFormat, cfg.LogLevel)
+		if err != nil {
+			return nil, &ConfigError{Setting: "WAQ_LOG_LEVEL", Problem: err.Error()}
+		}
+		w.log = l
+	}
+	w.policy = policy.Default()
+	if cfg.PolicyFile != "" {
+		p, err := policy.Load(cfg.PolicyFile)
+		if err != nil {
+			return nil, fmt.Errorf("WAQ_POLICY_FILE: %w", err)
+		}
+		w.policy = p
+	}
+	env := func(k string) string {
+		if k == numbers.DefaultTokenEnv && cfg.AccessToken != "" {
+			return cfg.AccessToken
+		}
+		return getenv(k)
+	}
+	reg, err := numbers.Load(cfg.PhoneNumbersFile, env)
+	if err != nil {
+		return nil, fmt.Errorf("WAQ_PHONE_NUMBERS_FILE: %w", err)
+	}
+	w.numbers = reg
+	gc, err := graph.New(graph.Options{BaseURL: cfg.GraphURL, Version: cfg.GraphVersion, Timeout: cfg.GraphTimeout})
+	if err != nil {
+		return nil, &ConfigError{Setting: "WAQ_GRAPH_URL", Problem: err.Error()}
+	}
+	w.graph = gc
+	tp := opts.TracerProvider
+	if tp == nil {
+		tp = noop.NewTracerProvider()
+	}
+	w.tracer = tp.Tracer("github.com/waqhq/waq/worker")
+	w.reg = opts.Registry
+	if w.reg == nil {
+		w.reg = prometheus.NewRegistry()
+		w.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	w.metrics = telemetry.NewMetrics(w.reg)
+	w.gate = opts.Gate
+	w.listener = opts.Listener
+	host, _ := os.Hostname()
+	w.id = host + "-" + strconv.Itoa(os.Getpid())
+	w.slots = make(chan struct{}, cfg.Concurrency)
+	return w, nil
+}
+
+// Handle mounts an extra handler on the worker's listener (before Run).
+func (w *Worker) Handle(pattern string, h http.Handler) {
+	w.handlers = append(w.handlers, route{pattern, h})
+}
+
+// Metrics returns the worker's metrics.
+func (w *Worker) Metrics() *telemetry.Metrics { return w.metrics }
+
+// Addr is the address the HTTP listener serves on, once Run has started it.
+func (w *Worker) Addr() string {
+	if w.listener == nil {
+		return ""
+	}
+	return w.listener.Addr().String()
+}
+
+// Ready reports whether Run has connected and begun consuming.
+func (w *Worker) Ready() bool { return w.ready.Load() }
+
+// Run connects to NATS and Redis, serves HTTP and delivers jobs until ctx
+// ends, then stops gracefully within the shutdown timeout: it stops
+// pulling, hands back jobs it has not started, and lets sends in flight
+// finish and record their outcome.
+func (w *Worker) Run(ctx context.Context) error {
+	if err := w.connect(ctx); err != nil {
+		return err
+	}
+	defer w.close()
+	if err := w.serveHTTP(); err != nil {
+		return err
+	}
+	defer w.stopHTTP()
+	if w.gate == nil {
+		w.gate = newGate(w)
+	}
+
+	// work is the context of sends in flight: it outlives ctx by the
+	// shutdown bound, so a send that has begun can finish and record its
+	// outcome.
+	work, cancelWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelWork()
+
+	var bg sync.WaitGroup
+	bgCtx, stopBG := context.WithCancel(ctx)
+	bg.Add(3)
+	go func() { defer bg.Done(); w.watchRedis(bgCtx) }()
+	go func() { defer bg.Done(); w.watchConsumer(bgCtx) }()
+	go func() { defer bg.Done(); w.sweepDeadLetters(bgCtx) }()
+
+	w.log.Info("worker started", "worker", w.id, "stream", w.cfg.Stream, "concurrency", w.cfg.Concurrency,
+		"graph_url", w.cfg.GraphURL, "graph_version", w.cfg.GraphVersion, "http_addr", w.Addr(),
+		"policy_file", w.cfg.PolicyFile, "phone_numbers", len(w.numbers.Listed()))
+	w.ready.Store(true)
+	err := w.consume(ctx, work)
+
+	close(w.stopping)
+	done := make(chan struct{})
+	go func() { w.inflight.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(w.cfg.ShutdownTimeout):
+		w.log.Warn("shutdown bound passed with sends in flight; their jobs will be redelivered", "bound", w.cfg.ShutdownTimeout)
+		cancelWork()
+		<-done
+	}
+	stopBG()
+	bg.Wait()
+	w.log.Info("worker stopped", "worker", w.id)
+	return err
+}
+
+func (w *Worker) connect(ctx context.Context) error {
+	nc, err := conn.NATS(ctx, w.cfg.NATSURL, "waq-worker "+w.id,
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			w.health.set("nats", errOr(err, "disconnected"))
+			w.metrics.Up.WithLabelValues("nats").Set(0)
+			w.log.Warn("nats disconnected", "error", errString(err))
+		}),
+		nats.ReconnectHandler(func(*nats.Conn) {
+			w.health.set("nats", nil)
+			w.metrics.Up.WithLabelValues("nats").Set(1)
+			w.log.Info("nats reconnected")
+		}),
+	)
+	if err != nil {
+		return fmt.Errorf("WAQ_NATS_URL: %w", err)
+	}
+	w.nc = nc
+	w.metrics.Up.WithLabelValues("nats").Set(1)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+	w.js = js
+	sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	w.stream, err = queue.EnsureStream(sctx, js, queue.StreamConfig{Name: w.cfg.Stream, Replicas: w.cfg.StreamReplicas})
+	if err != nil {
+		return err
+	}
+	w.cons, err = queue.EnsureConsumer(sctx, w.stream, queue.ConsumerConfig{AckWait: w.cfg.AckWait, MaxAckPending: w.cfg.MaxAckPending})
+	if err != nil {
+		return err
+	}
+	rdb, err := conn.Redis(w.cfg.RedisURL)
+	if err != nil {
+		return &ConfigError{Setting: "WAQ_REDIS_URL", Problem: err.Error()}
+	}
+	w.rdb = rdb
+	if err := rdb.Ping(sctx).Err(); err != nil {
+		return fmt.Errorf("WAQ_REDIS_URL: redis at %s does not answer: %w", redact(w.cfg.RedisURL), err)
+	}
+	w.metrics.Up.WithLabelValues("redis").Set(1)
+	w.ledger = ledger.New(rdb, ledger.Options{Prefix: w.cfg.KeyPrefix, Retention: w.cfg.SentRetention})
+	w.dlq = deadletter.New(rdb, deadletter.Options{Prefix: w.cfg.KeyPrefix, Retention: w.cfg.DLQRetention, Now: w.now})
+	key, err := recipientKey(sctx, rdb, w.cfg.KeyPrefix)
+	if err != nil {
+		return fmt.Errorf("WAQ_REDIS_URL: %w", err)
+	}
+	w.hasher = telemetry.NewRecipientHasher(key)
+	return nil
+}
+
+// recipientKey is the key of the recipient hash, shared by every worker of
+// one Redis: made once at random, so that one recipient has one stand-in
+// across processes and nobody without Redis access can reverse it.
+func recipientKey(ctx context.Context, rdb redis.UniversalClient, prefix string) ([]byte, error) {
+	k := prefix + ":recipient-key"
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return nil, err
+	}
+	if err := rdb.SetNX(ctx, k, b, 0).Err(); err != nil {
+		return nil, fmt.Errorf("recipient hash key: %w", err)
+	}
+	v, err := rdb.Get(ctx, k).Bytes()
+	if err != nil {
+		return nil, fmt.Errorf("recipient hash key: %w", err)
+	}
+	return v, nil
+}
+
+func (w *Worker) close() {
+	if w.nc != nil {
+		_ = w.nc.Drain()
+		w.nc.Close()
+	}
+	if w.rdb != nil {
+		_ = w.rdb.Close()
+	}
+}
+
+// consume pulls jobs and hands each to a slot until ctx ends. The consume
+// callback runs on one goroutine: blocking it (no free slot, a dependency
+// down) is the back-pressure, and pulls stop once the client's buffer is
+// full.
+func (w *Worker) consume(ctx, work context.Context) error {
+	batch := w.cfg.Concurrency
+	if batch > 1000 {
+		batch = 1000
+	}
+	cc, err := w.cons.Consume(func(msg jetstream.Msg) {
+		if ctx.Err() != nil || w.health.waitUp(ctx) != nil {
+			// Stopping: hand back what was pulled and not started, so
+			// another worker takes it now rather than after the ack wait.
+			_ = msg.Nak()
+			return
+		}
+		select {
+		case w.slots <- struct{}{}:
+		case <-ctx.Done():
+			_ = msg.Nak()
+			return
+		}
+		w.inflight.Add(1)
+		go func() {
+			defer func() { <-w.slots; w.inflight.Done() }()
+			w.handle(work, msg)
+		}()
+	},
+		jetstream.PullMaxMessages(batch),
+		jetstream.PullExpiry(5*time.Second),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			if ctx.Err() == nil && !errors.Is(err, nats.ErrConnectionClosed) {
+				w.log.Debug("pull", "error", err)
+			}
+		}))
+	if err != nil {
+		return fmt.Errorf("consume: %w", err)
+	}
+	<-ctx.Done()
+	cc.Drain()
+	select {
+	case <-cc.Closed():
+	case <-time.After(5 * time.Second):
+		cc.Stop()
+	}
+	return nil
+}
+
+// watchRedis pings Redis while it is marked down, and marks it up again.
+func (w *Worker) watchRedis(ctx context.Context) {
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
+		err := w.rdb.Ping(pctx).Err()
+		cancel()
+		if ctx.Err() != nil {
+			return
+		}
+		w.setRedis(err)
+	}
+}
+
+func (w *Worker) setRedis(err error) {
+	was := w.health.get("redis")
+	w.health.set("redis", err)
+	if err != nil {
+		w.metrics.Up.WithLabelValues("redis").Set(0)
+		if was == nil {
+			w.log.Warn("redis unreachable: taking no new jobs until it answers", "error", err)
+		}
+	} else {
+		w.metrics.Up.WithLabelValues("redis").Set(1)
+		if was != nil {
+			w.log.Info("redis answers again: taking jobs")
+		}
+	}
+}
+
+// watchConsumer publishes the consumer's pending counts as metrics.
+func (w *Worker) watchConsumer(ctx context.Context) {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	for {
+		ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		info, err := w.cons.Info(ictx)
+		cancel()
+		if err == nil {
+			w.metrics.Pending.Set(float64(info.NumPending))
+			w.metrics.AckPending.Set(float64(info.NumAckPending))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// sweepDeadLetters removes expired entries now and then, and publishes the
+// store's size by reason.
+func (w *Worker) sweepDeadLetters(ctx context.Context) {
+	t := time.NewTicker(15 * time.Second)
+	defer t.Stop()
+	last := time.Time{}
+	for {
+		if time.Since(last) > time.Minute {
+			if n, err := w.dlq.Sweep(ctx); err == nil && n > 0 {
+				w.log.Info("expired dead-letter entries removed", "count", n, "retention", w.cfg.DLQRetention)
+			}
+			last = time.Now()
+		}
+		if counts, err := w.dlq.CountByReason(ctx); err == nil {
+			w.metrics.DeadLetter.Reset()
+			for r, n := range counts {
+				w.metrics.DeadLetter.WithLabelValues(r).Set(float64(n))
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// jitter spreads a delay by ±10% so that jobs held back together do not come
+// back together.
+func jitter(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	f := 0.9 + 0.2*mrand.Float64()
+	return time.Duration(math.Round(float64(d) * f))
+}
+
+func errOr(err error, msg string) error {
+	if err != nil {
+		return err
+	}
+	return errors.New(msg)
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
