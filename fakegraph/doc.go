@@ -1,0 +1,35 @@
+// Package fakegraph is waq's local simulator of Meta's Graph API: the
+// WhatsApp Cloud API messages endpoint, the read endpoints `waq doctor`
+// checks, and the status webhooks Meta sends back. Every test, demo and
+// benchmark of the project talks to it instead of Meta, so it answers the way
+// Meta documents:
+//
+//   - POST /{version}/{phone_number_id}/messages validates the body like Meta
+//     (messaging_product, to, type, the object the type names) and accepts
+//     with a fresh wamid, or fails with Meta's error body: an "error" object
+//     with message "(#code) title", type, code, error_subcode when there is
+//     one, error_data.details, and a fresh fbtrace_id, at the HTTP status Meta
+//     documents for that code (see Codes).
+//   - Tokens are checked (190, 401 OAuthException; subcode 463 when expired).
+//   - A Scenario scripts everything else: latency, a random failure mix,
+//     rules ("the next 3 sends to 15551234567 fail with 131000"), answers that
+//     are not Graph API bodies at all (an HTML 502 page, a cut body, a 5 MiB
+//     body, a JSON body without a code, a connection dropped or left hanging),
+//     per-number throughput (130429), the pair limit (131056), app and WABA
+//     limits (4, 80007, with X-App-Usage / X-Business-Use-Case-Usage), locked
+//     accounts (131031), the 24-hour customer service window (131047),
+//     templates that exist, are paused (132015), disabled (132016), missing
+//     (132001) or get the wrong parameter count (132000), and status webhooks
+//     (sent, delivered, read, failed), signed with X-Hub-Signature-256, with
+//     duplicates, reordering and retries.
+//   - It counts sends per job (the X-Waq-Job-Id header, or a hash of the
+//     body), so a test can see a job accepted twice: a duplicate send.
+//
+// The control API lives under /_fake/ on the same listener (see Control for
+// a Go client): GET /_fake/stats, GET /_fake/sends, GET /_fake/jobs/{id},
+// POST /_fake/rules, DELETE /_fake/rules, GET and PUT /_fake/scenario,
+// POST /_fake/reset, POST /_fake/tokens, POST /_fake/inbound,
+// POST /_fake/accounts/{id}/lock and /unlock, POST /_fake/limits/app and
+// /_fake/limits/waba/{id}, GET /_fake/webhooks. It has no authentication: the
+// simulator is meant for loopback addresses only.
+package fakegraph

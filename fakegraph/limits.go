@@ -1,0 +1,109 @@
+package fakegraph
+
+import (
+	"strconv"
+	"sync"
+	"time"
+)
+
+// bucket is a token bucket on the injected clock.
+type bucket struct {
+	mu     sync.Mutex
+	tokens float64
+	last   time.Time
+}
+
+// take spends one token if there is one; rate is tokens per second, burst
+// the bucket's size.
+func (b *bucket) take(now time.Time, rate, burst float64) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.last.IsZero() {
+		b.tokens, b.last = burst, now
+	}
+	if el := now.Sub(b.last).Seconds(); el > 0 {
+		b.tokens += el * rate
+		if b.tokens > burst {
+			b.tokens = burst
+		}
+		b.last = now
+	}
+	if b.tokens >= 1 {
+		b.tokens--
+		return true
+	}
+	return false
+}
+
+// callWindow counts calls in fixed windows, the way Meta's app and BUC
+// limits report a share of a budget.
+type callWindow struct {
+	mu    sync.Mutex
+	start time.Time
+	count int
+}
+
+// usage is the state of a call limit after one call.
+type usage struct {
+	pct    int           // share of the budget used, 0 to 100
+	regain time.Duration // until the budget is back; 0 when not exhausted
+}
+
+// take counts one call; ok is false when the call is past the budget.
+func (w *callWindow) take(now time.Time, limit CallLimit) (u usage, ok bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	per := limit.Per.D()
+	if w.start.IsZero() || now.Sub(w.start) >= per {
+		w.start, w.count = now, 0
+	}
+	w.count++
+	u.pct = w.count * 100 / limit.Calls
+	if u.pct > 100 {
+		u.pct = 100
+	}
+	if w.count > limit.Calls {
+		u.regain = w.start.Add(per).Sub(now)
+		return u, false
+	}
+	return u, true
+}
+
+// peek is the state of the window without a call.
+func (w *callWindow) peek(now time.Time, limit CallLimit) usage {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.start.IsZero() || now.Sub(w.start) >= limit.Per.D() {
+		return usage{}
+	}
+	u := usage{pct: min(100, w.count*100/limit.Calls)}
+	if w.count >= limit.Calls {
+		u.regain = w.start.Add(limit.Per.D()).Sub(now)
+	}
+	return u
+}
+
+// regainMinutes is estimated_time_to_regain_access: whole minutes, rounded
+// up, as Meta reports it.
+func regainMinutes(d time.Duration) int {
+	if d <= 0 {
+		return 0
+	}
+	return int((d + time.Minute - 1) / time.Minute)
+}
+
+// appUsageHeader is X-App-Usage: {"call_count":N,"total_cputime":N,"total_time":N}.
+func appUsageHeader(pct int) string {
+	p := strconv.Itoa(pct)
+	cpu := strconv.Itoa(pct / 2)
+	return `{"call_count":` + p + `,"total_cputime":` + cpu + `,"total_time":` + cpu + `}`
+}
+
+// bucUsageHeader is X-Business-Use-Case-Usage for one WABA.
+func bucUsageHeader(waba string, pct int, regain time.Duration) string {
+	p := strconv.Itoa(pct)
+	cpu := strconv.Itoa(pct / 2)
+	return `{"` + waba + `":[{"type":"whatsapp_business_management","call_count":` + p +
+		`,"total_cputime":` + cpu + `,"total_time":` + cpu +
+		`,"estimated_time_to_regain_access":` + strconv.Itoa(regainMinutes(regain)) + `}]}`
+}
