@@ -131,9 +131,28 @@ func buildSnapshot(sc *Scenario, rules []*liveRule, cfgTokens []string, ov *over
 	for i, r := range rules {
 		sn.scenario.Rules[i] = r.Rule
 	}
+	// Defaults of the limits.
+	if sn.limits.Throughput.MPS <= 0 {
+		sn.limits.Throughput.MPS = 80
+	}
+	if sn.limits.Pair.Every <= 0 {
+		sn.limits.Pair.Every = Duration(6 * time.Second)
+	}
+	if sn.limits.Pair.Burst <= 0 {
+		sn.limits.Pair.Burst = 3
+	}
+	if sn.limits.App.Per <= 0 {
+		sn.limits.App.Per = Duration(time.Hour)
+	}
+	if sn.limits.WABA.Per <= 0 {
+		sn.limits.WABA.Per = Duration(time.Hour)
+	}
+	if sn.window.Duration <= 0 {
+		sn.window.Duration = Duration(24 * time.Hour)
+	}
 	for _, p := range sc.PhoneNumbers {
 		pi := &phoneInfo{PhoneNumber: p}
-		fillPhoneDefaults(&pi.PhoneNumber, sc.Limits.Throughput.MPS)
+		fillPhoneDefaults(&pi.PhoneNumber, sn.limits.Throughput.MPS)
 		pi.displayDigits = digitsOnly(pi.DisplayPhoneNumber)
 		sn.phones[p.PhoneNumberID] = pi
 		if p.Locked {
@@ -187,25 +206,6 @@ func buildSnapshot(sc *Scenario, rules []*liveRule, cfgTokens []string, ov *over
 		}
 	}
 
-	// Defaults of the limits.
-	if sn.limits.Throughput.MPS <= 0 {
-		sn.limits.Throughput.MPS = 80
-	}
-	if sn.limits.Pair.Every <= 0 {
-		sn.limits.Pair.Every = Duration(6 * time.Second)
-	}
-	if sn.limits.Pair.Burst <= 0 {
-		sn.limits.Pair.Burst = 3
-	}
-	if sn.limits.App.Per <= 0 {
-		sn.limits.App.Per = Duration(time.Hour)
-	}
-	if sn.limits.WABA.Per <= 0 {
-		sn.limits.WABA.Per = Duration(time.Hour)
-	}
-	if sn.window.Duration <= 0 {
-		sn.window.Duration = Duration(24 * time.Hour)
-	}
 	w := &sn.webhooks
 	if w.URL == "" {
 		w.URL = cfg.WebhookURL
