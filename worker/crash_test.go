@@ -1,0 +1,258 @@
+package worker_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/waqhq/waq/deadletter"
+	"github.com/waqhq/waq/fakegraph"
+	"github.com/waqhq/waq/internal/testenv"
+	"github.com/waqhq/waq/ledger"
+	"github.com/waqhq/waq/queue"
+)
+
+// crashPolicy retries fast so that a run of a few thousand jobs with
+// transient failures ends in seconds.
+const crashPolicy = `
+defaults:
+  max_attempts: 6
+  backoff: {initial: 50ms, multiplier: 2, max: 400ms, jitter: 0.2}
+rules:
+  - codes: [131000]
+    action: retry
+    backoff: {initial: 50ms, multiplier: 2, max: 400ms, jitter: 0.2}
+  - transport: true
+    action: retry
+`
+
+// TestCrashLosesNothing is the proof of SPEC §2: worker processes killed
+// with SIGKILL at random moments (at least 20 times), the NATS server and
+// Redis each killed and restarted once mid-run, and still every published
+// job ends with exactly one outcome. It reports the duplicate sends the
+// simulator saw: only a worker that dies between the API's answer and the
+// ledger's write can cause one.
+func TestCrashLosesNothing(t *testing.T) {
+	if testing.Short() {
+		t.Skip("crash test: runs for about a minute")
+	}
+	const (
+		jobs         = 2400
+		kills        = 24
+		workers      = 2
+		concurrency  = 16
+		publishEvery = 2 * time.Millisecond
+	)
+	seed := time.Now().UnixNano()
+	rng := rand.New(rand.NewPCG(uint64(seed), 7))
+	t.Logf("seed %d", seed)
+
+	waqBin, _ := testenv.Binaries(t)
+	natsProc, natsURL := testenv.StartNATSProcess(t)
+	rds := testenv.StartRedis(t)
+
+	code := fakegraph.Code
+	fake := fakegraph.New(fakegraph.Config{Tokens: []string{token}, SendsLog: -1, Scenario: &fakegraph.Scenario{
+		Latency: fakegraph.Latency{Base: fakegraph.Duration(2 * time.Millisecond), Jitter: fakegraph.Duration(15 * time.Millisecond)},
+		Random: []fakegraph.RandomFailure{
+			{Rate: 0.15, Respond: fakegraph.Response{Error: code(131000)}},
+			{Rate: 0.03, Respond: fakegraph.Response{Error: code(131047)}},
+			{Rate: 0.02, Respond: fakegraph.Response{Error: code(131026)}},
+			{Rate: 0.01, Respond: fakegraph.Response{Kind: fakegraph.KindHTML}},
+		},
+	}})
+	srv := httptest.NewServer(fake)
+	t.Cleanup(func() { srv.Close(); fake.Close() })
+
+	dir := t.TempDir()
+	policyFile := filepath.Join(dir, "policy.yaml")
+	if err := os.WriteFile(policyFile, []byte(crashPolicy), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	procs := make([]*testenv.Process, workers)
+	for i := range procs {
+		procs[i] = &testenv.Process{
+			Name: "worker-" + strconv.Itoa(i), Path: waqBin, Args: []string{"worker"},
+			Log: filepath.Join(dir, fmt.Sprintf("worker-%d.log", i)),
+			Env: []string{
+				"WAQ_NATS_URL=" + natsURL, "WAQ_REDIS_URL=" + rds.URL, "WAQ_GRAPH_URL=" + srv.URL,
+				"WAQ_ACCESS_TOKEN=" + token, "WAQ_POLICY_FILE=" + policyFile, "WAQ_HTTP_ADDR=127.0.0.1:0",
+				"WAQ_CONCURRENCY=" + strconv.Itoa(concurrency), "WAQ_ACK_WAIT=3s", "WAQ_GRAPH_TIMEOUT=1s",
+				"WAQ_SHUTDOWN_TIMEOUT=2s", "WAQ_LOG_LEVEL=warn", "OTEL_TRACES_EXPORTER=none",
+			},
+		}
+		procs[i].Start(t)
+		p := procs[i]
+		t.Cleanup(func() { p.Kill(syscall.SIGKILL, time.Second) })
+	}
+
+	// The publisher has its own connection and keeps publishing through the
+	// NATS restart, publishing an id again until JetStream acknowledges it.
+	nc, err := nats.Connect(natsURL, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 15*time.Second, func() error {
+		_, err := js.Stream(context.Background(), "WAQ_SEND")
+		return err
+	})
+	producer := queue.NewProducer(js, queue.ProducerOptions{})
+	ids := make([]string, jobs)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("crash-%05d", i)
+	}
+	var published atomic.Int64
+	pubErr := make(chan error, 1)
+	var pubWG sync.WaitGroup
+	pubWG.Add(1)
+	pace := time.NewTicker(publishEvery) // a steady flow of jobs, not a burst
+	defer pace.Stop()
+	go func() {
+		defer pubWG.Done()
+		for i, id := range ids {
+			job := textJob(id, fmt.Sprintf("1555%07d", i))
+			deadline := time.Now().Add(60 * time.Second)
+			for {
+				ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+				_, err := producer.Publish(ctx, job)
+				cancel()
+				if err == nil {
+					break
+				}
+				if time.Now().After(deadline) {
+					pubErr <- fmt.Errorf("publish %s: %v", id, err)
+					return
+				}
+				<-time.After(50 * time.Millisecond) // back off while NATS restarts
+			}
+			published.Add(1)
+			<-pace.C
+		}
+	}()
+
+	// Chaos: kill a worker at a random moment, restart it; once, the NATS
+	// server; once, Redis.
+	for k := 1; k <= kills; k++ {
+		<-time.After(time.Duration(100+rng.IntN(300)) * time.Millisecond) // a random moment
+		p := procs[rng.IntN(workers)]
+		p.Kill(syscall.SIGKILL, time.Second)
+		switch k {
+		case kills / 3:
+			natsProc.Kill(syscall.SIGKILL, time.Second)
+			natsProc.Start(t)
+			testenv.WaitNATS(t, natsURL)
+			t.Logf("kill %d: NATS server killed and restarted (%d published so far)", k, published.Load())
+		case 2 * kills / 3:
+			rds.Stop()
+			rds.Start(t)
+			t.Logf("kill %d: Redis killed and restarted (%d published so far)", k, published.Load())
+		}
+		p.Start(t)
+	}
+	pubWG.Wait()
+	select {
+	case err := <-pubErr:
+		t.Fatal(err)
+	default:
+	}
+	t.Logf("published %d jobs; %d worker kills done", published.Load(), kills)
+
+	rdb := rds.Client(t)
+	led := ledger.New(rdb, ledger.Options{})
+	dlq := deadletter.New(rdb, deadletter.Options{})
+	var sent, parked int
+	testenv.Eventually(t, 120*time.Second, func() error {
+		sent, parked = 0, 0
+		for _, p := range procs {
+			if !p.Running() {
+				return fmt.Errorf("%s exited; see %s", p.Name, p.Log)
+			}
+		}
+		states, err := led.LoadMany(context.Background(), ids)
+		if err != nil {
+			return err
+		}
+		var missing []string
+		for i, st := range states {
+			isParked, err := dlq.Parked(context.Background(), ids[i], 0)
+			if err != nil {
+				return err
+			}
+			switch {
+			case st.Sent() && isParked:
+				return errors.New("job " + ids[i] + " is both sent and parked")
+			case st.Sent():
+				sent++
+			case isParked:
+				parked++
+			default:
+				missing = append(missing, ids[i])
+			}
+		}
+		if len(missing) > 0 {
+			return fmt.Errorf("%d jobs without an outcome yet (e.g. %s)", len(missing), missing[0])
+		}
+		return nil
+	})
+	// Once every job has its outcome, every message is acknowledged.
+	testenv.Eventually(t, 30*time.Second, func() error {
+		s, err := js.Stream(context.Background(), "WAQ_SEND")
+		if err != nil {
+			return err
+		}
+		info, err := s.Info(context.Background())
+		if err != nil {
+			return err
+		}
+		if info.State.Msgs != 0 {
+			return fmt.Errorf("%d messages unacknowledged", info.State.Msgs)
+		}
+		return nil
+	})
+	st := fake.Stats(false)
+	// A job Meta accepted whose worker died before recording it is sent
+	// again; if that second send fails for good, the job ends parked although
+	// the first send went through. Such jobs must have been sent more than
+	// once; they are part of the duplicate count's story.
+	acceptedThenParked := 0
+	for _, id := range ids {
+		js, _ := fake.Job(id)
+		if st, _ := led.Load(context.Background(), id); !st.Sent() && js.Accepted > 0 {
+			acceptedThenParked++
+			if js.Sends < 2 {
+				t.Errorf("job %s was accepted once, never sent again, and is not recorded as sent", id)
+			}
+		}
+	}
+	t.Logf("crash test: %d jobs, %d worker SIGKILLs, 1 NATS and 1 Redis restart: %d sent, %d parked, %d requests to the API; "+
+		"duplicate sends: %d (%d jobs); jobs accepted by the API, interrupted, then parked on a later failed send: %d",
+		jobs, kills, sent, parked, st.Requests, st.DuplicateSends, st.Duplicates, acceptedThenParked)
+	if sent+parked != jobs {
+		t.Fatalf("%d outcomes for %d jobs", sent+parked, jobs)
+	}
+	if st.AcceptedJobs != int64(sent+acceptedThenParked) {
+		t.Errorf("the simulator accepted %d distinct jobs; the ledger has %d sent and %d accepted-then-parked", st.AcceptedJobs, sent, acceptedThenParked)
+	}
+	// A kill can duplicate at most the sends in flight in the killed process.
+	if st.DuplicateSends > int64(kills*concurrency) {
+		t.Errorf("%d duplicate sends: more than %d kills × %d in flight could cause", st.DuplicateSends, kills, concurrency)
+	}
+}
