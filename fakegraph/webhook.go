@@ -37,7 +37,8 @@ type WebhookStats struct {
 	// ByStatus counts delivered webhooks by status (sent, delivered, read,
 	// failed) and "inbound" for simulated customer messages.
 	ByStatus map[string]int64 `json:"by_status"`
-	// Pending is the webhooks waiting for their time or a worker.
+	// Pending is the deliveries waiting for their time or a worker (a
+	// message's later statuses wait behind its first and are not counted).
 	Pending int `json:"pending"`
 	// Recent are the latest delivery attempts (GET /_fake/webhooks only).
 	Recent []WebhookDelivery `json:"recent,omitempty"`
@@ -80,6 +81,16 @@ type hookJob struct {
 	next    *hookJob
 	delay   time.Duration // before next
 	index   int
+}
+
+// chain counts the deliveries planned from j on: its copies and the
+// statuses that follow it.
+func (j *hookJob) chain() int64 {
+	var n int64
+	for ; j != nil; j = j.next {
+		n += int64(1 + j.copies)
+	}
+	return n
 }
 
 type hookHeap []*hookJob
@@ -147,7 +158,9 @@ func (h *hookRunner) close() {
 	h.cancel()
 	h.wg.Wait()
 	h.mu.Lock()
-	h.dropped.Add(int64(len(h.pending)))
+	for _, j := range h.pending {
+		h.dropped.Add(j.chain())
+	}
 	h.pending = nil
 	h.mu.Unlock()
 	if tr, ok := h.client.Transport.(*http.Transport); ok && h.s.cfg.HTTPClient == nil {
@@ -289,7 +302,7 @@ func (h *hookRunner) schedule(j *hookJob, due time.Time) {
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
-		h.dropped.Add(int64(1 + j.copies))
+		h.dropped.Add(j.chain())
 		return
 	}
 	if !h.started {
@@ -298,7 +311,7 @@ func (h *hookRunner) schedule(j *hookJob, due time.Time) {
 	}
 	if len(h.pending) >= maxHookPending {
 		h.mu.Unlock()
-		h.dropped.Add(int64(1 + j.copies))
+		h.dropped.Add(j.chain())
 		return
 	}
 	heap.Push(&h.pending, j)
@@ -378,8 +391,7 @@ func (h *hookRunner) worker() {
 // or the message's next status.
 func (h *hookRunner) deliverJob(j *hookJob) {
 	if j.gen != h.gen.Load() {
-		h.dropped.Add(1)
-		return
+		return // planned before a reset, which zeroed the counters
 	}
 	j.attempt++
 	status, err := h.post(j)
