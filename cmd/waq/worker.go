@@ -25,6 +25,9 @@ func runWorker(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	cfg.ApplyDefaults()
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
 	log, err := telemetry.NewLogger(env.Stderr, cfg.LogFormat, cfg.LogLevel)
 	if err != nil {
 		return err

@@ -5,6 +5,7 @@ package conn
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strconv"
 	"strings"
@@ -142,3 +143,15 @@ func redactURL(v string) string {
 	}
 	return u.String()
 }
+
+// redisLogger sends go-redis's own messages (dial failures while Redis is
+// down, repeated on every attempt) to slog at debug level: the worker
+// reports a down Redis once, in its own structured log, and its stderr
+// stays one JSON stream.
+type redisLogger struct{}
+
+func (redisLogger) Printf(ctx context.Context, format string, v ...any) {
+	slog.Default().DebugContext(ctx, "redis client: "+fmt.Sprintf(format, v...))
+}
+
+func init() { redis.SetLogger(redisLogger{}) }
