@@ -530,3 +530,22 @@ func TestUnknownPathsAndMethods(t *testing.T) {
 		t.Errorf("got %+v", ae)
 	}
 }
+
+func TestCountParameters(t *testing.T) {
+	t.Parallel()
+	cases := map[string]int{
+		`[]`: 0, ` [ ] `: 0, `null`: 0, `[1]`: 1, `[{"type":"text","text":"a,b"}]`: 1,
+		`[{"type":"text","text":"x"},{"type":"currency","currency":{"code":"USD","amount_1000":1}}]`: 2,
+		`["a\"],[", [1,2], {"k":[3,4]}]`: 3,
+	}
+	for in, want := range cases {
+		var c count
+		if err := c.UnmarshalJSON([]byte(strings.TrimSpace(in))); err != nil || int(c) != want {
+			t.Errorf("%s: got %d, %v; want %d", in, c, err, want)
+		}
+	}
+	var c count
+	if err := c.UnmarshalJSON([]byte(`{"a":1}`)); err == nil {
+		t.Error("an object counted as parameters")
+	}
+}

@@ -122,13 +122,23 @@ type errorData struct {
 	Details          string `json:"details"`
 }
 
+// The constant header values, shared by every answer (net/http only reads
+// them; the full slice expressions make an append copy).
+var (
+	hdrJSON     = []string{"application/json; charset=UTF-8"}[:1:1]
+	hdrRev      = []string{"1029384756"}[:1:1]
+	hdrVersion  = []string{"v25.0"}[:1:1]
+	hdrNoStore  = []string{"no-store"}[:1:1]
+	hdrTraceKey = "X-Fb-Trace-Id"
+)
+
 // graphHeaders are the headers of every Graph API answer.
 func graphHeaders(h http.Header, trace string) {
-	h["Content-Type"] = []string{"application/json; charset=UTF-8"}
-	h["X-Fb-Trace-Id"] = []string{trace}
-	h["X-Fb-Rev"] = []string{"1029384756"}
-	h["Facebook-Api-Version"] = []string{"v25.0"}
-	h["Cache-Control"] = []string{"no-store"}
+	h["Content-Type"] = hdrJSON
+	h[hdrTraceKey] = []string{trace}
+	h["X-Fb-Rev"] = hdrRev
+	h["Facebook-Api-Version"] = hdrVersion
+	h["Cache-Control"] = hdrNoStore
 }
 
 // writeErrorBody writes Meta's error body and returns the trace id.

@@ -371,16 +371,16 @@ type messageBody struct {
 	Text             *struct {
 		Body *string `json:"body"`
 	} `json:"text"`
-	Template    *templateBody   `json:"template"`
-	Image       json.RawMessage `json:"image"`
-	Audio       json.RawMessage `json:"audio"`
-	Video       json.RawMessage `json:"video"`
-	Document    json.RawMessage `json:"document"`
-	Sticker     json.RawMessage `json:"sticker"`
-	Location    json.RawMessage `json:"location"`
-	Contacts    json.RawMessage `json:"contacts"`
-	Interactive json.RawMessage `json:"interactive"`
-	Reaction    json.RawMessage `json:"reaction"`
+	Template    *templateBody `json:"template"`
+	Image       present       `json:"image"`
+	Audio       present       `json:"audio"`
+	Video       present       `json:"video"`
+	Document    present       `json:"document"`
+	Sticker     present       `json:"sticker"`
+	Location    present       `json:"location"`
+	Contacts    present       `json:"contacts"`
+	Interactive present       `json:"interactive"`
+	Reaction    present       `json:"reaction"`
 }
 
 type templateBody struct {
@@ -390,8 +390,8 @@ type templateBody struct {
 		Policy string `json:"policy"`
 	} `json:"language"`
 	Components []struct {
-		Type       string            `json:"type"`
-		Parameters []json.RawMessage `json:"parameters"`
+		Type       string `json:"type"`
+		Parameters count  `json:"parameters"`
 	} `json:"components"`
 }
 
@@ -665,54 +665,80 @@ func checkMessage(m *messageBody) (string, *errSpec) {
 		}
 		return t, nil
 	case "image":
-		present = len(m.Image) > 0
+		present = bool(m.Image)
 	case "audio":
-		present = len(m.Audio) > 0
+		present = bool(m.Audio)
 	case "video":
-		present = len(m.Video) > 0
+		present = bool(m.Video)
 	case "document":
-		present = len(m.Document) > 0
+		present = bool(m.Document)
 	case "sticker":
-		present = len(m.Sticker) > 0
+		present = bool(m.Sticker)
 	case "location":
-		present = len(m.Location) > 0
+		present = bool(m.Location)
 	case "contacts":
-		present = len(m.Contacts) > 0
+		present = bool(m.Contacts)
 	case "interactive":
-		present = len(m.Interactive) > 0
+		present = bool(m.Interactive)
 	case "reaction":
-		present = len(m.Reaction) > 0
+		present = bool(m.Reaction)
 	default:
 		return "", invalidParam("(#100) Param type must be one of {"+strings.ToUpper(strings.Join(messageTypes, ", "))+"} - got \""+t+"\".",
 			"The message type \""+t+"\" is not supported.")
 	}
-	if !present || bytes.Equal(rawFor(m, t), []byte("null")) {
+	if !present {
 		return "", invalidParam("(#100) The parameter "+t+" is required.", "The parameter "+t+" is required for a message of type "+t+".")
 	}
 	return t, nil
 }
 
-func rawFor(m *messageBody, t string) json.RawMessage {
-	switch t {
-	case "image":
-		return m.Image
-	case "audio":
-		return m.Audio
-	case "video":
-		return m.Video
-	case "document":
-		return m.Document
-	case "sticker":
-		return m.Sticker
-	case "location":
-		return m.Location
-	case "contacts":
-		return m.Contacts
-	case "interactive":
-		return m.Interactive
-	case "reaction":
-		return m.Reaction
+// present records that a JSON value other than null was given, without
+// keeping it.
+type present bool
+
+func (p *present) UnmarshalJSON(b []byte) error {
+	*p = present(!bytes.Equal(b, []byte("null")))
+	return nil
+}
+
+// count is the length of a JSON array, counted without decoding it.
+type count int
+
+func (c *count) UnmarshalJSON(b []byte) error {
+	if bytes.Equal(b, []byte("null")) {
+		*c = 0
+		return nil
 	}
+	if len(b) < 2 || b[0] != '[' {
+		return errString("want an array")
+	}
+	n, depth, inString, empty := 0, 0, false, true
+	for i := 1; i < len(b)-1; i++ {
+		ch := b[i]
+		switch {
+		case inString:
+			if ch == '\\' {
+				i++
+			} else if ch == '"' {
+				inString = false
+			}
+		case ch == '"':
+			inString, empty = true, false
+		case ch == '[' || ch == '{':
+			depth++
+			empty = false
+		case ch == ']' || ch == '}':
+			depth--
+		case ch == ',' && depth == 0:
+			n++
+		case ch != ' ' && ch != '\t' && ch != '\n' && ch != '\r':
+			empty = false
+		}
+	}
+	if !empty {
+		n++
+	}
+	*c = count(n)
 	return nil
 }
 
@@ -768,7 +794,7 @@ func (sn *snapshot) checkTemplate(tb *templateBody, waba string) *errSpec {
 	got := 0
 	for _, c := range tb.Components {
 		if strings.EqualFold(c.Type, "body") {
-			got += len(c.Parameters)
+			got += int(c.Parameters)
 		}
 	}
 	if got != t.BodyParams {

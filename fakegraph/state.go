@@ -3,6 +3,7 @@ package fakegraph
 import (
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -100,6 +101,11 @@ type snapshot struct {
 	locked       map[string]bool
 	appUntil     time.Time
 	wabaUntil    map[string]time.Time
+
+	// defaultPhones caches the entries made up for numbers when the
+	// registry is empty, so the hot path does not build one per send.
+	defaultPhones sync.Map // id → *phoneInfo
+	defaultCount  atomic.Int64
 
 	latency  Latency
 	limits   Limits
@@ -289,11 +295,20 @@ func (sn *snapshot) phone(id string) *phoneInfo {
 	if len(sn.phones) > 0 {
 		return nil
 	}
+	if v, ok := sn.defaultPhones.Load(id); ok {
+		return v.(*phoneInfo)
+	}
 	p := &phoneInfo{PhoneNumber: PhoneNumber{PhoneNumberID: id}}
 	fillPhoneDefaults(&p.PhoneNumber, sn.limits.Throughput.MPS)
 	p.displayDigits = digitsOnly(p.DisplayPhoneNumber)
-	return p
+	if n := sn.defaultCount.Add(1); n > maxDefaultPhones {
+		return p // a test with endless numbers: do not grow without bound
+	}
+	v, _ := sn.defaultPhones.LoadOrStore(id, p)
+	return v.(*phoneInfo)
 }
+
+const maxDefaultPhones = 10000
 
 // wabaKnown reports whether id is a WABA of the registry (or the default
 // one when the registry is empty).

@@ -94,26 +94,42 @@ type JobStats struct {
 	Accepted int64  `json:"accepted"`
 	// WAMIDs are the ids of its accepted sends, first ones first (at most 16).
 	WAMIDs []string `json:"wamids"`
-	// Outcomes are the outcomes of its sends in order (at most 64).
+	// Outcomes are the outcomes of its sends in order (at most 32).
 	Outcomes []string `json:"outcomes"`
 }
 
 const (
 	jobShards      = 64
 	maxJobWAMIDs   = 16
-	maxJobOutcomes = 64
+	maxJobOutcomes = 32
 	maxDupReported = 1000
 )
 
+// outcomeNames index the per-outcome counters; "other" takes the rest.
+var outcomeNames = [...]string{OutcomeAccepted, OutcomeError, "html", "cut", "huge", "nocode", "raw", "hang", "drop", "abandoned", "other"}
+
+func outcomeIndex(o string) uint8 {
+	for i, n := range outcomeNames {
+		if n == o {
+			return uint8(i)
+		}
+	}
+	return uint8(len(outcomeNames) - 1)
+}
+
+// jobRecord is kept by value, without pointers but its strings, so that a
+// million jobs cost the garbage collector little.
 type jobRecord struct {
-	sends, accepted int64
-	wamids          []string
-	outcomes        []string
+	sends, accepted int32
+	nOut            uint8
+	out             [maxJobOutcomes]uint8 // outcome indexes, first ones first
+	wamid           string                // of the first acceptance
+	more            []string              // of the later ones
 }
 
 type jobShard struct {
 	mu sync.Mutex
-	m  map[string]*jobRecord
+	m  map[string]jobRecord
 	_  [40]byte // keeps shards on separate cache lines
 }
 
@@ -132,8 +148,9 @@ type stats struct {
 	duplicates   atomic.Int64
 	dupSends     atomic.Int64
 	seq          atomic.Int64
-	byOutcome    sync.Map // string → *atomic.Int64
-	byCode       sync.Map // int → *atomic.Int64
+	byOutcome    [len(outcomeNames)]atomic.Int64
+	byKnownCode  map[int]*atomic.Int64 // the catalog's codes; never written after newStats
+	byCode       sync.Map              // other codes: int → *atomic.Int64
 	byStatus     [600]atomic.Int64
 	byPhone      sync.Map // string → *phoneCounters
 	shards       [jobShards]jobShard
@@ -145,9 +162,15 @@ type stats struct {
 }
 
 func newStats(ringSize int) *stats {
-	st := &stats{seed: maphash.MakeSeed(), ring: make([]Send, ringSize)}
+	st := &stats{seed: maphash.MakeSeed(), ring: make([]Send, ringSize), byKnownCode: map[int]*atomic.Int64{}}
 	for i := range st.shards {
-		st.shards[i].m = make(map[string]*jobRecord)
+		st.shards[i].m = make(map[string]jobRecord)
+	}
+	for c := range codes {
+		st.byKnownCode[c] = new(atomic.Int64)
+	}
+	for c := 201; c <= 299; c++ {
+		st.byKnownCode[c] = new(atomic.Int64)
 	}
 	return st
 }
@@ -168,9 +191,14 @@ func (st *stats) record(s *Send) {
 	if accepted {
 		st.accepted.Add(1)
 	}
-	counter(&st.byOutcome, s.Outcome).Add(1)
+	oi := outcomeIndex(s.Outcome)
+	st.byOutcome[oi].Add(1)
 	if s.Code != nil {
-		counter(&st.byCode, *s.Code).Add(1)
+		if c := st.byKnownCode[*s.Code]; c != nil {
+			c.Add(1)
+		} else {
+			counter(&st.byCode, *s.Code).Add(1)
+		}
 	}
 	if s.HTTPStatus >= 0 && s.HTTPStatus < len(st.byStatus) {
 		st.byStatus[s.HTTPStatus].Add(1)
@@ -189,20 +217,22 @@ func (st *stats) record(s *Send) {
 
 	sh := &st.shards[maphash.String(st.seed, s.JobID)%jobShards]
 	sh.mu.Lock()
-	jr := sh.m[s.JobID]
-	if jr == nil {
-		jr = &jobRecord{}
-		sh.m[s.JobID] = jr
+	jr, ok := sh.m[s.JobID]
+	if !ok {
 		st.jobs.Add(1)
 	}
 	jr.sends++
-	if len(jr.outcomes) < maxJobOutcomes {
-		jr.outcomes = append(jr.outcomes, s.Outcome)
+	if int(jr.nOut) < maxJobOutcomes {
+		jr.out[jr.nOut] = oi
+		jr.nOut++
 	}
 	if accepted {
 		jr.accepted++
-		if len(jr.wamids) < maxJobWAMIDs {
-			jr.wamids = append(jr.wamids, s.WAMID)
+		switch {
+		case jr.accepted == 1:
+			jr.wamid = s.WAMID
+		case len(jr.more) < maxJobWAMIDs-1:
+			jr.more = append(jr.more, s.WAMID)
 		}
 		switch jr.accepted {
 		case 1:
@@ -214,6 +244,7 @@ func (st *stats) record(s *Send) {
 			st.dupSends.Add(1)
 		}
 	}
+	sh.m[s.JobID] = jr
 	sh.mu.Unlock()
 
 	if len(st.ring) == 0 {
@@ -256,17 +287,15 @@ func (st *stats) job(id string) (JobStats, bool) {
 	sh := &st.shards[maphash.String(st.seed, id)%jobShards]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	jr := sh.m[id]
-	if jr == nil {
-		return JobStats{JobID: id, WAMIDs: []string{}, Outcomes: []string{}}, false
+	jr, ok := sh.m[id]
+	js := JobStats{JobID: id, Sends: int64(jr.sends), Accepted: int64(jr.accepted), WAMIDs: []string{}, Outcomes: []string{}}
+	if jr.wamid != "" {
+		js.WAMIDs = append(append(js.WAMIDs, jr.wamid), jr.more...)
 	}
-	return JobStats{
-		JobID:    id,
-		Sends:    jr.sends,
-		Accepted: jr.accepted,
-		WAMIDs:   append([]string{}, jr.wamids...),
-		Outcomes: append([]string{}, jr.outcomes...),
-	}, true
+	for _, o := range jr.out[:jr.nOut] {
+		js.Outcomes = append(js.Outcomes, outcomeNames[o])
+	}
+	return js, ok
 }
 
 func (st *stats) snapshot(allJobs bool) Stats {
@@ -284,10 +313,16 @@ func (st *stats) snapshot(allJobs bool) Stats {
 		ByPhoneNumber:  map[string]PhoneStats{},
 		Rules:          []RuleStats{},
 	}
-	st.byOutcome.Range(func(k, v any) bool {
-		out.ByOutcome[k.(string)] = v.(*atomic.Int64).Load()
-		return true
-	})
+	for i := range st.byOutcome {
+		if n := st.byOutcome[i].Load(); n > 0 {
+			out.ByOutcome[outcomeNames[i]] = n
+		}
+	}
+	for c, n := range st.byKnownCode {
+		if v := n.Load(); v > 0 {
+			out.ByCode[c] = v
+		}
+	}
 	st.byCode.Range(func(k, v any) bool {
 		out.ByCode[k.(int)] = v.(*atomic.Int64).Load()
 		return true
@@ -313,11 +348,11 @@ func (st *stats) snapshot(allJobs bool) Stats {
 			if jr.accepted > 1 {
 				dups = append(dups, id)
 				if len(dups) <= maxDupReported {
-					out.DuplicateJobs[id] = jr.accepted
+					out.DuplicateJobs[id] = int64(jr.accepted)
 				}
 			}
 			if allJobs {
-				out.AcceptedPerJob[id] = jr.accepted
+				out.AcceptedPerJob[id] = int64(jr.accepted)
 			}
 		}
 		sh.mu.Unlock()
@@ -333,8 +368,8 @@ func (st *stats) snapshot(allJobs bool) Stats {
 			sh := &st.shards[i]
 			sh.mu.Lock()
 			for id := range out.DuplicateJobs {
-				if jr := sh.m[id]; jr != nil {
-					out.DuplicateJobs[id] = jr.accepted
+				if jr, ok := sh.m[id]; ok {
+					out.DuplicateJobs[id] = int64(jr.accepted)
 				}
 			}
 			sh.mu.Unlock()
@@ -351,7 +386,12 @@ func (st *stats) reset() {
 	st.acceptedJobs.Store(0)
 	st.duplicates.Store(0)
 	st.dupSends.Store(0)
-	st.byOutcome.Clear()
+	for i := range st.byOutcome {
+		st.byOutcome[i].Store(0)
+	}
+	for _, n := range st.byKnownCode {
+		n.Store(0)
+	}
 	st.byCode.Clear()
 	for i := range st.byStatus {
 		st.byStatus[i].Store(0)
@@ -360,7 +400,7 @@ func (st *stats) reset() {
 	for i := range st.shards {
 		sh := &st.shards[i]
 		sh.mu.Lock()
-		sh.m = make(map[string]*jobRecord)
+		sh.m = make(map[string]jobRecord)
 		sh.mu.Unlock()
 	}
 	st.ringMu.Lock()
