@@ -25,6 +25,25 @@
 //   - It counts sends per job (the X-Waq-Job-Id header, or a hash of the
 //     body), so a test can see a job accepted twice: a duplicate send.
 //
+// A scenario is YAML or JSON (see Scenario; testdata/example.yaml uses every
+// field):
+//
+//	latency: {base: 20ms, jitter: 10ms}
+//	rules:
+//	  - match: {to: "15551234567"}      # also phone_number_id, template, job_id, type
+//	    times: 3                          # then the rule is spent; 0 or absent: always
+//	    respond: {error: 131000}          # or kind: html | cut | huge | nocode | raw | hang | drop | slow
+//	random:
+//	  - rate: 0.01
+//	    respond: {error: 131000}
+//	limits: {throughput: {enabled: true}, pair: {enabled: true}}
+//	window: {enforce: true}
+//	webhooks: {url: "http://127.0.0.1:8080/webhook", app_secret: dev-secret}
+//
+// The simulator's clock (Config.Now) drives token expiry, limits and
+// windows, so tests move time forward instead of sleeping; latency, delays
+// and webhook timing use real time.
+//
 // The control API lives under /_fake/ on the same listener (see Control for
 // a Go client): GET /_fake/stats, GET /_fake/sends, GET /_fake/jobs/{id},
 // POST /_fake/rules, DELETE /_fake/rules, GET and PUT /_fake/scenario,

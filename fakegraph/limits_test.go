@@ -250,3 +250,24 @@ func TestTemplates(t *testing.T) {
 		}
 	}
 }
+
+func TestScriptedThrottleHeaders(t *testing.T) {
+	t.Parallel()
+	e := setup(t, Config{Scenario: &Scenario{Rules: []Rule{
+		{Match: Match{JobID: "waba"}, Respond: Response{Error: Code(80007), RegainAccess: Duration(150 * time.Second)}},
+		{Match: Match{JobID: "waba-default"}, Respond: Response{Error: Code(80007)}},
+		{Match: Match{JobID: "app"}, Respond: Response{Error: Code(4)}},
+	}}})
+	_, err := e.send(t, "waba", text(testTo))
+	if got := apiError(t, err, 80007).Usage.RegainAccessIn(); got != 3*time.Minute {
+		t.Errorf("regain %v, want 3m", got)
+	}
+	_, err = e.send(t, "waba-default", text(testTo))
+	if got := apiError(t, err, 80007).Usage.RegainAccessIn(); got != time.Minute {
+		t.Errorf("default regain %v, want 1m", got)
+	}
+	_, err = e.send(t, "app", text(testTo))
+	if u := apiError(t, err, 4).Usage; u == nil || u.App == nil || u.App.CallCount != 100 {
+		t.Errorf("app usage %+v", u)
+	}
+}

@@ -213,10 +213,10 @@ func (s *Server) writeScripted(w http.ResponseWriter, r *http.Request, sn *snaps
 	}
 	if !s.wait(r.Context(), delay) && k != KindHang {
 		// The client gave up (or the server is closing) while we waited:
-		// nobody reads the answer, but count what it would have been.
-		send.Outcome = string(k)
-		if k == KindAccept || k == KindSlow {
-			send.Outcome = "abandoned"
+		// nobody reads an answer.
+		send.Outcome = "abandoned"
+		if r.Context().Err() == nil {
+			s.drop(w)
 		}
 		return
 	}
@@ -225,7 +225,16 @@ func (s *Server) writeScripted(w http.ResponseWriter, r *http.Request, sn *snaps
 		s.writeAccept(w, send, d)
 	case KindError:
 		e := scriptedError(resp, s.now())
-		e.headers = append(e.headers, d.usage...)
+		regain := resp.RegainAccess.D()
+		if regain <= 0 {
+			regain = time.Minute
+		}
+		switch e.code {
+		case 4:
+			e.headers = append(e.headers, header{"X-App-Usage", appUsageHeader(100)})
+		case 80007:
+			e.headers = append(e.headers, header{"X-Business-Use-Case-Usage", bucUsageHeader(d.phone.WABAID, 100, regain)})
+		}
 		s.writeError(w, send, e)
 	case KindHTML:
 		status := orDefault(resp.Status, http.StatusBadGateway)

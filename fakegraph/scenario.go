@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -138,6 +139,11 @@ type Response struct {
 	// page of kind html).
 	Body        string `yaml:"body,omitempty" json:"body,omitempty"`
 	ContentType string `yaml:"content_type,omitempty" json:"content_type,omitempty"`
+	// RegainAccess is, for error 80007, the estimated_time_to_regain_access
+	// of the X-Business-Use-Case-Usage header, in whole minutes (rounded
+	// up). Defaults to 1m. Error 4 carries X-App-Usage at 100%, which gives
+	// no time, as Meta's does not.
+	RegainAccess Duration `yaml:"regain_access,omitempty" json:"regain_access,omitzero"`
 	// Async makes an accepted send fail later, in a status webhook.
 	Async *AsyncFailure `yaml:"async,omitempty" json:"async,omitempty"`
 }
@@ -724,6 +730,20 @@ func (r *Response) kind() Kind {
 	default:
 		return KindAccept
 	}
+}
+
+// clone copies the scenario's lists, so that the caller's later changes do
+// not reach a running server.
+func (s *Scenario) clone() Scenario {
+	c := *s
+	c.Tokens = slices.Clone(s.Tokens)
+	c.Random = slices.Clone(s.Random)
+	c.Rules = slices.Clone(s.Rules)
+	c.PhoneNumbers = slices.Clone(s.PhoneNumbers)
+	c.Templates = slices.Clone(s.Templates)
+	c.Window.Open = slices.Clone(s.Window.Open)
+	c.Webhooks.Statuses = slices.Clone(s.Webhooks.Statuses)
+	return c
 }
 
 // Code returns a pointer to code, for Response.Error and AsyncFailure.Error.

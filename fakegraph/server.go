@@ -91,7 +91,7 @@ func New(cfg Config) *Server {
 	}
 	s.stats = newStats(ring)
 	if cfg.Scenario != nil {
-		s.initial = *cfg.Scenario
+		s.initial = cfg.Scenario.clone()
 	}
 	s.ov = newOverrides()
 	s.appCalls.Store(&callWindow{})
@@ -110,7 +110,7 @@ func (s *Server) Close() error {
 // install makes sc the scenario, with fresh rules. s.mu must be held or the
 // server not yet shared.
 func (s *Server) install(sc *Scenario) {
-	s.current = *sc
+	s.current = sc.clone()
 	s.current.Rules = nil
 	s.rules = nil
 	s.addRulesLocked(sc.Rules)

@@ -12,6 +12,7 @@ import (
 	"io"
 	mrand "math/rand/v2"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -239,41 +240,40 @@ func (h *hookRunner) accepted(sn *snapshot, send *Send, phone *phoneInfo, async 
 	if failCode != nil {
 		names = append(names, "failed")
 	}
-	if len(names) > 1 && cfg.ReorderRate > 0 && mrand.Float64() < cfg.ReorderRate {
-		for i, j := 0, len(names)-1; i < j; i, j = i+1, j-1 {
-			names[i], names[j] = names[j], names[i]
-		}
-	}
+	// Each status is stamped with the time it happens, one delay after the
+	// other; reordering changes the order of delivery, not the stamps.
 	gen := h.gen.Load()
-	var first, prev *hookJob
-	for _, st := range names {
+	now := h.s.now()
+	jobs := make([]*hookJob, 0, len(names))
+	for i, st := range names {
 		j := &hookJob{gen: gen, url: cfg.URL, secret: cfg.AppSecret, wamid: send.WAMID, status: st,
 			retries: cfg.Retries, backoff: cfg.RetryBackoff.D()}
-		var code *int
 		var details string
 		if st == "failed" {
-			code = failCode
+			j.code = failCode
 			if async != nil {
 				details = async.Details
 			}
 		}
-		j.code = code
-		j.body = statusBody(sn, phone, send, st, category, code, details, h.s.now())
+		at := now.Add(time.Duration(i+1) * cfg.Delay.D())
+		j.body = statusBody(phone, send, st, category, j.code, details, at)
 		if cfg.DuplicateRate > 0 && mrand.Float64() < cfg.DuplicateRate {
 			j.copies = cfg.Duplicates
 		}
 		h.scheduled.Add(int64(1 + j.copies))
-		if prev == nil {
-			first = j
-		} else {
-			prev.next = j
-			prev.delay = cfg.Delay.D()
-		}
-		prev = j
+		jobs = append(jobs, j)
 	}
-	if first != nil {
-		h.schedule(first, time.Now().Add(cfg.Delay.D()))
+	if len(jobs) == 0 {
+		return
 	}
+	if len(jobs) > 1 && cfg.ReorderRate > 0 && mrand.Float64() < cfg.ReorderRate {
+		slices.Reverse(jobs)
+	}
+	for i := 1; i < len(jobs); i++ {
+		jobs[i-1].next = jobs[i]
+		jobs[i-1].delay = cfg.Delay.D()
+	}
+	h.schedule(jobs[0], time.Now().Add(cfg.Delay.D()))
 }
 
 // inbound sends a customer's message webhook (a simulated inbound message).
@@ -545,7 +545,7 @@ type (
 )
 
 // statusBody is the webhook of one status of an accepted message.
-func statusBody(sn *snapshot, phone *phoneInfo, send *Send, status, category string, code *int, details string, now time.Time) []byte {
+func statusBody(phone *phoneInfo, send *Send, status, category string, code *int, details string, now time.Time) []byte {
 	st := hookStatus{ID: send.WAMID, Status: status, Timestamp: strconv.FormatInt(now.Unix(), 10), RecipientID: send.To}
 	if code != nil {
 		ci := Lookup(*code)
