@@ -67,6 +67,9 @@ type Config struct {
 	MaxAckPending int
 	// KeyPrefix prefixes every Redis key. Defaults to "waq".
 	KeyPrefix string
+	// PauseParkAfter is how long jobs wait for a paused number before they
+	// are parked as "account". Defaults to 1h.
+	PauseParkAfter time.Duration
 	// TraceURL is a link template for a trace in the tracing UI, with
 	// {trace_id}; used by the console.
 	TraceURL string
@@ -106,6 +109,7 @@ func (c *Config) settings() []setting {
 		{env: "WAQ_ACK_WAIT", flag: "ack-wait", usage: "JetStream ack wait of the consumer", dur: &c.AckWait},
 		{env: "WAQ_MAX_ACK_PENDING", flag: "max-ack-pending", usage: "jobs delivered and unacknowledged, retries included", num: &c.MaxAckPending},
 		{env: "WAQ_KEY_PREFIX", flag: "key-prefix", usage: "prefix of Redis keys", str: &c.KeyPrefix},
+		{env: "WAQ_PAUSE_PARK_AFTER", flag: "pause-park-after", usage: "how long jobs wait for a paused number before they are parked as account", dur: &c.PauseParkAfter},
 		{env: "WAQ_TRACE_URL", flag: "trace-url", usage: "trace link template with {trace_id}", str: &c.TraceURL},
 	}
 }
@@ -227,6 +231,9 @@ func (c *Config) ApplyDefaults() {
 	if c.MaxAckPending == 0 {
 		c.MaxAckPending = 20000
 	}
+	if c.PauseParkAfter == 0 {
+		c.PauseParkAfter = time.Hour
+	}
 }
 
 // Validate checks every setting and returns the first problem as a
@@ -283,6 +290,7 @@ func (c *Config) Validate() error {
 		{"WAQ_SHUTDOWN_TIMEOUT", c.ShutdownTimeout, time.Second},
 		{"WAQ_GRAPH_TIMEOUT", c.GraphTimeout, 100 * time.Millisecond},
 		{"WAQ_ACK_WAIT", c.AckWait, time.Second},
+		{"WAQ_PAUSE_PARK_AFTER", c.PauseParkAfter, time.Second},
 	} {
 		if d.v < d.min {
 			return &ConfigError{Setting: d.env, Problem: fmt.Sprintf("%s is too short (at least %s)", d.v, d.min)}

@@ -40,13 +40,23 @@ type delivery struct {
 	span      trace.Span
 	log       *slog.Logger
 	state     ledger.State
+	holding   bool // holds a send slot
+}
+
+// release gives the send slot back.
+func (d *delivery) release() {
+	if d.holding {
+		<-d.w.slots
+		d.holding = false
+	}
 }
 
 // handle gives one delivered message its outcome for this delivery: ack
 // (sent or parked, durably recorded), NakWithDelay (try again later), or
 // nothing (the work context ended; JetStream redelivers after the ack wait).
 func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
-	d := &delivery{w: w, msg: msg, delivered: 1}
+	d := &delivery{w: w, msg: msg, delivered: 1, holding: true}
+	defer d.release()
 	if md, err := msg.Metadata(); err == nil {
 		d.delivered = md.NumDelivered
 	}
@@ -136,7 +146,27 @@ func (d *delivery) run(ctx context.Context) {
 		d.park(ctx, policy.ReasonInvalid, err.Error(), nil, ledger.Attempt{Outcome: "invalid", Error: "no token"})
 		return
 	}
-	adm, err := w.gate.Admit(ctx, num, d.sum.To)
+	// A short wait for the job's paced slot is spent here, without a send
+	// slot, when a waiter place is free; a longer one goes back to JetStream.
+	maxWait := time.Duration(0)
+	waiting := false
+	select {
+	case w.waiters <- struct{}{}:
+		waiting, maxWait = true, maxLocalWait
+	default:
+	}
+	adm, err := w.gate.Admit(ctx, num, d.sum.To, maxWait)
+	if err == nil && adm.Reserved && adm.Wait > 0 {
+		err = d.waitLocally(ctx, adm.Wait)
+		if err != nil {
+			<-w.waiters
+			return
+		}
+		adm.Wait = 0
+	}
+	if waiting {
+		<-w.waiters
+	}
 	if err != nil {
 		d.dependencyDown(err)
 		return
@@ -152,6 +182,33 @@ func (d *delivery) run(ctx context.Context) {
 		return
 	}
 	d.send(ctx, num)
+}
+
+// waitLocally waits for a reserved slot without holding a send slot, then
+// takes a send slot again. A stop hands the job back instead.
+func (d *delivery) waitLocally(ctx context.Context, wait time.Duration) error {
+	w := d.w
+	d.release()
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-w.stopping:
+		_ = d.msg.Nak()
+		return errors.New("stopping")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case w.slots <- struct{}{}:
+		d.holding = true
+		return nil
+	case <-w.stopping:
+		_ = d.msg.Nak()
+		return errors.New("stopping")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // send makes one attempt and acts on its answer.

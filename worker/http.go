@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/waqhq/waq/throttle"
 )
 
 // serveHTTP starts the listener: /healthz, /readyz, /metrics and whatever
@@ -49,10 +51,10 @@ func (w *Worker) stopHTTP() {
 
 // Readiness is the body of /readyz.
 type Readiness struct {
-	Ready     bool          `json:"ready"`
-	Down      []downDep     `json:"down"`
-	Paused    []NumberState `json:"paused"`
-	Throttled []NumberState `json:"throttled"`
+	Ready     bool             `json:"ready"`
+	Down      []downDep        `json:"down"`
+	Paused    []throttle.State `json:"paused"`
+	Throttled []throttle.State `json:"throttled"`
 }
 
 // readiness is ready when NATS and Redis answer and at least one number can
@@ -62,16 +64,16 @@ func (w *Worker) readiness() Readiness {
 	if !w.nc.IsConnected() && len(r.Down) == 0 {
 		r.Down = append(r.Down, downDep{Name: "nats", Error: w.nc.Status().String()})
 	}
-	gs := GateStatus{}
+	gs := throttle.Status{}
 	if w.gate != nil {
 		gs = w.gate.Status()
 	}
 	r.Paused, r.Throttled = gs.Paused, gs.Throttled
 	if r.Paused == nil {
-		r.Paused = []NumberState{}
+		r.Paused = []throttle.State{}
 	}
 	if r.Throttled == nil {
-		r.Throttled = []NumberState{}
+		r.Throttled = []throttle.State{}
 	}
 	r.Ready = len(r.Down) == 0 && !gs.AllPaused && w.ready.Load()
 	return r

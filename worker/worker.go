@@ -57,8 +57,9 @@ type Worker struct {
 	dlq    *deadletter.Store
 	hasher *telemetry.RecipientHasher
 
-	health health
-	slots  chan struct{}
+	health  health
+	slots   chan struct{}
+	waiters chan struct{} // jobs waiting in memory for a paced slot
 	// stopping is closed when a graceful stop begins.
 	stopping chan struct{}
 	inflight sync.WaitGroup
@@ -152,6 +153,7 @@ func New(cfg Config, getenv func(string) string, opts Options) (*Worker, error) 
 	host, _ := os.Hostname()
 	w.id = host + "-" + strconv.Itoa(os.Getpid())
 	w.slots = make(chan struct{}, cfg.Concurrency)
+	w.waiters = make(chan struct{}, min(4*cfg.Concurrency, 8192))
 	return w, nil
 }
 
@@ -199,7 +201,8 @@ func (w *Worker) Run(ctx context.Context) error {
 
 	var bg sync.WaitGroup
 	bgCtx, stopBG := context.WithCancel(ctx)
-	bg.Add(3)
+	bg.Add(4)
+	go func() { defer bg.Done(); w.gate.Run(bgCtx) }()
 	go func() { defer bg.Done(); w.watchRedis(bgCtx) }()
 	go func() { defer bg.Done(); w.watchConsumer(bgCtx) }()
 	go func() { defer bg.Done(); w.sweepDeadLetters(bgCtx) }()
@@ -331,8 +334,8 @@ func (w *Worker) consume(ctx, work context.Context) error {
 		}
 		w.inflight.Add(1)
 		go func() {
-			defer func() { <-w.slots; w.inflight.Done() }()
-			w.handle(work, msg)
+			defer w.inflight.Done()
+			w.handle(work, msg) // releases the slot
 		}()
 	},
 		jetstream.PullMaxMessages(batch),
