@@ -57,9 +57,16 @@ type Worker struct {
 	dlq    *deadletter.Store
 	hasher *telemetry.RecipientHasher
 
-	health  health
-	slots   chan struct{}
-	waiters chan struct{} // jobs waiting in memory for a paced slot
+	health health
+	// slots bounds sends in flight (WAQ_CONCURRENCY); held bounds the jobs
+	// this process holds at all, sending or waiting for a paced slot. A full
+	// held stops the pulls: that is the back-pressure that keeps a backlog
+	// in the stream rather than churning through naks.
+	slots chan struct{}
+	held  chan struct{}
+	// kept counts, per number, jobs waiting here for the number's schedule.
+	keptMu sync.Mutex
+	kept   map[string]int
 	// stopping is closed when a graceful stop begins.
 	stopping chan struct{}
 	inflight sync.WaitGroup
@@ -153,7 +160,8 @@ func New(cfg Config, getenv func(string) string, opts Options) (*Worker, error) 
 	host, _ := os.Hostname()
 	w.id = host + "-" + strconv.Itoa(os.Getpid())
 	w.slots = make(chan struct{}, cfg.Concurrency)
-	w.waiters = make(chan struct{}, min(4*cfg.Concurrency, 8192))
+	w.held = make(chan struct{}, cfg.Concurrency+waitingJobs(cfg.Concurrency))
+	w.kept = map[string]int{}
 	return w, nil
 }
 
@@ -310,10 +318,10 @@ func (w *Worker) close() {
 	}
 }
 
-// consume pulls jobs and hands each to a slot until ctx ends. The consume
-// callback runs on one goroutine: blocking it (no free slot, a dependency
-// down) is the back-pressure, and pulls stop once the client's buffer is
-// full.
+// consume pulls jobs and hands each to a goroutine until ctx ends. The
+// consume callback runs on one goroutine: blocking it (too many jobs held, a
+// dependency down) is the back-pressure, and pulls stop once the client's
+// buffer is full.
 func (w *Worker) consume(ctx, work context.Context) error {
 	batch := w.cfg.Concurrency
 	if batch > 1000 {
@@ -327,15 +335,15 @@ func (w *Worker) consume(ctx, work context.Context) error {
 			return
 		}
 		select {
-		case w.slots <- struct{}{}:
+		case w.held <- struct{}{}:
 		case <-ctx.Done():
 			_ = msg.Nak()
 			return
 		}
 		w.inflight.Add(1)
 		go func() {
-			defer w.inflight.Done()
-			w.handle(work, msg) // releases the slot
+			defer func() { <-w.held; w.inflight.Done() }()
+			w.handle(work, msg)
 		}()
 	},
 		jetstream.PullMaxMessages(batch),
@@ -439,6 +447,13 @@ func (w *Worker) sweepDeadLetters(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// waitingJobs is how many jobs a process may hold waiting for their paced
+// slot besides those sending: enough to keep every number's schedule
+// reserved a couple of seconds ahead at a few thousand sends per second.
+func waitingJobs(concurrency int) int {
+	return min(max(2048, 2*concurrency), 8192)
 }
 
 // jitter spreads a delay by ±10% so that jobs held back together do not come
