@@ -109,7 +109,7 @@ func (d *delivery) run(ctx context.Context) {
 	}
 	d.state = st
 	switch {
-	case st.Sent():
+	case st.HasSent(d.gen):
 		d.alreadyDone("sent")
 		return
 	case st.ParkedAt(d.gen):
@@ -325,7 +325,7 @@ func (d *delivery) sent(ctx context.Context, num numbers.Number, res *graph.Send
 	a.HTTPStatus = res.HTTPStatus
 	a.FBTraceID = res.FBTraceID
 	err := w.durably(ctx, d.msg, func(c context.Context) error {
-		return w.ledger.RecordSent(c, d.job.ID, d.gen, res.WAMID, a)
+		return w.ledger.RecordSent(c, d.job.ID, d.gen, res.WAMID, a, d.msg.Data())
 	})
 	if err != nil {
 		// The job was sent and its record could not be written before the

@@ -32,6 +32,7 @@ import (
 	"github.com/waqhq/waq/policy"
 	"github.com/waqhq/waq/queue"
 	"github.com/waqhq/waq/telemetry"
+	"github.com/waqhq/waq/webhook"
 )
 
 // Worker delivers jobs. Create it with New, run it with Run.
@@ -41,6 +42,7 @@ type Worker struct {
 	policy  *policy.Policy
 	numbers *numbers.Registry
 	graph   *graph.Client
+	tp      trace.TracerProvider
 	tracer  trace.Tracer
 	reg     *prometheus.Registry
 	metrics *telemetry.Metrics
@@ -52,10 +54,13 @@ type Worker struct {
 	js     jetstream.JetStream
 	stream jetstream.Stream
 	cons   jetstream.Consumer
-	rdb    redis.UniversalClient
-	ledger *ledger.Ledger
-	dlq    *deadletter.Store
-	hasher *telemetry.RecipientHasher
+	events jetstream.Consumer
+	// producer publishes jobs again (a failure reported by webhook).
+	producer *queue.Producer
+	rdb      redis.UniversalClient
+	ledger   *ledger.Ledger
+	dlq      *deadletter.Store
+	hasher   *telemetry.RecipientHasher
 
 	health health
 	// slots bounds sends in flight (WAQ_CONCURRENCY); held bounds the jobs
@@ -148,6 +153,7 @@ func New(cfg Config, getenv func(string) string, opts Options) (*Worker, error) 
 	if tp == nil {
 		tp = noop.NewTracerProvider()
 	}
+	w.tp = tp
 	w.tracer = tp.Tracer("github.com/waqhq/waq/worker")
 	w.reg = opts.Registry
 	if w.reg == nil {
@@ -219,7 +225,12 @@ func (w *Worker) Run(ctx context.Context) error {
 		"graph_url", w.cfg.GraphURL, "graph_version", w.cfg.GraphVersion, "http_addr", w.Addr(),
 		"policy_file", w.cfg.PolicyFile, "phone_numbers", len(w.numbers.Listed()))
 	w.ready.Store(true)
+	evDone := make(chan error, 1)
+	go func() { evDone <- w.consumeEvents(ctx, work) }()
 	err := w.consume(ctx, work)
+	if evErr := <-evDone; err == nil {
+		err = evErr
+	}
 
 	close(w.stopping)
 	done := make(chan struct{})
@@ -270,6 +281,16 @@ func (w *Worker) connect(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	events, err := queue.EnsureStream(sctx, js, queue.StreamConfig{Name: w.cfg.EventsStream, SubjectPrefix: webhook.DefaultSubjectPrefix,
+		Replicas: w.cfg.StreamReplicas, Duplicates: 10 * time.Minute})
+	if err != nil {
+		return err
+	}
+	w.events, err = queue.EnsureConsumer(sctx, events, queue.ConsumerConfig{Durable: "waq-status", AckWait: 30 * time.Second, MaxAckPending: 10000})
+	if err != nil {
+		return err
+	}
+	w.producer = queue.NewProducer(js, queue.ProducerOptions{TracerProvider: w.tp})
 	rdb, err := conn.Redis(w.cfg.RedisURL)
 	if err != nil {
 		return &ConfigError{Setting: "WAQ_REDIS_URL", Problem: err.Error()}
@@ -279,7 +300,10 @@ func (w *Worker) connect(ctx context.Context) error {
 		return fmt.Errorf("WAQ_REDIS_URL: redis at %s does not answer: %w", redact(w.cfg.RedisURL), err)
 	}
 	w.metrics.Up.WithLabelValues("redis").Set(1)
-	w.ledger = ledger.New(rdb, ledger.Options{Prefix: w.cfg.KeyPrefix, Retention: w.cfg.SentRetention})
+	w.ledger = ledger.New(rdb, ledger.Options{Prefix: w.cfg.KeyPrefix, Retention: w.cfg.SentRetention, ResendWindow: w.cfg.ResendWindow})
+	if err := w.ledger.LoadScripts(sctx); err != nil {
+		return fmt.Errorf("WAQ_REDIS_URL: %w", err)
+	}
 	w.dlq = deadletter.New(rdb, deadletter.Options{Prefix: w.cfg.KeyPrefix, Retention: w.cfg.DLQRetention, Now: w.now})
 	key, err := recipientKey(sctx, rdb, w.cfg.KeyPrefix)
 	if err != nil {
