@@ -11,6 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/waqhq/waq/internal/conn"
 	"github.com/waqhq/waq/ledger"
 )
 
@@ -23,6 +24,7 @@ type Store struct {
 	prefix    string
 	retention time.Duration
 	now       func() time.Time
+	wait      conn.Replicas
 }
 
 // Options configure a Store; the zero value means the defaults.
@@ -33,11 +35,19 @@ type Options struct {
 	Retention time.Duration
 	// Now is the clock. Defaults to time.Now.
 	Now func() time.Time
+	// WaitReplicas is how many replicas must acknowledge a parked entry
+	// before Park returns (Redis WAIT, in the write's own round trip).
+	// Defaults to 0: the primary's answer suffices. Not supported on a
+	// Redis Cluster.
+	WaitReplicas int
+	// WaitTimeout bounds that wait. Defaults to 1s.
+	WaitTimeout time.Duration
 }
 
 // New returns a store over rdb.
 func New(rdb redis.UniversalClient, opts Options) *Store {
-	s := &Store{rdb: rdb, prefix: opts.Prefix, retention: opts.Retention, now: opts.Now}
+	s := &Store{rdb: rdb, prefix: opts.Prefix, retention: opts.Retention, now: opts.Now,
+		wait: conn.Replicas{N: opts.WaitReplicas, Timeout: opts.WaitTimeout}}
 	if s.prefix == "" {
 		s.prefix = "waq"
 	}
@@ -129,8 +139,9 @@ end
 return #ids
 `)
 
-// Park stores the entry durably (Redis has confirmed the write when it
-// returns nil). An entry with the same id is replaced.
+// Park stores the entry durably (Redis has confirmed the write, and with
+// WaitReplicas that many replicas too, when it returns nil). An entry with
+// the same id is replaced.
 func (s *Store) Park(ctx context.Context, e *Entry) error {
 	if e.ID == "" || e.Reason == "" {
 		return errors.New("park: entry needs an id and a reason")
@@ -145,13 +156,36 @@ func (s *Store) Park(ctx context.Context, e *Entry) error {
 	if err != nil {
 		return fmt.Errorf("park %s: encode: %w", e.ID, err)
 	}
-	err = parkScript.Run(ctx, s.rdb, []string{s.entryKey(e.ID)},
-		s.base(), e.ID, data, e.ParkedAt.UnixMilli(), e.Reason, e.codeKey(),
-		e.PhoneNumberID, e.Template, e.To, e.Replayed).Err()
+	keys := []string{s.entryKey(e.ID)}
+	args := []any{s.base(), e.ID, data, e.ParkedAt.UnixMilli(), e.Reason, e.codeKey(),
+		e.PhoneNumberID, e.Template, e.To, e.Replayed}
+	if s.wait.N > 0 {
+		err = s.parkWaited(ctx, keys, args)
+	} else {
+		err = parkScript.Run(ctx, s.rdb, keys, args...).Err()
+	}
 	if err != nil {
 		return fmt.Errorf("park %s: %w", e.ID, err)
 	}
 	return nil
+}
+
+// parkWaited runs the park script and waits for the replicas in the same
+// round trip.
+func (s *Store) parkWaited(ctx context.Context, keys []string, args []any) error {
+	write := func(p redis.Pipeliner) error {
+		parkScript.EvalSha(ctx, p, keys, args...)
+		return nil
+	}
+	_, err := s.wait.Pipelined(ctx, s.rdb, write)
+	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		// A restarted Redis (or a promoted replica) has forgotten the
+		// script; parking is idempotent, so load it and write again.
+		if err = parkScript.Load(ctx, s.rdb).Err(); err == nil {
+			_, err = s.wait.Pipelined(ctx, s.rdb, write)
+		}
+	}
+	return err
 }
 
 // Get returns the entry with that id, or ErrNotFound.

@@ -27,6 +27,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/waqhq/waq/internal/conn"
 )
 
 // Attempt is one try to send a job (or a decision taken without sending).
@@ -95,6 +97,7 @@ type Ledger struct {
 	prefix string
 	ttl    time.Duration
 	resend time.Duration
+	wait   conn.Replicas
 }
 
 // Options configure a Ledger; the zero value means the defaults.
@@ -109,11 +112,19 @@ type Options struct {
 	// failure reported later by webhook can park it (with the job, for a
 	// replay) or send it again. Defaults to 24h; negative keeps none.
 	ResendWindow time.Duration
+	// WaitReplicas is how many replicas must acknowledge an outcome (a sent
+	// record, a webhook failure that parks a job) before the write returns
+	// (Redis WAIT, in the write's own round trip). Defaults to 0: the
+	// primary's answer suffices. Not supported on a Redis Cluster.
+	WaitReplicas int
+	// WaitTimeout bounds that wait. Defaults to 1s.
+	WaitTimeout time.Duration
 }
 
 // New returns a ledger over rdb.
 func New(rdb redis.UniversalClient, opts Options) *Ledger {
-	l := &Ledger{rdb: rdb, prefix: opts.Prefix, ttl: opts.Retention, resend: opts.ResendWindow}
+	l := &Ledger{rdb: rdb, prefix: opts.Prefix, ttl: opts.Retention, resend: opts.ResendWindow,
+		wait: conn.Replicas{N: opts.WaitReplicas, Timeout: opts.WaitTimeout}}
 	if l.prefix == "" {
 		l.prefix = "waq"
 	}
@@ -311,12 +322,13 @@ func (l *Ledger) RecordSentMany(ctx context.Context, recs []SentRecord) error {
 		}
 		return nil
 	}
-	_, err := l.rdb.Pipelined(ctx, write)
+	_, err := l.wait.Pipelined(ctx, l.rdb, write)
 	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
-		// A restarted Redis has forgotten its scripts; the writes are
-		// idempotent, so load and write again.
+		// A restarted Redis (or a replica promoted by a failover) has
+		// forgotten its scripts; the writes are idempotent, so load and
+		// write again.
 		if err = sentScript.Load(ctx, l.rdb).Err(); err == nil {
-			_, err = l.rdb.Pipelined(ctx, write)
+			_, err = l.wait.Pipelined(ctx, l.rdb, write)
 		}
 	}
 	if err != nil {
@@ -448,12 +460,42 @@ func (l *Ledger) RecordWebhookFailure(ctx context.Context, id, wamid string, par
 	if park {
 		mode = "park"
 	}
-	n, err := webhookScript.Run(ctx, l.rdb, []string{l.stateKey(id), l.historyKey(id)},
-		wamid, mode, reason, gen, data, l.ttl.Milliseconds()).Int()
+	keys := []string{l.stateKey(id), l.historyKey(id)}
+	args := []any{wamid, mode, reason, gen, data, l.ttl.Milliseconds()}
+	var n int
+	if park && l.wait.N > 0 {
+		// The job's outcome changes from sent to parked: as durable as a
+		// sent record.
+		n, err = l.runWaited(ctx, webhookScript, keys, args...)
+	} else {
+		n, err = webhookScript.Run(ctx, l.rdb, keys, args...).Int()
+	}
 	if err != nil {
 		return 0, fmt.Errorf("ledger webhook failure %s: %w", id, err)
 	}
 	return WebhookOutcome(n), nil
+}
+
+// runWaited runs script and waits for the replicas in the same round trip.
+func (l *Ledger) runWaited(ctx context.Context, script *redis.Script, keys []string, args ...any) (int, error) {
+	var res *redis.Cmd
+	run := func() error {
+		_, err := l.wait.Pipelined(ctx, l.rdb, func(p redis.Pipeliner) error {
+			res = script.EvalSha(ctx, p, keys, args...)
+			return nil
+		})
+		return err
+	}
+	err := run()
+	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		if err = script.Load(ctx, l.rdb).Err(); err == nil {
+			err = run()
+		}
+	}
+	if err != nil {
+		return 0, err
+	}
+	return res.Int()
 }
 
 // LoadScripts loads the ledger's scripts into Redis, so that the first

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/waqhq/waq/graph"
+	"github.com/waqhq/waq/internal/conn"
 )
 
 // Config is the worker's configuration. Its zero value, after
@@ -20,8 +21,16 @@ import (
 type Config struct {
 	// NATSURL defaults to nats://127.0.0.1:4222.
 	NATSURL string
-	// RedisURL defaults to redis://127.0.0.1:6379/0.
+	// RedisURL defaults to redis://127.0.0.1:6379/0; redis-sentinel:// and
+	// redis-cluster:// name a Sentinel-managed primary and a Redis Cluster
+	// (conn.ParseRedisURL).
 	RedisURL string
+	// RedisWaitReplicas is how many Redis replicas must acknowledge an
+	// outcome (sent record, dead-letter entry) before its job is
+	// acknowledged (Redis WAIT, at most 1s per write). Defaults to 0: the
+	// primary's answer suffices, and a failover can lose the last outcomes.
+	// Not supported with redis-cluster://.
+	RedisWaitReplicas int
 	// GraphURL defaults to https://graph.facebook.com.
 	GraphURL string
 	// GraphVersion defaults to graph.DefaultVersion.
@@ -97,7 +106,8 @@ type setting struct {
 func (c *Config) settings() []setting {
 	return []setting{
 		{env: "WAQ_NATS_URL", flag: "nats-url", usage: "NATS server URL", str: &c.NATSURL},
-		{env: "WAQ_REDIS_URL", flag: "redis-url", usage: "Redis URL", str: &c.RedisURL},
+		{env: "WAQ_REDIS_URL", flag: "redis-url", usage: "Redis URL: redis://, rediss://, redis-sentinel://...?master=NAME or redis-cluster://", str: &c.RedisURL},
+		{env: "WAQ_REDIS_WAIT_REPLICAS", flag: "redis-wait-replicas", usage: "Redis replicas that must acknowledge an outcome before its job is acknowledged", num: &c.RedisWaitReplicas},
 		{env: "WAQ_GRAPH_URL", flag: "graph-url", usage: "Graph API base URL", str: &c.GraphURL},
 		{env: "WAQ_GRAPH_VERSION", flag: "graph-version", usage: "Graph API version", str: &c.GraphVersion},
 		{env: "WAQ_ACCESS_TOKEN", flag: "access-token", usage: "access token (prefer the variable: flags show in ps)", str: &c.AccessToken, secret: true},
@@ -125,6 +135,19 @@ func (c *Config) settings() []setting {
 		{env: "WAQ_RESEND_WINDOW", flag: "resend-window", usage: "how long a sent job is kept to be parked or sent again on a webhook failure", dur: &c.ResendWindow},
 		{env: "WAQ_TRACE_URL", flag: "trace-url", usage: "trace link template with {trace_id}", str: &c.TraceURL},
 	}
+}
+
+// SettingNames lists the environment variables of the worker's settings,
+// in the order `waq worker -h` shows their flags. The phone-number file
+// may name more (each number's token_env).
+func SettingNames() []string {
+	var c Config
+	ss := c.settings()
+	names := make([]string, len(ss))
+	for i, s := range ss {
+		names[i] = s.env
+	}
+	return names
 }
 
 // ConfigError is a setting that does not parse or does not make sense.
@@ -276,8 +299,15 @@ func (c *Config) Validate() error {
 			return err
 		}
 	}
-	if err := checkRedisURL(c.RedisURL); err != nil {
-		return err
+	ru, err := conn.ParseRedisURL(c.RedisURL)
+	if err != nil {
+		return &ConfigError{Setting: "WAQ_REDIS_URL", Problem: fmt.Sprintf("%q: %v", redact(c.RedisURL), strings.TrimPrefix(err.Error(), "redis url: "))}
+	}
+	if c.RedisWaitReplicas < 0 || c.RedisWaitReplicas > 16 {
+		return &ConfigError{Setting: "WAQ_REDIS_WAIT_REPLICAS", Problem: fmt.Sprintf("%d: want 0 to 16", c.RedisWaitReplicas)}
+	}
+	if c.RedisWaitReplicas > 0 && ru.Kind == conn.RedisCluster {
+		return &ConfigError{Setting: "WAQ_REDIS_WAIT_REPLICAS", Problem: "not supported with redis-cluster:// (WAIT cannot follow a cluster pipeline's writes to each node); set 0, or use one primary with replicas (redis-sentinel://)"}
 	}
 	if err := checkURL("WAQ_GRAPH_URL", c.GraphURL, "https", "http"); err != nil {
 		return err
@@ -370,25 +400,29 @@ func validStreamName(s string) bool {
 	return true
 }
 
-func checkRedisURL(v string) error {
-	u, err := url.Parse(v)
-	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "redis-sentinel" && u.Scheme != "redis-cluster") || u.Host == "" {
-		return &ConfigError{Setting: "WAQ_REDIS_URL", Problem: fmt.Sprintf("%q is not a URL like redis://host:6379/0", redact(v))}
-	}
-	return nil
-}
-
-// redact hides a password in a URL for an error message.
+// redact hides a password in a URL for an error message. It works on the
+// text, not url.Parse, which refuses the host lists of redis-sentinel://
+// and redis-cluster://.
 func redact(v string) string {
-	u, err := url.Parse(v)
-	if err != nil {
-		return "(a URL that does not parse)"
-	}
-	if u.User == nil {
+	scheme, rest, ok := strings.Cut(v, "://")
+	if !ok {
 		return v
 	}
-	if _, has := u.User.Password(); has {
-		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	auth := rest
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		auth = rest[:i]
 	}
-	return u.String()
+	if at := strings.LastIndex(auth, "@"); at >= 0 {
+		if user, _, hasPassword := strings.Cut(auth[:at], ":"); hasPassword {
+			rest = user + ":xxxxx" + rest[at:]
+		}
+	}
+	if before, after, ok := strings.Cut(rest, "sentinel_password="); ok {
+		_, tail, more := strings.Cut(after, "&")
+		rest = before + "sentinel_password=xxxxx"
+		if more {
+			rest += "&" + tail
+		}
+	}
+	return scheme + "://" + rest
 }

@@ -22,6 +22,7 @@ import (
 
 	"github.com/waqhq/waq/deadletter"
 	"github.com/waqhq/waq/graph"
+	"github.com/waqhq/waq/internal/conn"
 	"github.com/waqhq/waq/ledger"
 	"github.com/waqhq/waq/numbers"
 	"github.com/waqhq/waq/policy"
@@ -632,7 +633,9 @@ func isTransient(err error) bool {
 	}
 	var ne net.Error
 	if errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
-		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, redis.ErrClosed) || errors.Is(err, redis.ErrPoolTimeout) {
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, redis.ErrClosed) || errors.Is(err, redis.ErrPoolTimeout) ||
+		// A replica behind or gone (a failover under way): write again.
+		errors.Is(err, conn.ErrNotReplicated) {
 		return true
 	}
 	msg := err.Error()

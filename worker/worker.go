@@ -300,11 +300,13 @@ func (w *Worker) connect(ctx context.Context) error {
 		return fmt.Errorf("WAQ_REDIS_URL: redis at %s does not answer: %w", redact(w.cfg.RedisURL), err)
 	}
 	w.metrics.Up.WithLabelValues("redis").Set(1)
-	w.ledger = ledger.New(rdb, ledger.Options{Prefix: w.cfg.KeyPrefix, Retention: w.cfg.SentRetention, ResendWindow: w.cfg.ResendWindow})
+	w.ledger = ledger.New(rdb, ledger.Options{Prefix: w.cfg.KeyPrefix, Retention: w.cfg.SentRetention, ResendWindow: w.cfg.ResendWindow,
+		WaitReplicas: w.cfg.RedisWaitReplicas})
 	if err := w.ledger.LoadScripts(sctx); err != nil {
 		return fmt.Errorf("WAQ_REDIS_URL: %w", err)
 	}
-	w.dlq = deadletter.New(rdb, deadletter.Options{Prefix: w.cfg.KeyPrefix, Retention: w.cfg.DLQRetention, Now: w.now})
+	w.dlq = deadletter.New(rdb, deadletter.Options{Prefix: w.cfg.KeyPrefix, Retention: w.cfg.DLQRetention, Now: w.now,
+		WaitReplicas: w.cfg.RedisWaitReplicas})
 	key, err := recipientKey(sctx, rdb, w.cfg.KeyPrefix)
 	if err != nil {
 		return fmt.Errorf("WAQ_REDIS_URL: %w", err)

@@ -4,9 +4,13 @@ package conn
 
 import (
 	"context"
+	"crypto/tls"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -15,68 +19,212 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// Redis opens a client for rawURL:
-//
-//	redis://[user:password@]host:port[/db]        one server (rediss:// for TLS)
-//	redis-sentinel://[:password@]host:port[,host:port...][/db]?master=NAME
-//	                                               a primary managed by Sentinel
-//	redis-cluster://[user:password@]host:port[,host:port...]
-//	                                               a Redis Cluster (seed nodes)
-//
+// Redis opens a client for rawURL, one of the forms ParseRedisURL reads.
 // It does not connect; the first command does.
 func Redis(rawURL string) (redis.UniversalClient, error) {
+	u, err := ParseRedisURL(rawURL)
+	if err != nil {
+		return nil, err
+	}
+	return u.Client(), nil
+}
+
+// RedisKind is the kind of deployment a Redis URL names.
+type RedisKind string
+
+// The kinds of Redis deployment.
+const (
+	RedisSingle   RedisKind = "single"   // redis://, rediss://
+	RedisSentinel RedisKind = "sentinel" // a primary managed by Sentinel
+	RedisCluster  RedisKind = "cluster"  // a Redis Cluster
+)
+
+// RedisURL is a parsed Redis URL: the client it makes and what it names.
+type RedisURL struct {
+	Kind     RedisKind
+	single   *redis.Options
+	failover *redis.FailoverOptions
+	cluster  *redis.ClusterOptions
+}
+
+// ParseRedisURL reads a Redis URL without connecting:
+//
+//	redis://[user:password@]host[:port][/db]    one server (rediss:// for TLS; the
+//	                                             query parameters of go-redis's ParseURL)
+//	redis-sentinel://[user:password@]host[:port][,host[:port]...][/db]?master=NAME
+//	                                             a primary managed by Sentinel: the
+//	                                             sentinels' addresses (port 26379 by
+//	                                             default); user and password are the
+//	                                             primary's, sentinel_username= and
+//	                                             sentinel_password= the sentinels'
+//	redis-cluster://[user:password@]host[:port][,host[:port]...]
+//	                                             a Redis Cluster: seed nodes (port 6379
+//	                                             by default); database 0 only
+//
+// rediss-sentinel:// and rediss-cluster:// connect with TLS. An unknown
+// query parameter is an error, not ignored: a misspelt master= or
+// sentinel_password= would otherwise fail later, far from its cause.
+func ParseRedisURL(rawURL string) (*RedisURL, error) {
 	scheme, rest, ok := strings.Cut(rawURL, "://")
 	if !ok {
-		return nil, fmt.Errorf("redis url: want redis://host:port/db")
+		return nil, errors.New("redis url: want redis://host:port/db, redis-sentinel://host:port,...?master=NAME or redis-cluster://host:port,...")
 	}
 	switch scheme {
 	case "redis", "rediss":
+		if strings.Contains(authority(rest), ",") {
+			return nil, fmt.Errorf("redis url: several hosts need redis-sentinel:// or redis-cluster://, not %s://", scheme)
+		}
 		opts, err := redis.ParseURL(rawURL)
 		if err != nil {
 			return nil, fmt.Errorf("redis url: %v", err)
 		}
 		tune(&opts.PoolSize, &opts.MinIdleConns, &opts.ReadTimeout, &opts.WriteTimeout)
-		return redis.NewClient(opts), nil
-	case "redis-cluster":
-		u, err := url.Parse("redis://" + rest)
+		return &RedisURL{Kind: RedisSingle, single: opts}, nil
+	case "redis-sentinel", "rediss-sentinel":
+		m, err := parseMultiHost(rest, "26379", "master", "sentinel_username", "sentinel_password")
 		if err != nil {
-			return nil, fmt.Errorf("redis url: %v", err)
+			return nil, err
 		}
-		addrs := strings.Split(u.Host, ",")
-		opts := &redis.ClusterOptions{Addrs: addrs}
-		if u.User != nil {
-			opts.Username = u.User.Username()
-			opts.Password, _ = u.User.Password()
+		if m.query.Get("master") == "" {
+			return nil, fmt.Errorf("redis url: %s:// needs ?master=NAME, the name the sentinels monitor", scheme)
+		}
+		opts := &redis.FailoverOptions{
+			MasterName:       m.query.Get("master"),
+			SentinelAddrs:    m.addrs,
+			Username:         m.user,
+			Password:         m.password,
+			SentinelUsername: m.query.Get("sentinel_username"),
+			SentinelPassword: m.query.Get("sentinel_password"),
+			DB:               m.db,
+		}
+		if scheme == "rediss-sentinel" {
+			opts.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 		}
 		tune(&opts.PoolSize, &opts.MinIdleConns, &opts.ReadTimeout, &opts.WriteTimeout)
-		return redis.NewClusterClient(opts), nil
-	case "redis-sentinel":
-		u, err := url.Parse("redis://" + rest)
+		return &RedisURL{Kind: RedisSentinel, failover: opts}, nil
+	case "redis-cluster", "rediss-cluster":
+		m, err := parseMultiHost(rest, "6379")
 		if err != nil {
-			return nil, fmt.Errorf("redis url: %v", err)
+			return nil, err
 		}
-		master := u.Query().Get("master")
-		if master == "" {
-			return nil, fmt.Errorf("redis url: redis-sentinel:// needs ?master=NAME")
+		if m.db != 0 {
+			return nil, fmt.Errorf("redis url: a Redis Cluster has database 0 only, not %d", m.db)
 		}
-		opts := &redis.FailoverOptions{MasterName: master, SentinelAddrs: strings.Split(u.Host, ",")}
-		if u.User != nil {
-			opts.Password, _ = u.User.Password()
-		}
-		if sp := u.Query().Get("sentinel_password"); sp != "" {
-			opts.SentinelPassword = sp
-		}
-		if db := strings.Trim(u.Path, "/"); db != "" {
-			n, err := strconv.Atoi(db)
-			if err != nil {
-				return nil, fmt.Errorf("redis url: database %q is not a number", db)
-			}
-			opts.DB = n
+		opts := &redis.ClusterOptions{Addrs: m.addrs, Username: m.user, Password: m.password}
+		if scheme == "rediss-cluster" {
+			// No ServerName: each node's certificate is checked against
+			// the address the cluster gives for it.
+			opts.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 		}
 		tune(&opts.PoolSize, &opts.MinIdleConns, &opts.ReadTimeout, &opts.WriteTimeout)
-		return redis.NewFailoverClient(opts), nil
+		return &RedisURL{Kind: RedisCluster, cluster: opts}, nil
 	}
 	return nil, fmt.Errorf("redis url: scheme %q, want redis, rediss, redis-sentinel or redis-cluster", scheme)
+}
+
+// Client returns a new client; it does not connect, the first command does.
+func (u *RedisURL) Client() redis.UniversalClient {
+	switch u.Kind {
+	case RedisSentinel:
+		return redis.NewFailoverClient(u.failover)
+	case RedisCluster:
+		return redis.NewClusterClient(u.cluster)
+	}
+	return redis.NewClient(u.single)
+}
+
+// multiHost is a URL with a list of hosts, taken apart.
+type multiHost struct {
+	addrs          []string
+	user, password string
+	db             int
+	query          url.Values
+}
+
+// authority is the part of a URL (after "scheme://") before its path or
+// query: the user info and the hosts.
+func authority(rest string) string {
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		return rest[:i]
+	}
+	return rest
+}
+
+// parseMultiHost reads [user:password@]host[:port][,host[:port]...][/db][?query].
+// The hosts are split before url.Parse sees them: it takes the text after
+// the last colon of the whole list for a port, and refuses IPv6 literals
+// or a last host without a port.
+func parseMultiHost(rest, defaultPort string, params ...string) (multiHost, error) {
+	var m multiHost
+	auth := authority(rest)
+	tail := rest[len(auth):]
+	hosts := auth
+	userinfo := ""
+	if at := strings.LastIndex(auth, "@"); at >= 0 {
+		userinfo, hosts = auth[:at+1], auth[at+1:]
+	}
+	for _, h := range strings.Split(hosts, ",") {
+		addr, err := hostPort(strings.TrimSpace(h), defaultPort)
+		if err != nil {
+			return m, err
+		}
+		m.addrs = append(m.addrs, addr)
+	}
+	// The user info, path and query parse as those of a one-host URL.
+	u, err := url.Parse("redis://" + userinfo + "host" + tail)
+	if err != nil {
+		return m, fmt.Errorf("redis url: %v", redactErr(err))
+	}
+	if u.User != nil {
+		m.user = u.User.Username()
+		m.password, _ = u.User.Password()
+	}
+	if db := strings.Trim(u.Path, "/"); db != "" {
+		n, err := strconv.Atoi(db)
+		if err != nil || n < 0 {
+			return m, fmt.Errorf("redis url: database %q is not a number", db)
+		}
+		m.db = n
+	}
+	m.query = u.Query()
+	for k := range m.query {
+		if !slices.Contains(params, k) {
+			if len(params) == 0 {
+				return m, fmt.Errorf("redis url: unknown parameter %q (none is accepted here)", k)
+			}
+			return m, fmt.Errorf("redis url: unknown parameter %q (accepted: %s)", k, strings.Join(params, ", "))
+		}
+	}
+	return m, nil
+}
+
+// hostPort checks one host of a list and gives it the default port when it
+// has none.
+func hostPort(h, defaultPort string) (string, error) {
+	if h == "" {
+		return "", errors.New("redis url: an empty host in the list")
+	}
+	host, port, err := net.SplitHostPort(h)
+	if err != nil {
+		// No port: "host", "10.0.0.1" or "[::1]".
+		host, port = strings.TrimSuffix(strings.TrimPrefix(h, "["), "]"), defaultPort
+		if strings.ContainsAny(host, "[]/@") || strings.Count(host, ":") == 1 {
+			return "", fmt.Errorf("redis url: %q is not host:port", h)
+		}
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || host == "" {
+		return "", fmt.Errorf("redis url: %q is not host:port", h)
+	}
+	return net.JoinHostPort(host, port), nil
+}
+
+// redactErr drops the URL (and so any password) from a url.Parse error.
+func redactErr(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
 }
 
 // tune sizes the pool for a worker with many sends in flight, and keeps
