@@ -2,9 +2,11 @@ package queue
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -45,15 +47,17 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig)
 	if cfg.Replicas < 1 || cfg.Replicas > 5 {
 		return nil, fmt.Errorf("stream %s: replicas %d: want 1 to 5", cfg.Name, cfg.Replicas)
 	}
-	s, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:        cfg.Name,
-		Description: "waq " + cfg.SubjectPrefix,
-		Subjects:    []string{cfg.SubjectPrefix + ".>"},
-		Storage:     jetstream.FileStorage,
-		Retention:   jetstream.WorkQueuePolicy,
-		Replicas:    cfg.Replicas,
-		Duplicates:  cfg.Duplicates,
-		Discard:     jetstream.DiscardOld,
+	s, err := retryUnanswered(ctx, func(ctx context.Context) (jetstream.Stream, error) {
+		return js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+			Name:        cfg.Name,
+			Description: "waq " + cfg.SubjectPrefix,
+			Subjects:    []string{cfg.SubjectPrefix + ".>"},
+			Storage:     jetstream.FileStorage,
+			Retention:   jetstream.WorkQueuePolicy,
+			Replicas:    cfg.Replicas,
+			Duplicates:  cfg.Duplicates,
+			Discard:     jetstream.DiscardOld,
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create or update stream %s: %w", cfg.Name, err)
@@ -87,18 +91,50 @@ func EnsureConsumer(ctx context.Context, s jetstream.Stream, cfg ConsumerConfig)
 	if cfg.MaxAckPending == 0 {
 		cfg.MaxAckPending = 20000
 	}
-	c, err := s.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
-		Durable:       cfg.Durable,
-		Description:   "waq workers",
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       cfg.AckWait,
-		MaxDeliver:    -1,
-		MaxAckPending: cfg.MaxAckPending,
-		FilterSubject: cfg.FilterSubject,
-		DeliverPolicy: jetstream.DeliverAllPolicy,
+	c, err := retryUnanswered(ctx, func(ctx context.Context) (jetstream.Consumer, error) {
+		return s.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+			Durable:       cfg.Durable,
+			Description:   "waq workers",
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			AckWait:       cfg.AckWait,
+			MaxDeliver:    -1,
+			MaxAckPending: cfg.MaxAckPending,
+			FilterSubject: cfg.FilterSubject,
+			DeliverPolicy: jetstream.DeliverAllPolicy,
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create or update consumer %s: %w", cfg.Durable, err)
 	}
 	return c, nil
+}
+
+// retryUnanswered runs op, bounding each try, and tries again while the
+// JetStream API leaves it unanswered or is briefly unavailable, as long as
+// ctx lasts. In a cluster, workers that start together and create the same
+// stream or consumer at once can all be left without an answer although it
+// was created (nats-server issue 3677); asking again finds it. A leader
+// election gives the same silence for a moment.
+func retryUnanswered[T any](ctx context.Context, op func(context.Context) (T, error)) (T, error) {
+	for try := 1; ; try++ {
+		tctx, cancel := context.WithTimeout(ctx, 4*time.Second)
+		v, err := op(tctx)
+		cancel()
+		if err == nil || ctx.Err() != nil || try == 10 || !unanswered(err) {
+			return v, err
+		}
+		select {
+		case <-ctx.Done():
+			return v, err
+		case <-time.After(time.Duration(try) * 100 * time.Millisecond):
+		}
+	}
+}
+
+// unanswered tells a JetStream API request that got no answer, or "try
+// later", from a refusal.
+func unanswered(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, nats.ErrNoResponders) || errors.As(err, &apiErr) && apiErr.Code == 503
 }

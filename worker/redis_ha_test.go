@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -52,11 +53,30 @@ func startWorkerProcess(t *testing.T, name string, env ...string) *testenv.Proce
 		p.Kill(syscall.SIGKILL, time.Second)
 		if t.Failed() {
 			if b, err := os.ReadFile(p.Log); err == nil {
-				t.Logf("%s log (last 3000 bytes):\n%s", name, tail(b, 3000))
+				t.Logf("%s log (its end):\n%s", name, tail(b, 6000))
 			}
 		}
 	})
 	return p
+}
+
+// waitReady waits until the worker p answers 200 on its /readyz URL.
+func waitReady(t *testing.T, p *testenv.Process, url string) {
+	t.Helper()
+	testenv.Eventually(t, 30*time.Second, func() error {
+		if !p.Running() {
+			return fmt.Errorf("%s exited (%s); see %s", p.Name, p.Exited(), p.Log)
+		}
+		res, err := http.Get(url)
+		if err != nil {
+			return err
+		}
+		defer res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			return fmt.Errorf("%s: %s", url, res.Status)
+		}
+		return nil
+	})
 }
 
 func tail(b []byte, n int) []byte {
@@ -136,7 +156,7 @@ func waitOutcomes(t *testing.T, timeout time.Duration, led *ledger.Ledger, dlq *
 	testenv.Eventually(t, timeout, func() error {
 		for _, p := range procs {
 			if !p.Running() {
-				return fmt.Errorf("%s exited; see %s", p.Name, p.Log)
+				return fmt.Errorf("%s exited (%s); see %s", p.Name, p.Exited(), p.Log)
 			}
 		}
 		s, p, missing, err := outcomes(context.Background(), led, dlq, ids)

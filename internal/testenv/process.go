@@ -60,6 +60,10 @@ type Process struct {
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	done chan struct{}
+	// exit is how the last run ended (cmd.Wait's error), once it has; its
+	// own lock, since Kill holds mu while it waits for the end.
+	exitMu sync.Mutex
+	exit   error
 }
 
 // Start starts the process (again).
@@ -78,12 +82,22 @@ func (p *Process) Start(t testing.TB) {
 	cmd.Env = append(os.Environ(), p.Env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	p.exitMu.Lock()
+	p.exit = nil
+	p.exitMu.Unlock()
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		t.Fatalf("start %s: %v", p.Name, err)
 	}
 	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); logf.Close(); close(done) }()
+	go func() {
+		err := cmd.Wait()
+		logf.Close()
+		p.exitMu.Lock()
+		p.exit = err
+		p.exitMu.Unlock()
+		close(done)
+	}()
 	p.cmd, p.done = cmd, done
 }
 
@@ -103,6 +117,17 @@ func (p *Process) Kill(sig syscall.Signal, timeout time.Duration) {
 		<-p.done
 	}
 	p.cmd = nil
+}
+
+// Exited says how the process ended when it is not running: "exit status
+// 1", "signal: killed", or "" while it runs (or ended well).
+func (p *Process) Exited() string {
+	p.exitMu.Lock()
+	defer p.exitMu.Unlock()
+	if p.exit == nil {
+		return ""
+	}
+	return p.exit.Error()
 }
 
 // Running reports whether the process is alive.
