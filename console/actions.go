@@ -77,18 +77,18 @@ func selection(p deadletter.Params) string {
 	return "every entry with " + strings.Join(parts, ", ")
 }
 
-// backTo is the list the operator came from: the filter's list, or the
-// entry's page for one id.
-func backTo(p deadletter.Params) string {
-	if len(p.IDs) == 1 {
-		return entryHref(p.IDs[0])
+// backTo is the list the operator came from: the page named by the back
+// parameter (inside the console), else the filter's list.
+func backTo(back string, p deadletter.Params) string {
+	if back != "" {
+		return safeNext(back)
 	}
 	return Prefix + "dlq?" + filterQuery(deadletter.Params{Reason: p.Reason, Code: p.Code, PhoneNumberID: p.PhoneNumberID, Template: p.Template, Since: p.Since})
 }
 
 func (c *Console) replayPreview(w http.ResponseWriter, r *http.Request, s session) {
-	p, err := params(r.URL.Query(), "id", "as_template", "language")
-	d := actionData{Action: "replay", P: p, DryRun: true, Back: backTo(p), NoPublish: c.opts.Publisher == nil}
+	p, err := params(r.URL.Query(), "id", "as_template", "language", "back")
+	d := actionData{Action: "replay", P: p, DryRun: true, Back: backTo(r.URL.Query().Get("back"), p), NoPublish: c.opts.Publisher == nil}
 	var req deadletter.ReplayRequest
 	if err == nil {
 		p.DryRun = true
@@ -226,8 +226,8 @@ func (c *Console) replay(w http.ResponseWriter, r *http.Request, s session) {
 }
 
 func (c *Console) purgePreview(w http.ResponseWriter, r *http.Request, s session) {
-	p, err := params(r.URL.Query(), "id", "older_than")
-	d := actionData{Action: "purge", P: p, DryRun: true, Back: backTo(p)}
+	p, err := params(r.URL.Query(), "id", "older_than", "back")
+	d := actionData{Action: "purge", P: p, DryRun: true, Back: backTo(r.URL.Query().Get("back"), p)}
 	if err == nil && len(p.IDs) == 0 && p.Reason != "" && p.OlderThan == "" && p.Since == "" {
 		// The form, to choose how old; nothing to preview yet.
 		d.AskOlder = true

@@ -45,8 +45,9 @@ type bar struct {
 }
 
 type tick struct {
-	X, Y  float64
-	Label string
+	X, Y   float64
+	Label  string
+	Anchor string // text-anchor of an x label: the edges' stay inside
 }
 
 type legend struct {
@@ -67,7 +68,11 @@ func newChart(label string, every time.Duration) chart {
 		if k < slots {
 			lbl = "−" + shortDur(time.Duration(slots-k)*every)
 		}
-		c.XTicks = append(c.XTicks, tick{X: plotL + float64(k)*slotW, Y: chartH - 8, Label: lbl})
+		anchor := "middle"
+		if k == slots {
+			anchor = "end"
+		}
+		c.XTicks = append(c.XTicks, tick{X: plotL + float64(k)*slotW, Y: chartH - 8, Label: lbl, Anchor: anchor})
 	}
 	return c
 }
@@ -115,7 +120,10 @@ func stacked(label string, every time.Duration, w []sample, ss []series) chart {
 		}
 	}
 	for j, s := range ss {
-		c.Legend = append(c.Legend, legend{Class: s.class, Label: s.name, Total: num(totals[j])})
+		// A series of many (the reasons) lists only those that occurred.
+		if totals[j] > 0 || len(ss) <= 3 {
+			c.Legend = append(c.Legend, legend{Class: s.class, Label: s.name, Total: num(totals[j])})
+		}
 	}
 	c.Empty = peak == 0
 	return c
@@ -145,7 +153,7 @@ func gauge(label, class string, every time.Duration, w []sample, value func(samp
 	if len(pts) > 0 {
 		c.Line = strings.Join(pts, " ")
 		c.Area = fmt.Sprintf("%.1f,%d %s %d,%d", first, plotB, c.Line, plotR, plotB)
-		c.Legend = []legend{{Class: class, Label: "now", Total: num(value(w[len(w)-1]))}}
+		c.Legend = []legend{{Class: class, Label: "now", Total: num(value(w[len(w)-1]))}, {Class: class, Label: "highest", Total: num(peak)}}
 	}
 	c.LineCl = class
 	c.Empty = peak == 0

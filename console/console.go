@@ -164,6 +164,7 @@ type handler func(w http.ResponseWriter, r *http.Request, s session)
 
 // page is what every template gets.
 type page struct {
+	Name    string // the template's name, the body's class: page-NAME
 	Title   string
 	Nav     string
 	CSRF    string
@@ -197,7 +198,7 @@ func parsePages() map[string]*template.Template {
 // error is a clean 500 page rather than half a page (it is a bug: the
 // tests render every page).
 func (c *Console) render(w http.ResponseWriter, status int, name string, p page) {
-	p.Prefix = Prefix
+	p.Prefix, p.Name = Prefix, name
 	var buf bytes.Buffer
 	if err := c.pages[name].ExecuteTemplate(&buf, "base.html", p); err != nil {
 		c.opts.Logger.Error("console: page does not render", "page", name, "error", err)

@@ -76,6 +76,8 @@ type listData struct {
 	// The actions on the filter; a purge by reason takes no since (it
 	// takes older_than).
 	ReplayHref, PurgeHref, ExportHref string
+	// Here is this page, where the actions on ticked entries return.
+	Here string
 	Limit                             string
 	HasMore                           bool
 }
@@ -92,6 +94,7 @@ func (c *Console) list(w http.ResponseWriter, r *http.Request, s session) {
 		d.ReplayHref = Prefix + "replay?" + filterQuery(p)
 		d.PurgeHref = Prefix + "purge?" + filterQuery(deadletter.Params{Reason: p.Reason, Code: p.Code, PhoneNumberID: p.PhoneNumberID, Template: p.Template})
 		d.ExportHref = Prefix + "export?" + filterQuery(p)
+		d.Here = r.URL.RequestURI()
 		var (
 			f      deadletter.Filter
 			cursor string
@@ -169,6 +172,9 @@ type entryData struct {
 	FreeForm    bool
 	Code        string
 	Export      string
+	// Back is the list of the entry's reason: where an action on it
+	// returns, since the entry itself is gone after one.
+	Back string
 }
 
 func (c *Console) entry(w http.ResponseWriter, r *http.Request, s session) {
@@ -232,5 +238,6 @@ func (c *Console) entry(w http.ResponseWriter, r *http.Request, s session) {
 		d.Steps = append(d.Steps, st)
 	}
 	d.Export = Prefix + "export?" + filterQuery(deadletter.Params{Reason: e.Reason, Code: code})
+	d.Back = Prefix + "dlq?" + filterQuery(deadletter.Params{Reason: e.Reason})
 	c.render(w, http.StatusOK, "entry", page{Title: "Entry " + e.ID, Nav: "dlq", CSRF: s.csrf, Data: d})
 }

@@ -6,11 +6,11 @@ package main
 
 import (
 	"context"
-	"log/slog"
 
 	"github.com/waqhq/waq/console"
 	"github.com/waqhq/waq/deadletter"
 	"github.com/waqhq/waq/internal/conn"
+	"github.com/waqhq/waq/telemetry"
 	"github.com/waqhq/waq/worker"
 )
 
@@ -19,15 +19,20 @@ func init() {
 	prev := mountExtras
 	mountExtras = func(w *worker.Worker, cfg worker.Config, env *Env) {
 		prev(w, cfg, env)
-		mountConsole(w, cfg)
+		mountConsole(w, cfg, env)
 	}
 }
 
 // mountConsole mounts /admin/ui/ when the token is configured, and samples
 // the worker's metrics for the overview until the worker stops.
-func mountConsole(w *worker.Worker, cfg worker.Config) {
+func mountConsole(w *worker.Worker, cfg worker.Config, env *Env) {
 	if cfg.AdminToken == "" {
 		return
+	}
+	// Sign-ins and changes are logged where the worker logs, as it does.
+	log, err := telemetry.NewLogger(env.Stderr, cfg.LogFormat, cfg.LogLevel)
+	if err != nil {
+		return // the worker refused this setting already
 	}
 	rdb, err := conn.Redis(cfg.RedisURL)
 	if err != nil {
@@ -42,7 +47,7 @@ func mountConsole(w *worker.Worker, cfg worker.Config) {
 		Gatherer:  w.Registry(),
 		Readiness: w.Readiness,
 		TraceURL:  cfg.TraceURL,
-		Logger:    slog.Default(),
+		Logger:    log,
 	})
 	w.Handle(console.Prefix, c)
 	go func() {
