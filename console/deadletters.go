@@ -77,9 +77,9 @@ type listData struct {
 	// takes older_than).
 	ReplayHref, PurgeHref, ExportHref string
 	// Here is this page, where the actions on ticked entries return.
-	Here string
-	Limit                             string
-	HasMore                           bool
+	Here    string
+	Limit   string
+	HasMore bool
 }
 
 func (c *Console) list(w http.ResponseWriter, r *http.Request, s session) {
