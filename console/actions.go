@@ -69,12 +69,23 @@ func selection(p deadletter.Params) string {
 		return plural(len(p.IDs), "selected entry")
 	}
 	var parts []string
-	for _, kv := range [][2]string{{"reason", p.Reason}, {"code", p.Code}, {"phone number", p.PhoneNumberID}, {"template", p.Template}, {"parked within", p.Since}, {"parked at least this long ago", p.OlderThan}} {
+	for _, kv := range [][2]string{{"reason", p.Reason}, {"code", p.Code}, {"phone number id", p.PhoneNumberID}, {"template", p.Template}} {
 		if kv[1] != "" {
 			parts = append(parts, kv[0]+" "+kv[1])
 		}
 	}
-	return "every entry with " + strings.Join(parts, ", ")
+	s := "every entry with " + strings.Join(parts, ", ")
+	if p.Since != "" {
+		s += ", parked within the last " + p.Since
+	}
+	switch p.OlderThan {
+	case "":
+	case "0", "0s":
+		s += ", of any age"
+	default:
+		s += ", parked at least " + p.OlderThan + " ago"
+	}
+	return s
 }
 
 // backTo is the list the operator came from: the page named by the back
@@ -317,6 +328,7 @@ func (c *Console) purge(w http.ResponseWriter, r *http.Request, s session) {
 // masked, example bodies with the number masked.
 type exportGroup struct {
 	*deadletter.ExportGroup
+	Title      string // the newest example's error title
 	Recipients []string
 	Examples   []exportExample
 }
@@ -377,6 +389,9 @@ func (c *Console) exportPreview(w http.ResponseWriter, r *http.Request, s sessio
 			var fields []field
 			if le := ex.Error; le != nil {
 				fields = []field{{"code", codeText(le.Code)}, {"title", m.text(le.Title)}, {"message", m.text(le.Message)}, {"error_data.details", m.text(le.Details)}, {"fbtrace_id", le.FBTraceID}}
+			}
+			if eg.Title == "" && ex.Error != nil {
+				eg.Title = m.text(ex.Error.Title)
 			}
 			eg.Examples = append(eg.Examples, exportExample{ExportExample: ex, Body: body, Error: fields, Href: entryHref(ex.ID)})
 		}

@@ -148,6 +148,9 @@ func plural(n int, word string) string {
 	if n == 1 {
 		return "1 " + word
 	}
+	if w, ok := strings.CutSuffix(word, "y"); ok && !strings.HasSuffix(w, "a") && !strings.HasSuffix(w, "e") && !strings.HasSuffix(w, "o") {
+		return num(float64(n)) + " " + w + "ies" // entry, entries
+	}
 	return num(float64(n)) + " " + word + "s"
 }
 
