@@ -279,11 +279,7 @@ func (d *delivery) send(ctx context.Context, num numbers.Number) {
 
 	hctx, hspan := w.tracer.Start(ctx, "POST /{version}/{phone_number_id}/messages",
 		trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithAttributes(
-			attribute.String("http.request.method", "POST"),
-			attribute.String("url.template", "/{version}/{phone_number_id}/messages"),
-			attribute.String("server.address", w.graph.BaseURL()),
-		))
+		trace.WithAttributes(w.httpAttrs...))
 	w.metrics.InFlight.Inc()
 	start := time.Now()
 	res, err := w.graph.Send(hctx, graph.SendRequest{

@@ -150,12 +150,23 @@ func newServer(t *testing.T, fake *fakegraph.Server) string {
 // startEnv starts a worker whose environment holds vars (token variables).
 func (e *env) startEnv(t *testing.T, cfg worker.Config, vars map[string]string) *running {
 	t.Helper()
+	return e.startWith(t, cfg, vars, worker.Options{})
+}
+
+// startWith is startEnv with options (a tracer provider, a gauge
+// interval); the logger (JSON into e.logs, unless given) and the listener
+// are filled in.
+func (e *env) startWith(t *testing.T, cfg worker.Config, vars map[string]string, opts worker.Options) *running {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	w, err := worker.New(cfg, func(k string) string { return vars[k] }, worker.Options{Logger: log, Listener: l})
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	opts.Listener = l
+	w, err := worker.New(cfg, func(k string) string { return vars[k] }, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
