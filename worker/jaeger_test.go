@@ -58,7 +58,7 @@ func TestJaegerFindsParkedJob(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = tracing.Shutdown(context.Background()) })
 	producer := queue.NewProducer(e.js, queue.ProducerOptions{TracerProvider: tracing.Provider})
-	r := e.startWith(t, e.config(), worker.Options{TracerProvider: tracing.Provider})
+	r := e.startWith(t, e.config(), nil, worker.Options{TracerProvider: tracing.Provider})
 	if _, err := producer.Publish(context.Background(), textJob("late", "15551234567")); err != nil {
 		t.Fatal(err)
 	}

@@ -47,9 +47,6 @@ func TestLogsTracesKeepSecrets(t *testing.T) {
     token_env: WAQ_TOKEN_B
 `
 	)
-	e.getenv = func(k string) string {
-		return map[string]string{"WAQ_TOKEN_A": token, "WAQ_TOKEN_B": tokenB}[k]
-	}
 	_, err := e.fake.AddRules(
 		fakegraph.Rule{Match: fakegraph.Match{JobID: "job-flaky"}, Times: 2, Respond: fakegraph.Response{Error: fakegraph.Code(131000)}},
 		fakegraph.Rule{Match: fakegraph.Match{JobID: "job-html"}, Times: 1, Respond: fakegraph.Response{Kind: fakegraph.KindHTML}},
@@ -65,7 +62,7 @@ func TestLogsTracesKeepSecrets(t *testing.T) {
 	if err := os.WriteFile(cfg.PhoneNumbersFile, []byte(numbersFile), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	r := e.startWith(t, cfg, worker.Options{TracerProvider: tr.tp})
+	r := e.startWith(t, cfg, map[string]string{"WAQ_TOKEN_A": token, "WAQ_TOKEN_B": tokenB}, worker.Options{TracerProvider: tr.tp})
 
 	recipients := map[string]string{ // job id -> recipient
 		"job-sent": "15552220001", "job-flaky": "15552220002", "job-html": "15552220003",

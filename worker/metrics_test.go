@@ -19,8 +19,8 @@ import (
 	"github.com/waqhq/waq/worker"
 )
 
-// scrape reads the worker's /metrics in the text format.
-func scrape(url string) (map[string]*dto.MetricFamily, error) {
+// scrapeFamilies reads the worker's /metrics in the text format.
+func scrapeFamilies(url string) (map[string]*dto.MetricFamily, error) {
 	resp, err := http.Get(url + "/metrics")
 	if err != nil {
 		return nil, err
@@ -105,10 +105,10 @@ func TestMetricsAfterRun(t *testing.T) {
 	}
 	cfg := e.config()
 	cfg.Concurrency = 2
-	r := e.startWith(t, cfg, worker.Options{GaugeInterval: 50 * time.Millisecond})
+	r := e.startWith(t, cfg, nil, worker.Options{GaugeInterval: 50 * time.Millisecond})
 
 	testenv.Eventually(t, 20*time.Second, func() error {
-		fams, err := scrape(r.url)
+		fams, err := scrapeFamilies(r.url)
 		if err != nil {
 			return err
 		}
@@ -151,7 +151,7 @@ func TestMetricsAfterRun(t *testing.T) {
 	// next refresh: wait for the whole picture.
 	testenv.Eventually(t, 10*time.Second, func() error {
 		var err error
-		fams, err = scrape(r.url)
+		fams, err = scrapeFamilies(r.url)
 		if err != nil {
 			return err
 		}
