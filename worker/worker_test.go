@@ -91,7 +91,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func setup(t *testing.T) *env {
+func setup(t testing.TB) *env {
 	t.Helper()
 	e := &env{nats: testenv.StartNATS(t), redis: testenv.StartRedis(t), logs: &syncBuffer{}}
 	e.fake = fakegraph.New(fakegraph.Config{Tokens: []string{token}})
@@ -156,7 +156,7 @@ func (e *env) startEnv(t *testing.T, cfg worker.Config, vars map[string]string) 
 // startWith is startEnv with options (a tracer provider, a gauge
 // interval); the logger (JSON into e.logs, unless given) and the listener
 // are filled in.
-func (e *env) startWith(t *testing.T, cfg worker.Config, vars map[string]string, opts worker.Options) *running {
+func (e *env) startWith(t testing.TB, cfg worker.Config, vars map[string]string, opts worker.Options) *running {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
