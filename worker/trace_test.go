@@ -264,8 +264,10 @@ func TestTraceRetriedThenSent(t *testing.T) {
 				t.Error("a sent attempt has waq.dlq.reason")
 			}
 		}
-		if i > 0 && !s.StartTime().After(jt.attempts[i-1].EndTime()) {
-			t.Errorf("attempt %d began before attempt %d ended", i+1, i)
+		// Only the starts are ordered: an attempt's span ends just after
+		// its nak, and a loaded machine may redeliver first.
+		if i > 0 && !s.StartTime().After(jt.attempts[i-1].StartTime()) {
+			t.Errorf("attempt %d began before attempt %d", i+1, i)
 		}
 	}
 	for _, s := range jt.all {
