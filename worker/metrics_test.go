@@ -80,8 +80,9 @@ func TestMetricsAfterRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Slow answers and two slots keep jobs waiting in the stream long
-	// enough for the pending gauge to show them.
+	// Slow answers, two slots and at most two jobs delivered at a time keep
+	// jobs undelivered in the stream long enough for the pending gauge to
+	// show them (a worker may otherwise pull every job at once).
 	sc := e.fake.Scenario()
 	sc.Latency = fakegraph.Latency{Base: fakegraph.Duration(50 * time.Millisecond)}
 	if err := e.fake.SetScenario(&sc); err != nil {
@@ -104,7 +105,7 @@ func TestMetricsAfterRun(t *testing.T) {
 		}
 	}
 	cfg := e.config()
-	cfg.Concurrency = 2
+	cfg.Concurrency, cfg.MaxAckPending = 2, 2
 	r := e.startWith(t, cfg, nil, worker.Options{GaugeInterval: 50 * time.Millisecond})
 
 	testenv.Eventually(t, 20*time.Second, func() error {

@@ -551,6 +551,19 @@ func TestHealthAndMetricsEndpoints(t *testing.T) {
 	r := e.start(t, e.config())
 	e.publish(t, textJob("m1", "15551234567"))
 	e.waitSent(t, 20*time.Second, "m1")
+	// The counter moves just after the sent record is written: wait for it.
+	testenv.Eventually(t, 5*time.Second, func() error {
+		resp, err := http.Get(r.url + "/metrics")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if !strings.Contains(string(body), `waq_sends_total{outcome="sent"`) {
+			return errors.New("no sent counter yet")
+		}
+		return nil
+	})
 	for path, want := range map[string]string{"/healthz": `"alive"`, "/readyz": `"ready":true`, "/metrics": `waq_sends_total{outcome="sent",phone_number_id="106540352242922"} 1`} {
 		resp, err := http.Get(r.url + path)
 		if err != nil {
