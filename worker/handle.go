@@ -279,11 +279,7 @@ func (d *delivery) send(ctx context.Context, num numbers.Number) {
 
 	hctx, hspan := w.tracer.Start(ctx, "POST /{version}/{phone_number_id}/messages",
 		trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithAttributes(
-			attribute.String("http.request.method", "POST"),
-			attribute.String("url.template", "/{version}/{phone_number_id}/messages"),
-			attribute.String("server.address", w.graph.BaseURL()),
-		))
+		trace.WithAttributes(w.httpAttrs...))
 	w.metrics.InFlight.Inc()
 	start := time.Now()
 	res, err := w.graph.Send(hctx, graph.SendRequest{
@@ -542,7 +538,18 @@ func (d *delivery) parkInvalid(ctx context.Context, verr error) {
 	}
 	w.metrics.Parked.WithLabelValues(policy.ReasonInvalid).Inc()
 	d.ack()
-	d.log.Info("parked", "reason", policy.ReasonInvalid, "problem", verr.Error())
+	d.log.Info("parked", "reason", policy.ReasonInvalid, "problem", loggable(verr))
+}
+
+// loggable is a validation problem as a log line may show it: a problem
+// with message.to quotes the recipient's number, which logs never show (the
+// dead-letter entry keeps the whole problem).
+func loggable(verr error) string {
+	var ve *queue.ValidationError
+	if errors.As(verr, &ve) && ve.Field == "message.to" {
+		return "invalid job: message.to: not a number with country code (the dead-letter entry has the details)"
+	}
+	return verr.Error()
 }
 
 func subjectPrefix(subject string) string {

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	mrand "math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"sync"
@@ -21,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 
@@ -49,6 +52,11 @@ type Worker struct {
 	gate    Gate
 	now     func() time.Time
 	id      string
+	gauges  time.Duration // Options.GaugeInterval
+	// httpAttrs are the attributes of every Graph API CLIENT span, made
+	// once: server.address is the host alone, as OTel's HTTP conventions
+	// (and a tracing UI's peer grouping) want it, not the base URL.
+	httpAttrs []attribute.KeyValue
 
 	nc     *nats.Conn
 	js     jetstream.JetStream
@@ -103,6 +111,10 @@ type Options struct {
 	Now func() time.Time
 	// Listener, when set, serves HTTP instead of listening on HTTPAddr.
 	Listener net.Listener
+	// GaugeInterval is how often the gauges read from NATS and Redis are
+	// refreshed (the consumer's pending counts, the dead-letter store's size
+	// by reason). Defaults to 5s for the consumer and 15s for the store.
+	GaugeInterval time.Duration
 }
 
 // New checks the configuration, reads the policy and phone-number files, and
@@ -149,6 +161,7 @@ func New(cfg Config, getenv func(string) string, opts Options) (*Worker, error) 
 		return nil, &ConfigError{Setting: "WAQ_GRAPH_URL", Problem: err.Error()}
 	}
 	w.graph = gc
+	w.httpAttrs = graphSpanAttrs(gc.BaseURL())
 	tp := opts.TracerProvider
 	if tp == nil {
 		tp = noop.NewTracerProvider()
@@ -163,12 +176,37 @@ func New(cfg Config, getenv func(string) string, opts Options) (*Worker, error) 
 	w.metrics = telemetry.NewMetrics(w.reg)
 	w.gate = opts.Gate
 	w.listener = opts.Listener
+	w.gauges = opts.GaugeInterval
 	host, _ := os.Hostname()
 	w.id = host + "-" + strconv.Itoa(os.Getpid())
 	w.slots = make(chan struct{}, cfg.Concurrency)
 	w.held = make(chan struct{}, cfg.Concurrency+waitingJobs(cfg.Concurrency))
 	w.kept = map[string]int{}
 	return w, nil
+}
+
+// graphSpanAttrs are the CLIENT span attributes of a send to base.
+func graphSpanAttrs(base string) []attribute.KeyValue {
+	attrs := []attribute.KeyValue{
+		attribute.String("http.request.method", "POST"),
+		attribute.String("url.template", "/{version}/{phone_number_id}/messages"),
+	}
+	u, err := url.Parse(base)
+	if err != nil || u.Hostname() == "" {
+		return attrs
+	}
+	attrs = append(attrs, attribute.String("server.address", u.Hostname()))
+	port := u.Port()
+	switch {
+	case port == "" && u.Scheme == "https":
+		port = "443"
+	case port == "":
+		port = "80"
+	}
+	if p, err := strconv.Atoi(port); err == nil {
+		attrs = append(attrs, attribute.Int("server.port", p))
+	}
+	return attrs
 }
 
 // Handle mounts an extra handler on the worker's listener (before Run).
@@ -428,7 +466,7 @@ func (w *Worker) setRedis(err error) {
 
 // watchConsumer publishes the consumer's pending counts as metrics.
 func (w *Worker) watchConsumer(ctx context.Context) {
-	t := time.NewTicker(5 * time.Second)
+	t := time.NewTicker(cmp.Or(w.gauges, 5*time.Second))
 	defer t.Stop()
 	for {
 		ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
@@ -449,7 +487,7 @@ func (w *Worker) watchConsumer(ctx context.Context) {
 // sweepDeadLetters removes expired entries now and then, and publishes the
 // store's size by reason.
 func (w *Worker) sweepDeadLetters(ctx context.Context) {
-	t := time.NewTicker(15 * time.Second)
+	t := time.NewTicker(cmp.Or(w.gauges, 15*time.Second))
 	defer t.Stop()
 	last := time.Time{}
 	for {

@@ -242,11 +242,9 @@ func TestConsoleMounted(t *testing.T) {
 func TestConsoleInBrowser(t *testing.T) {
 	b := browsertest.Start(t, 2*time.Minute)
 	// Traces go to a collector that takes everything, so that entries carry
-	// trace ids for the console to link. The OTLP exporter reads the
-	// process's environment itself, hence Setenv (this test is not parallel).
+	// trace ids for the console to link.
 	otlp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { _, _ = io.Copy(io.Discard, r.Body) }))
 	t.Cleanup(otlp.Close)
-	t.Setenv("OTEL_EXPORTER_OTLP_ENDPOINT", otlp.URL)
 	w := startConsoleWorker(t, consoleToken, map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": otlp.URL})
 	w.park(t, "order-1001", "order-1002", "order-1003")
 	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
