@@ -17,9 +17,9 @@ import (
 // entry parked again since (a newer generation) or gone is left alone, so
 // that a confirm sent twice (a reload) never replays a job twice.
 
-// enough stops a dry run that has shown deadletter.MaxIDs entries: one
+// errEnough stops a dry run that has shown deadletter.MaxIDs entries: one
 // confirm acts on at most that many.
-var enough = errors.New("preview full")
+var errEnough = errors.New("preview full")
 
 // outcome is one entry's line in a preview or a result.
 type outcome struct {
@@ -115,7 +115,7 @@ func (c *Console) replayPreview(w http.ResponseWriter, r *http.Request, s sessio
 	_, err = c.opts.Store.Replay(r.Context(), c.opts.Publisher, req, func(res deadletter.ReplayResult) error {
 		if d.OK+d.Failed >= deadletter.MaxIDs {
 			d.Truncated = true
-			return enough
+			return errEnough
 		}
 		d.add(outcome{ID: res.ID, OK: res.Error == "", Generation: res.Generation, Error: res.Error})
 		if res.Error == "" {
@@ -123,7 +123,7 @@ func (c *Console) replayPreview(w http.ResponseWriter, r *http.Request, s sessio
 		}
 		return nil
 	})
-	if err != nil && !errors.Is(err, enough) {
+	if err != nil && !errors.Is(err, errEnough) {
 		c.storeFailed(w, r, s, "replay preview", err)
 		return
 	}
@@ -260,7 +260,7 @@ func (c *Console) purgePreview(w http.ResponseWriter, r *http.Request, s session
 	_, err = c.opts.Store.Purge(r.Context(), req, func(res deadletter.PurgeResult) error {
 		if d.OK+d.Failed >= deadletter.MaxIDs {
 			d.Truncated = true
-			return enough
+			return errEnough
 		}
 		d.add(outcome{ID: res.ID, OK: res.Error == "", Error: res.Error})
 		if res.Error == "" {
@@ -268,7 +268,7 @@ func (c *Console) purgePreview(w http.ResponseWriter, r *http.Request, s session
 		}
 		return nil
 	})
-	if err != nil && !errors.Is(err, enough) {
+	if err != nil && !errors.Is(err, errEnough) {
 		c.storeFailed(w, r, s, "purge preview", err)
 		return
 	}
