@@ -21,6 +21,10 @@ import (
 // confirm acts on at most that many.
 var errEnough = errors.New("preview full")
 
+// nothingChosen is the console's words for deadletter's "needs ids or a
+// reason" (which names the CLI's flags): the operator came from the list.
+var nothingChosen = &deadletter.ParamError{Problem: "Nothing is selected: tick entries in the list, or filter it by a reason, then choose the action again."}
+
 // outcome is one entry's line in a preview or a result.
 type outcome struct {
 	ID         string
@@ -101,6 +105,9 @@ func (c *Console) replayPreview(w http.ResponseWriter, r *http.Request, s sessio
 	p, err := params(r.URL.Query(), "id", "as_template", "language", "back")
 	d := actionData{Action: "replay", P: p, DryRun: true, Back: backTo(r.URL.Query().Get("back"), p), NoPublish: c.opts.Publisher == nil}
 	var req deadletter.ReplayRequest
+	if err == nil && len(p.IDs) == 0 && p.Reason == "" {
+		err = nothingChosen
+	}
 	if err == nil {
 		p.DryRun = true
 		req, err = p.ReplayRequest()
@@ -247,6 +254,9 @@ func (c *Console) purgePreview(w http.ResponseWriter, r *http.Request, s session
 		return
 	}
 	var req deadletter.PurgeRequest
+	if err == nil && len(p.IDs) == 0 && p.Reason == "" {
+		err = nothingChosen
+	}
 	if err == nil {
 		p.DryRun = true
 		req, err = p.PurgeRequest()

@@ -213,10 +213,10 @@ func (c *Console) render(w http.ResponseWriter, status int, name string, p page)
 // fail shows an error page: 400 for bad parameters, 404, 503 when Redis or
 // NATS does not answer. Never a 500 for what a request or a dependency did.
 func (c *Console) fail(w http.ResponseWriter, r *http.Request, s session, status int, msg string) {
-	c.render(w, status, "error", page{Title: http.StatusText(status), CSRF: s.csrf, Error: msg, Data: struct {
-		Status int
-		Back   string
-	}{status, r.URL.Path}})
+	c.render(w, status, "error", page{Title: http.StatusText(status), CSRF: s.csrf, Data: struct {
+		Status  int
+		Message string
+	}{status, msg}})
 }
 
 // storeFailed answers an error of a store operation: bad parameters are

@@ -345,6 +345,8 @@ func TestConsoleInBrowser(t *testing.T) {
 	b.Screenshot("purge-preview")
 	b.Do("a bad filter", chromedp.Navigate(w.base+"/admin/ui/dlq?reason=windwo"), chromedp.WaitVisible(css("body.page-list .banner.error")))
 	b.Screenshot("bad-filter")
+	b.Do("a gone entry", chromedp.Navigate(w.base+"/admin/ui/dlq/order-1002"), chromedp.WaitVisible(css("body.page-error")))
+	b.Screenshot("not-found")
 
 	// Sign out: the console is closed again.
 	b.Do("sign out", chromedp.Click(css("form.signout button")), chromedp.WaitVisible(css("#signin")))
