@@ -682,6 +682,17 @@ func (g *Gate) known() []numbers.Number {
 	return out
 }
 
+// Paused reports, from memory, whether num is paused now, and how long to
+// hold its jobs back (until the next probe). It costs no round trip: the
+// worker asks it right before each send.
+func (g *Gate) Paused(num numbers.Number) (time.Duration, bool) {
+	_, h, ok := g.pausedFor(num)
+	if !ok {
+		return 0, false
+	}
+	return spread(h.Until.Sub(g.now())), true
+}
+
 // Sent is told of every success.
 func (g *Gate) Sent(num numbers.Number) {}
 

@@ -25,6 +25,9 @@ type Gate interface {
 	// Pause is told of a credential or account failure and returns how long
 	// to hold the job back.
 	Pause(ctx context.Context, num numbers.Number, scope policy.Scope, f graph.Failure, last *deadletter.LastError) time.Duration
+	// Paused reports, from memory, whether num is paused now, and how long
+	// to hold its jobs back.
+	Paused(num numbers.Number) (time.Duration, bool)
 	// Sent is told of every success.
 	Sent(num numbers.Number)
 	// Status lists what is paused or throttled, for /readyz.
