@@ -102,7 +102,7 @@ type Config struct {
 // Gate is the throughput control shared by a worker's slots.
 type Gate struct {
 	cfg     Config
-	rdb     redis.UniversalClient
+	rdb     redis.Cmdable
 	numbers *numbers.Registry
 	graph   *graph.Client
 	metrics *telemetry.Metrics
@@ -138,7 +138,7 @@ type rateState struct {
 }
 
 // New returns a gate. Run must run for holds and pauses to be shared.
-func New(rdb redis.UniversalClient, reg *numbers.Registry, gc *graph.Client, m *telemetry.Metrics, log *slog.Logger, cfg Config) *Gate {
+func New(rdb redis.Cmdable, reg *numbers.Registry, gc *graph.Client, m *telemetry.Metrics, log *slog.Logger, cfg Config) *Gate {
 	if cfg.Prefix == "" {
 		cfg.Prefix = "waq"
 	}

@@ -42,7 +42,7 @@ const maxLocalWait = 2 * time.Second
 
 // newGate builds the default gate for w.
 func newGate(w *Worker) Gate {
-	return throttle.New(w.rdb, w.numbers, w.graph, w.metrics, w.log, throttle.Config{
+	return throttle.New(w.fast, w.numbers, w.graph, w.metrics, w.log, throttle.Config{
 		Prefix:         w.cfg.KeyPrefix,
 		PauseParkAfter: w.cfg.PauseParkAfter,
 		ProbeFirst:     w.cfg.PauseProbe,
