@@ -252,9 +252,12 @@ func (l *Ledger) RecordAttempt(ctx context.Context, id string, gen int, a Attemp
 	return n, nil
 }
 
-// sentScript records the outcome "sent". KEYS: state, history.
-// ARGV: wamid, sent ms, gen, ttl ms, job id, attempt JSON, trace id, span id.
+// sentScript records the outcome "sent", and keeps the job's body for the
+// resend window. KEYS: state, history, body.
+// ARGV: wamid, sent ms, gen, ttl ms, job id, attempt JSON, trace id, span id,
+// body ("" keeps none), resend ms.
 var sentScript = redis.NewScript(`
+if ARGV[9] ~= '' then redis.call('SET', KEYS[3], ARGV[9], 'PX', ARGV[10]) end
 redis.call('HSET', KEYS[1], 'w', ARGV[1], 's', ARGV[2], 'sg', ARGV[3], 'ti', ARGV[7], 'si', ARGV[8])
 redis.call('HDEL', KEYS[1], 'p', 'pg')
 local g = tonumber(redis.call('HGET', KEYS[1], 'g') or '0')
@@ -301,14 +304,15 @@ func (l *Ledger) RecordSentMany(ctx context.Context, recs []SentRecord) error {
 		datas[i] = d
 	}
 	write := func(c redis.Cmdable) []redis.Cmder {
-		cmds := make([]redis.Cmder, 0, 3*len(recs))
+		cmds := make([]redis.Cmder, 0, 2*len(recs))
 		for i, r := range recs {
-			cmds = append(cmds, sentScript.EvalSha(ctx, c, []string{l.stateKey(r.ID), l.historyKey(r.ID)},
-				r.WAMID, r.Attempt.At.UnixMilli(), r.Gen, ttl, r.ID, datas[i], r.Attempt.TraceID, r.Attempt.SpanID))
-			cmds = append(cmds, c.Set(ctx, l.wamidKey(r.WAMID), r.ID, l.ttl))
-			if len(r.Body) > 0 && l.resend > 0 {
-				cmds = append(cmds, c.Set(ctx, l.bodyKey(r.ID), r.Body, l.resend))
+			var body []byte
+			if l.resend > 0 {
+				body = r.Body
 			}
+			cmds = append(cmds, sentScript.EvalSha(ctx, c, []string{l.stateKey(r.ID), l.historyKey(r.ID), l.bodyKey(r.ID)},
+				r.WAMID, r.Attempt.At.UnixMilli(), r.Gen, ttl, r.ID, datas[i], r.Attempt.TraceID, r.Attempt.SpanID, body, l.resend.Milliseconds()))
+			cmds = append(cmds, c.Set(ctx, l.wamidKey(r.WAMID), r.ID, l.ttl))
 		}
 		return cmds
 	}

@@ -39,9 +39,18 @@ type delivery struct {
 	gen       int
 	delivered uint64
 	span      trace.Span
-	log       *slog.Logger
+	logID     string       // the job id for log lines; "" before the body decoded
+	lg        *slog.Logger // built on the first line logged: most jobs log nothing
 	state     ledger.State
 	holding   bool // holds a send slot
+}
+
+// logger is the job's logger: every line has its id and trace id.
+func (d *delivery) logger() *slog.Logger {
+	if d.lg == nil {
+		d.lg = d.w.log.With("job_id", d.logID, "trace_id", traceID(d.span))
+	}
+	return d.lg
 }
 
 // release gives the send slot back.
@@ -82,7 +91,7 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 		return
 	}
 	d.job, d.sum = job, sum
-	d.log = w.log.With("job_id", job.ID, "trace_id", traceID(d.span))
+	d.logID = job.ID
 	d.span.SetAttributes(
 		telemetry.AttrMessageID.String(job.ID),
 		telemetry.AttrPhoneNumberID.String(job.PhoneNumberID),
@@ -312,7 +321,7 @@ func (d *delivery) send(ctx context.Context, num numbers.Number) {
 		// The work context ended mid-send: we do not know what Meta did.
 		// Leave the job to be redelivered.
 		hspan.End()
-		d.log.Warn("send interrupted by shutdown; the job will be redelivered", "error", err)
+		d.logger().Warn("send interrupted by shutdown; the job will be redelivered", "error", err)
 		return
 	}
 	if f.HTTPStatus != 0 {
@@ -333,7 +342,7 @@ func (d *delivery) sent(ctx context.Context, num numbers.Number, res *graph.Send
 	if err != nil {
 		// The job was sent and its record could not be written before the
 		// work context ended: a redelivery will send it again.
-		d.log.Error("sent, but the record could not be written; the job may be sent twice", "wamid", res.WAMID, "error", err)
+		d.logger().Error("sent, but the record could not be written; the job may be sent twice", "wamid", res.WAMID, "error", err)
 		d.span.SetStatus(codes.Error, "outcome not recorded")
 		return
 	}
@@ -344,7 +353,9 @@ func (d *delivery) sent(ctx context.Context, num numbers.Number, res *graph.Send
 		d.span.SetAttributes(telemetry.AttrFBTraceID.String(res.FBTraceID))
 	}
 	d.ack()
-	d.log.Debug("sent", "wamid", res.WAMID, "phone_number_id", d.job.PhoneNumberID)
+	if w.log.Enabled(ctx, slog.LevelDebug) {
+		d.logger().Debug("sent", "wamid", res.WAMID, "phone_number_id", d.job.PhoneNumberID)
+	}
 }
 
 func (d *delivery) failed(ctx context.Context, num numbers.Number, err error, f graph.Failure, attempts policy.Attempts, took time.Duration, a ledger.Attempt) {
@@ -384,7 +395,7 @@ func (d *delivery) failed(ctx context.Context, num numbers.Number, err error, f 
 			return
 		}
 		w.metrics.Retries.WithLabelValues(label).Inc()
-		d.log.Info("send failed; retrying", "code", label, "fbtrace_id", f.FBTraceID, "attempt", attempts.Sends, "delay", dec.Delay.String())
+		d.logger().Info("send failed; retrying", "code", label, "fbtrace_id", f.FBTraceID, "attempt", attempts.Sends, "delay", dec.Delay.String())
 		d.nak(dec.Delay)
 	case policy.Throttle:
 		a.Outcome = "throttled"
@@ -401,7 +412,7 @@ func (d *delivery) failed(ctx context.Context, num numbers.Number, err error, f 
 			return
 		}
 		w.metrics.Throttled.WithLabelValues(string(dec.Scope)).Inc()
-		d.log.Info("rate limited; holding back", "code", label, "scope", string(dec.Scope), "delay", delay.String())
+		d.logger().Info("rate limited; holding back", "code", label, "scope", string(dec.Scope), "delay", delay.String())
 		d.nak(delay)
 	case policy.Pause:
 		a.Outcome = "paused"
@@ -412,7 +423,7 @@ func (d *delivery) failed(ctx context.Context, num numbers.Number, err error, f 
 		if !d.record(ctx, a, ledger.CountHeld) {
 			return
 		}
-		d.log.Warn("credential or account problem; pausing", "code", label, "fbtrace_id", f.FBTraceID, "scope", string(dec.Scope), "phone_number_id", d.job.PhoneNumberID)
+		d.logger().Warn("credential or account problem; pausing", "code", label, "fbtrace_id", f.FBTraceID, "scope", string(dec.Scope), "phone_number_id", d.job.PhoneNumberID)
 		d.nak(delay)
 	default: // policy.Park, retries exhausted included
 		a.Outcome = "failed"
@@ -438,7 +449,7 @@ func (d *delivery) record(ctx context.Context, a ledger.Attempt, c ledger.Count)
 		return false
 	}
 	if err != nil {
-		d.log.Warn("attempt could not be recorded; the job will be redelivered", "error", err)
+		d.logger().Warn("attempt could not be recorded; the job will be redelivered", "error", err)
 		return false
 	}
 	return true
@@ -485,7 +496,7 @@ func (d *delivery) park(ctx context.Context, reason, problem string, last *deadl
 		Replayed:      d.gen,
 	}
 	if err := w.durably(ctx, d.msg, func(c context.Context) error { return w.dlq.Park(c, e) }); err != nil {
-		d.log.Warn("could not park; the job will be redelivered", "error", err)
+		d.logger().Warn("could not park; the job will be redelivered", "error", err)
 		return
 	}
 	if err := w.durably(ctx, d.msg, func(c context.Context) error {
@@ -498,7 +509,7 @@ func (d *delivery) park(ctx context.Context, reason, problem string, last *deadl
 	d.span.SetAttributes(telemetry.AttrAction.String(string(policy.Park)), telemetry.AttrDLQReason.String(reason))
 	d.span.SetStatus(codes.Error, "parked: "+reason)
 	d.ack()
-	d.log.Info("parked", "reason", reason, "problem", problem, "phone_number_id", d.job.PhoneNumberID, "template", d.sum.Template)
+	d.logger().Info("parked", "reason", reason, "problem", problem, "phone_number_id", d.job.PhoneNumberID, "template", d.sum.Template)
 }
 
 // parkInvalid parks a body that is not a valid job, raw bytes kept.
@@ -516,7 +527,7 @@ func (d *delivery) parkInvalid(ctx context.Context, verr error) {
 		}
 		id = "invalid-" + strconv.FormatUint(seq, 10)
 	}
-	d.log = w.log.With("job_id", id, "trace_id", traceID(d.span))
+	d.logID = id
 	d.span.SetAttributes(telemetry.AttrMessageID.String(id), telemetry.AttrAction.String(string(policy.Park)), telemetry.AttrDLQReason.String(policy.ReasonInvalid))
 	d.span.SetStatus(codes.Error, "invalid job")
 	now := w.now().UTC()
@@ -545,7 +556,7 @@ func (d *delivery) parkInvalid(ctx context.Context, verr error) {
 	}
 	w.metrics.Parked.WithLabelValues(policy.ReasonInvalid).Inc()
 	d.ack()
-	d.log.Info("parked", "reason", policy.ReasonInvalid, "problem", loggable(verr))
+	d.logger().Info("parked", "reason", policy.ReasonInvalid, "problem", loggable(verr))
 }
 
 // loggable is a validation problem as a log line may show it: a problem
@@ -577,7 +588,11 @@ func (d *delivery) alreadyDone(why string) {
 	d.w.metrics.AlreadyDone.Inc()
 	d.span.SetAttributes(attribute.String("waq.already", why))
 	d.ack()
-	d.log.Debug("already done; acknowledged without a send", "state", why, "delivery", d.delivered)
+	if d.w.log.Enabled(context.Background(), slog.LevelDebug) {
+		if d.w.log.Enabled(context.Background(), slog.LevelDebug) {
+		d.logger().Debug("already done; acknowledged without a send", "state", why, "delivery", d.delivered)
+	}
+	}
 }
 
 // dependencyDown hands the message back and marks Redis down when that is
@@ -586,22 +601,22 @@ func (d *delivery) dependencyDown(err error) {
 	if isTransient(err) {
 		d.w.setRedis(err)
 	}
-	if d.log != nil {
-		d.log.Warn("dependency error; job handed back", "error", err)
+	if d.logID != "" {
+		d.logger().Warn("dependency error; job handed back", "error", err)
 	}
 	d.nak(2 * time.Second)
 }
 
 func (d *delivery) ack() {
-	if err := d.msg.Ack(); err != nil && d.log != nil {
+	if err := d.msg.Ack(); err != nil && d.logID != "" {
 		// The outcome is recorded: a redelivery will be acked without a send.
-		d.log.Debug("ack not sent", "error", err)
+		d.logger().Debug("ack not sent", "error", err)
 	}
 }
 
 func (d *delivery) nak(delay time.Duration) {
-	if err := d.msg.NakWithDelay(jitter(delay)); err != nil && d.log != nil {
-		d.log.Debug("nak not sent; JetStream redelivers after the ack wait", "error", err)
+	if err := d.msg.NakWithDelay(jitter(delay)); err != nil && d.logID != "" {
+		d.logger().Debug("nak not sent; JetStream redelivers after the ack wait", "error", err)
 	}
 }
 
