@@ -216,4 +216,3 @@ func ids(p deadletter.Page) string {
 	}
 	return strings.Join(s, ",")
 }
-
