@@ -844,11 +844,11 @@ func ratios(base, full *Phase) map[string]float64 {
 
 // workerSet is the workers of one phase, child processes or goroutines.
 type workerSet struct {
-	procs   []*child
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
-	errs    chan error
-	cpu0    map[int]time.Duration
+	procs    []*child
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	errs     chan error
+	cpu0     map[int]time.Duration
 	inProc   bool
 	stopping atomic.Bool
 }
