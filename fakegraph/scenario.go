@@ -7,13 +7,14 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/waqhq/waq/internal/yamlfile"
 )
 
 // Scenario scripts how the simulator behaves beyond a plain success. Its
@@ -460,35 +461,14 @@ func DecodeScenario(r io.Reader, name string) (*Scenario, error) {
 	return &s, nil
 }
 
-var (
-	yamlLineRE  = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
-	yamlFieldRE = regexp.MustCompile(`field (\S+) not found in type \S+`)
-	yamlTypeRE  = regexp.MustCompile(` into \S+$`)
-)
-
 // yamlError turns a yaml.v3 error into a ScenarioError with its line.
 func yamlError(name string, err error) error {
 	var le *lineError
 	if errors.As(err, &le) {
 		return &ScenarioError{File: name, Line: le.line, Msg: le.msg}
 	}
-	msgs := []string{err.Error()}
-	var te *yaml.TypeError
-	if errors.As(err, &te) && len(te.Errors) > 0 {
-		msgs = te.Errors
-	}
-	first := msgs[0]
-	se := &ScenarioError{File: name, Msg: strings.TrimPrefix(first, "yaml: ")}
-	if m := yamlLineRE.FindStringSubmatch(first); m != nil {
-		se.Line, _ = strconv.Atoi(m[1])
-		se.Msg = m[2]
-	}
-	se.Msg = yamlFieldRE.ReplaceAllString(se.Msg, "unknown field \"$1\"")
-	se.Msg = yamlTypeRE.ReplaceAllString(se.Msg, "")
-	if len(msgs) > 1 {
-		se.Msg += fmt.Sprintf(" (and %d more)", len(msgs)-1)
-	}
-	return se
+	line, problem := yamlfile.Problem(err, nil)
+	return &ScenarioError{File: name, Line: line, Msg: problem}
 }
 
 // fieldError is a validation error at a path of the scenario.

@@ -9,12 +9,15 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"regexp"
 	"sort"
 	"strconv"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/waqhq/waq/internal/yamlfile"
 )
 
 // DefaultMPS is the rate of a number the file does not give one for: Meta's
@@ -89,14 +92,16 @@ func (r *Registry) parse(name string, data []byte, getenv func(string) string) e
 			WABAID        yaml.Node `yaml:"waba_id"`
 			MPS           yaml.Node `yaml:"mps"`
 			TokenEnv      yaml.Node `yaml:"token_env"`
-			line          int
 		} `yaml:"phone_numbers"`
 	}
 	var root yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&root); err != nil {
-		return yamlError(name, err)
+		if errors.Is(err, io.EOF) {
+			return &FileError{File: name, Problem: "the file is empty; want a mapping with a phone_numbers list"}
+		}
+		return yamlError(name, err, data)
 	}
 	if len(root.Content) == 0 || root.Content[0].Kind != yaml.MappingNode {
 		return &FileError{File: name, Line: root.Line, Problem: "want a mapping with a phone_numbers list"}
@@ -104,7 +109,7 @@ func (r *Registry) parse(name string, data []byte, getenv func(string) string) e
 	dec = yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&doc); err != nil {
-		return yamlError(name, err)
+		return yamlError(name, err, data)
 	}
 	list := findKey(root.Content[0], "phone_numbers")
 	if list == nil || list.Kind != yaml.SequenceNode || len(list.Content) == 0 {
@@ -116,31 +121,31 @@ func (r *Registry) parse(name string, data []byte, getenv func(string) string) e
 	}
 	for i, item := range doc.PhoneNumbers {
 		at := list.Content[i].Line
-		field := func(n yaml.Node, key string) string { return fmt.Sprintf("phone_numbers[%d].%s", i, key) }
+		field := func(key string) string { return fmt.Sprintf("phone_numbers[%d].%s", i, key) }
 		var num Number
 		num.Line = at
 		if item.PhoneNumberID.Kind == 0 {
-			return &FileError{File: name, Line: at, Problem: field(item.PhoneNumberID, "phone_number_id") + ": missing"}
+			return &FileError{File: name, Line: at, Problem: field("phone_number_id") + ": missing"}
 		}
 		num.PhoneNumberID = item.PhoneNumberID.Value
 		if !digits(num.PhoneNumberID) {
-			return &FileError{File: name, Line: item.PhoneNumberID.Line, Problem: field(item.PhoneNumberID, "phone_number_id") + fmt.Sprintf(": %q is not digits only", num.PhoneNumberID)}
+			return &FileError{File: name, Line: item.PhoneNumberID.Line, Problem: field("phone_number_id") + fmt.Sprintf(": %q is not digits only", num.PhoneNumberID)}
 		}
 		if prev, dup := r.byID[num.PhoneNumberID]; dup {
 			return &FileError{File: name, Line: item.PhoneNumberID.Line, Problem: fmt.Sprintf("phone number %s is listed twice (also on line %d)", num.PhoneNumberID, prev.Line)}
 		}
 		if item.WABAID.Kind == 0 {
-			return &FileError{File: name, Line: at, Problem: field(item.WABAID, "waba_id") + ": missing"}
+			return &FileError{File: name, Line: at, Problem: field("waba_id") + ": missing"}
 		}
 		num.WABAID = item.WABAID.Value
 		if !digits(num.WABAID) {
-			return &FileError{File: name, Line: item.WABAID.Line, Problem: field(item.WABAID, "waba_id") + fmt.Sprintf(": %q is not digits only", num.WABAID)}
+			return &FileError{File: name, Line: item.WABAID.Line, Problem: field("waba_id") + fmt.Sprintf(": %q is not digits only", num.WABAID)}
 		}
 		num.MPS = DefaultMPS
 		if item.MPS.Kind != 0 {
 			n, err := strconv.Atoi(item.MPS.Value)
 			if err != nil || n < 1 || n > 10000 || item.MPS.Tag != "!!int" {
-				return &FileError{File: name, Line: item.MPS.Line, Problem: field(item.MPS, "mps") + fmt.Sprintf(": %q: want a whole number of messages per second from 1 to 10000", item.MPS.Value)}
+				return &FileError{File: name, Line: item.MPS.Line, Problem: field("mps") + fmt.Sprintf(": %q: want a whole number of messages per second from 1 to 10000", item.MPS.Value)}
 			}
 			num.MPS = n
 		}
@@ -148,7 +153,7 @@ func (r *Registry) parse(name string, data []byte, getenv func(string) string) e
 		if item.TokenEnv.Kind != 0 {
 			num.TokenEnv = item.TokenEnv.Value
 			if !envName.MatchString(num.TokenEnv) {
-				return &FileError{File: name, Line: item.TokenEnv.Line, Problem: field(item.TokenEnv, "token_env") + fmt.Sprintf(": %q is not an environment variable name", num.TokenEnv)}
+				return &FileError{File: name, Line: item.TokenEnv.Line, Problem: field("token_env") + fmt.Sprintf(": %q is not an environment variable name", num.TokenEnv)}
 			}
 		}
 		num.token = getenv(num.TokenEnv)
@@ -174,20 +179,10 @@ func findKey(m *yaml.Node, key string) *yaml.Node {
 	return nil
 }
 
-var yamlLine = regexp.MustCompile(`line (\d+): (.*)`)
-
 // yamlError turns a YAML library error into a FileError with its line.
-func yamlError(name string, err error) error {
-	var te *yaml.TypeError
-	msg := err.Error()
-	if errors.As(err, &te) && len(te.Errors) > 0 {
-		msg = te.Errors[0]
-	}
-	if m := yamlLine.FindStringSubmatch(msg); m != nil {
-		line, _ := strconv.Atoi(m[1])
-		return &FileError{File: name, Line: line, Problem: m[2]}
-	}
-	return &FileError{File: name, Problem: msg}
+func yamlError(name string, err error, data []byte) error {
+	line, problem := yamlfile.Problem(err, data)
+	return &FileError{File: name, Line: line, Problem: problem}
 }
 
 func digits(s string) bool {

@@ -7,7 +7,6 @@ import (
 	"io"
 	"math"
 	"os"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -16,6 +15,8 @@ import (
 	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/waqhq/waq/internal/yamlfile"
 )
 
 // MaxFileSize bounds a policy file; a larger file is refused unread.
@@ -75,12 +76,12 @@ func Parse(name string, data []byte) (p *Policy, err error) {
 		return nil, ps.fileErr(0, "", fmt.Sprintf("is larger than %d bytes", MaxFileSize))
 	}
 	if !utf8.Valid(data) {
-		return nil, ps.fileErr(lineAt(data, firstInvalidUTF8(data)), "", "is not UTF-8 text")
+		return nil, ps.fileErr(yamlfile.LineAt(data, firstInvalidUTF8(data)), "", "is not UTF-8 text")
 	}
 	// The YAML library refuses control characters too, but without a line.
 	if i := bytes.IndexFunc(data, isControl); i >= 0 {
 		r, _ := utf8.DecodeRune(data[i:])
-		return nil, ps.fileErr(lineAt(data, i), "", fmt.Sprintf("control character %U is not allowed", r))
+		return nil, ps.fileErr(yamlfile.LineAt(data, i), "", fmt.Sprintf("control character %U is not allowed", r))
 	}
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, ps.fileErr(1, "", "the file is empty; a policy file has defaults, rules or both")
@@ -90,27 +91,6 @@ func Parse(name string, data []byte) (p *Policy, err error) {
 		return nil, err
 	}
 	return ps.policy(root)
-}
-
-// lineAt is the line (from 1) of the byte at off, counting line breaks as
-// YAML does: LF, CR, CR LF, and U+0085, U+2028, U+2029.
-func lineAt(data []byte, off int) int {
-	line := 1
-	for i := 0; i < off && i < len(data); {
-		switch {
-		case data[i] == '\r' && i+1 < len(data) && data[i+1] == '\n':
-			line, i = line+1, i+2
-		case data[i] == '\r' || data[i] == '\n':
-			line, i = line+1, i+1
-		default:
-			r, size := utf8.DecodeRune(data[i:])
-			if r == 0x85 || r == 0x2028 || r == 0x2029 {
-				line++
-			}
-			i += size
-		}
-	}
-	return line
 }
 
 func firstInvalidUTF8(b []byte) int {
@@ -136,54 +116,11 @@ func (ps *parser) errf(n *yaml.Node, field, format string, args ...any) *FileErr
 	return ps.fileErr(n.Line, field, fmt.Sprintf(format, args...))
 }
 
-var (
-	yamlLine   = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-	yamlAnchor = regexp.MustCompile(`^yaml: (?:unknown anchor|anchor) '([^']*)'`)
-)
-
-// yamlParserProblems are the YAML library's parser (not scanner) errors.
-// It numbers their lines from 0 and its scanner errors from 1, and leaves
-// the line out when it is the first either way (go.yaml.in/yaml/v3
-// decode.go, parser.fail).
-var yamlParserProblems = []string{
-	"did not find expected ',' or ']'",
-	"did not find expected ',' or '}'",
-	"did not find expected '-' indicator",
-	"did not find expected <document start>",
-	"did not find expected <stream-start>",
-	"did not find expected key",
-	"did not find expected node content",
-	"found duplicate %TAG directive",
-	"found duplicate %YAML directive",
-	"found incompatible YAML document",
-	"found undefined tag handle",
-}
-
 // syntaxErr turns a YAML library error into a FileError with its line.
 func (ps *parser) syntaxErr(err error, data []byte) *FileError {
-	msg := oneLine(err.Error())
-	if m := yamlLine.FindStringSubmatch(msg); m != nil {
-		line, _ := strconv.Atoi(m[1])
-		if slices.Contains(yamlParserProblems, m[2]) {
-			line++
-		}
-		return ps.fileErr(line, "", "not valid YAML: "+m[2])
-	}
-	problem := "not valid YAML: " + strings.TrimPrefix(msg, "yaml: ")
-	if m := yamlAnchor.FindStringSubmatch(msg); m != nil {
-		// An alias without its anchor: point at the first use of it.
-		if i := bytes.Index(data, []byte("*"+m[1])); i >= 0 {
-			return ps.fileErr(lineAt(data, i), "", problem)
-		}
-		return ps.fileErr(0, "", problem)
-	}
-	if strings.HasPrefix(msg, "yaml: document contains") {
-		return ps.fileErr(0, "", problem)
-	}
-	return ps.fileErr(1, "", problem)
+	line, problem := yamlfile.Problem(err, data)
+	return ps.fileErr(line, "", "not valid YAML: "+problem)
 }
-
-func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
 // decode returns the root node of the file's single YAML document.
 func (ps *parser) decode(data []byte) (root *yaml.Node, err error) {

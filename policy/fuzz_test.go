@@ -2,6 +2,7 @@ package policy
 
 import (
 	"errors"
+	"github.com/waqhq/waq/internal/yamlfile"
 	"os"
 	"strings"
 	"testing"
@@ -31,7 +32,7 @@ func FuzzParse(f *testing.F) {
 				t.Fatalf("error is not one line about f.yaml: %q", msg)
 			}
 			// The end of the file may be the line after the last break.
-			if lines := lineAt(data, len(data)); fe.Line < 0 || fe.Line > lines+1 {
+			if lines := yamlfile.LineAt(data, len(data)); fe.Line < 0 || fe.Line > lines+1 {
 				t.Fatalf("error at line %d of a file of %d lines: %v", fe.Line, lines, err)
 			}
 			return

@@ -355,6 +355,20 @@ redis.call('PEXPIRE', KEYS[1], 3600000)
 return math.floor(rate * 1000)
 `)
 
+// pairScript starts (or pushes out) a recipient's own schedule after a
+// 131056: its next slot is one interval from now on Redis's clock, and the
+// schedule lives for ten minutes after the last 131056.
+// KEYS: pair key. ARGV: interval ms.
+var pairScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local next = now + tonumber(ARGV[1])
+local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
+if cur > next then next = cur end
+redis.call('SET', KEYS[1], tostring(next), 'PX', 600000)
+return next
+`)
+
 // burstOf is the GCRA burst of a number: an eighth of a second's worth,
 // below Meta's own tolerance, so that paced sends do not bunch into 130429.
 func burstOf(mps int) int {
@@ -485,10 +499,7 @@ func (g *Gate) Throttled(ctx context.Context, num numbers.Number, to string, sco
 		// The job is paced again when it comes back; a second is enough.
 		return spread(time.Second)
 	case policy.ScopeRecipient:
-		next := g.now().Add(g.cfg.PairEvery).UnixMilli()
-		// The pair's schedule starts one interval from now; it lives for
-		// ten minutes after the last 131056.
-		g.rdb.Set(ctx, g.pairKey(num.PhoneNumberID, to), next, 10*time.Minute)
+		pairScript.Run(ctx, g.rdb, []string{g.pairKey(num.PhoneNumberID, to)}, g.cfg.PairEvery.Milliseconds())
 		return spread(g.cfg.PairEvery)
 	case policy.ScopeApp, policy.ScopeWABA:
 		d := usage.RegainAccessIn()

@@ -70,6 +70,9 @@ type Config struct {
 	// PauseParkAfter is how long jobs wait for a paused number before they
 	// are parked as "account". Defaults to 1h.
 	PauseParkAfter time.Duration
+	// PauseProbe is the first wait before a paused number is probed; it
+	// doubles up to 5m while the probe fails. Defaults to 15s.
+	PauseProbe time.Duration
 	// TraceURL is a link template for a trace in the tracing UI, with
 	// {trace_id}; used by the console.
 	TraceURL string
@@ -110,6 +113,7 @@ func (c *Config) settings() []setting {
 		{env: "WAQ_MAX_ACK_PENDING", flag: "max-ack-pending", usage: "jobs delivered and unacknowledged, retries included", num: &c.MaxAckPending},
 		{env: "WAQ_KEY_PREFIX", flag: "key-prefix", usage: "prefix of Redis keys", str: &c.KeyPrefix},
 		{env: "WAQ_PAUSE_PARK_AFTER", flag: "pause-park-after", usage: "how long jobs wait for a paused number before they are parked as account", dur: &c.PauseParkAfter},
+		{env: "WAQ_PAUSE_PROBE_INTERVAL", flag: "pause-probe-interval", usage: "first wait before a paused number is probed", dur: &c.PauseProbe},
 		{env: "WAQ_TRACE_URL", flag: "trace-url", usage: "trace link template with {trace_id}", str: &c.TraceURL},
 	}
 }
@@ -234,6 +238,9 @@ func (c *Config) ApplyDefaults() {
 	if c.PauseParkAfter == 0 {
 		c.PauseParkAfter = time.Hour
 	}
+	if c.PauseProbe == 0 {
+		c.PauseProbe = 15 * time.Second
+	}
 }
 
 // Validate checks every setting and returns the first problem as a
@@ -291,6 +298,7 @@ func (c *Config) Validate() error {
 		{"WAQ_GRAPH_TIMEOUT", c.GraphTimeout, 100 * time.Millisecond},
 		{"WAQ_ACK_WAIT", c.AckWait, time.Second},
 		{"WAQ_PAUSE_PARK_AFTER", c.PauseParkAfter, time.Second},
+		{"WAQ_PAUSE_PROBE_INTERVAL", c.PauseProbe, 100 * time.Millisecond},
 	} {
 		if d.v < d.min {
 			return &ConfigError{Setting: d.env, Problem: fmt.Sprintf("%s is too short (at least %s)", d.v, d.min)}

@@ -42,6 +42,7 @@ func newGate(w *Worker) Gate {
 	return throttle.New(w.rdb, w.numbers, w.graph, w.metrics, w.log, throttle.Config{
 		Prefix:         w.cfg.KeyPrefix,
 		PauseParkAfter: w.cfg.PauseParkAfter,
+		ProbeFirst:     w.cfg.PauseProbe,
 		Now:            w.now,
 	})
 }

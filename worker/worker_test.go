@@ -136,12 +136,26 @@ type running struct {
 
 func (e *env) start(t *testing.T, cfg worker.Config) *running {
 	t.Helper()
+	return e.startEnv(t, cfg, nil)
+}
+
+// newServer serves a simulator on a free port for the test.
+func newServer(t *testing.T, fake *fakegraph.Server) string {
+	t.Helper()
+	srv := httptest.NewServer(fake)
+	t.Cleanup(func() { srv.Close(); fake.Close() })
+	return srv.URL
+}
+
+// startEnv starts a worker whose environment holds vars (token variables).
+func (e *env) startEnv(t *testing.T, cfg worker.Config, vars map[string]string) *running {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	w, err := worker.New(cfg, func(string) string { return "" }, worker.Options{Logger: log, Listener: l})
+	w, err := worker.New(cfg, func(k string) string { return vars[k] }, worker.Options{Logger: log, Listener: l})
 	if err != nil {
 		t.Fatal(err)
 	}

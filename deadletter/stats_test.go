@@ -1,0 +1,103 @@
+package deadletter_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/waqhq/waq/deadletter"
+)
+
+func TestStats(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	mixed(t, f)
+	st, err := f.store.Stats(ctx, deadletter.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Total != 7 || st.ByReason["window"] != 3 || st.ByReason["template"] != 2 || st.ByCode["131047"] != 3 || st.ByCode["none"] != 1 ||
+		st.ByPhoneNumber["106540352242922"] != 6 || st.ByPhoneNumber["200000000000001"] != 1 || st.ByTemplate["order_update"] != 3 ||
+		st.FreeForm != 3 || st.Recipients != 6 || st.Isolation != "broad" || st.Oldest == nil || !st.Newest.Equal(t0.Add(-time.Hour)) {
+		t.Errorf("stats = %+v", st)
+	}
+	if !strings.HasSuffix(st.Verdict, ": broad") || !strings.Contains(st.Verdict, "7 jobs across 6 recipients") {
+		t.Errorf("verdict %q", st.Verdict)
+	}
+	// Counters (one filter) and a scan (two) agree.
+	for _, flt := range []deadletter.Filter{{Reason: "window"}, {Template: "order_update"}, {Code: ptr(131047)}, {PhoneNumberID: "106540352242922"}} {
+		counted, err := f.store.Stats(ctx, flt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A --since inside the retention that selects everything forces a scan.
+		again, err := f.store.Stats(ctx, deadletter.Filter{Reason: flt.Reason, Code: flt.Code, Template: flt.Template, PhoneNumberID: flt.PhoneNumberID, Since: 71 * time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(counted.ByReason, counted.ByCode, counted.ByPhoneNumber, counted.ByTemplate, counted.Total, counted.Recipients, counted.Verdict) !=
+			fmt.Sprint(again.ByReason, again.ByCode, again.ByPhoneNumber, again.ByTemplate, again.Total, again.Recipients, again.Verdict) {
+			t.Errorf("%+v: counters %+v, scan %+v", flt, counted, again)
+		}
+	}
+}
+
+func TestStatsVerdict(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		specs     func(i int) spec
+		n         int
+		isolation string
+		contains  string
+	}{
+		{"one recipient", func(i int) spec {
+			return spec{reason: "undeliverable", code: 131026, to: "15559990000", tpl: []string{"a", "b"}[i%2]}
+		}, 9, "recipient", "all 9 failures go to one recipient"},
+		{"one template", func(i int) spec {
+			return spec{reason: "template", code: 132001, to: fmt.Sprintf("1555000%04d", i), tpl: "order_update"}
+		}, 5, "template", "all 5 failures use template order_update"},
+		{"one number of several", func(i int) spec {
+			s := spec{reason: "retries_exhausted", code: 131000, to: fmt.Sprintf("1555000%04d", i), pn: "300000000000003"}
+			if i == 0 {
+				s.code, s.reason, s.pn = 131047, "window", "106540352242922"
+			}
+			return s
+		}, 6, "phone_number", "come from phone number 300000000000003"},
+		{"broad", func(i int) spec {
+			return spec{reason: "retries_exhausted", code: 131000, to: fmt.Sprintf("1555000%04d", i%37), tpl: []string{"a", "b"}[i%2]}
+		}, 412, "broad", "131000 on 412 jobs across 37 recipients, 2 templates and 1 phone number: broad"},
+		{"single", func(i int) spec { return spec{reason: "window", code: 131047} }, 1, "single", "one failure (131047)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := setup(t)
+			for i := 0; i < tt.n; i++ {
+				sp := tt.specs(i)
+				sp.id = fmt.Sprintf("j%d", i)
+				f.park(t, sp)
+			}
+			flt := deadletter.Filter{}
+			if tt.isolation == "phone_number" {
+				// Filtered stats: the verdict is about what the filter selects.
+				flt.Code = ptr(131000)
+			}
+			st, err := f.store.Stats(context.Background(), flt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st.Isolation != tt.isolation || !strings.Contains(st.Verdict, tt.contains) {
+				t.Errorf("isolation %q, verdict %q; want %q containing %q", st.Isolation, st.Verdict, tt.isolation, tt.contains)
+			}
+		})
+	}
+	f := setup(t)
+	st, err := f.store.Stats(context.Background(), deadletter.Filter{})
+	if err != nil || st.Total != 0 || st.Isolation != "none" {
+		t.Errorf("empty store: %+v, %v", st, err)
+	}
+}

@@ -1,0 +1,164 @@
+package worker_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/waqhq/waq/deadletter"
+	"github.com/waqhq/waq/fakegraph"
+	"github.com/waqhq/waq/internal/testenv"
+	"github.com/waqhq/waq/queue"
+)
+
+const (
+	numberA = "106540352240001"
+	numberB = "106540352240002"
+)
+
+func jobFor(id, number, to string) *queue.Job {
+	j := textJob(id, to)
+	j.PhoneNumberID = number
+	return j
+}
+
+// TestTokenExpiryPausesOneNumber: a token that expires mid-run pauses the
+// number that uses it and no other, loses nothing, and the worker resumes
+// by itself once the token is valid again.
+func TestTokenExpiryPausesOneNumber(t *testing.T) {
+	e := setup(t)
+	fake := fakegraph.New(fakegraph.Config{Tokens: []string{"tok-a", "tok-b"}})
+	srv := newServer(t, fake)
+	dir := t.TempDir()
+	file := filepath.Join(dir, "numbers.yaml")
+	os.WriteFile(file, []byte(fmt.Sprintf(`phone_numbers:
+  - {phone_number_id: %q, waba_id: "9001", token_env: TOK_A}
+  - {phone_number_id: %q, waba_id: "9002", token_env: TOK_B}
+`, numberA, numberB)), 0o600)
+	cfg := e.config()
+	cfg.GraphURL = srv
+	cfg.AccessToken = ""
+	cfg.PhoneNumbersFile = file
+	cfg.PauseProbe = 200 * time.Millisecond
+	r := e.startEnv(t, cfg, map[string]string{"TOK_A": "tok-a", "TOK_B": "tok-b"})
+
+	publish := func(prefix string, n int) (a, b []string) {
+		for i := 0; i < n; i++ {
+			ia, ib := fmt.Sprintf("%s-a-%d", prefix, i), fmt.Sprintf("%s-b-%d", prefix, i)
+			e.publish(t, jobFor(ia, numberA, fmt.Sprintf("1555200%04d", i)), jobFor(ib, numberB, fmt.Sprintf("1555300%04d", i)))
+			a, b = append(a, ia), append(b, ib)
+		}
+		return a, b
+	}
+	a1, b1 := publish("before", 10)
+	e.waitSent(t, 20*time.Second, append(a1, b1...)...)
+
+	past := time.Now().Add(-time.Minute)
+	if err := fake.SetToken(fakegraph.TokenUpdate{Token: "tok-a", ExpiresAt: &past}); err != nil {
+		t.Fatal(err)
+	}
+	a2, b2 := publish("during", 20)
+	// Number B goes on sending while A is paused.
+	e.waitSent(t, 20*time.Second, b2...)
+	var ready readiness
+	testenv.Eventually(t, 10*time.Second, func() error {
+		ready = getReady(t, r.url)
+		if len(ready.Paused) == 0 {
+			return errors.New("not paused yet")
+		}
+		return nil
+	})
+	if !ready.Ready || ready.Paused[0].PhoneNumberID != numberA || ready.Paused[0].Code == nil || *ready.Paused[0].Code != 190 {
+		t.Errorf("readyz while A is paused = %+v", ready)
+	}
+	if m := scrape(t, r.url); !strings.Contains(m, `waq_paused{phone_number_id="`+numberA+`"} 1`) || !strings.Contains(m, `waq_paused{phone_number_id="`+numberB+`"} 0`) {
+		t.Errorf("waq_paused metric:\n%s", grep(m, "waq_paused"))
+	}
+	states, _ := e.ledger.LoadMany(context.Background(), a2)
+	sentA := 0
+	for _, s := range states {
+		if s.Sent() {
+			sentA++
+		}
+	}
+	if sentA != 0 {
+		t.Errorf("%d jobs of the paused number were sent with an expired token", sentA)
+	}
+	// Few sends reach Meta with the bad token: the pause stops the rest.
+	if st := fake.Stats(false); st.ByCode[190] > 5 {
+		t.Errorf("%d sends answered 190; a pause should stop them after the first few", st.ByCode[190])
+	}
+
+	// The token is renewed: the probe resumes A, and every job is sent.
+	if err := fake.SetToken(fakegraph.TokenUpdate{Token: "tok-a"}); err != nil {
+		t.Fatal(err)
+	}
+	e.waitSent(t, 30*time.Second, a2...)
+	e.streamEmpty(t, 10*time.Second)
+	testenv.Eventually(t, 5*time.Second, func() error {
+		if ready := getReady(t, r.url); len(ready.Paused) != 0 {
+			return fmt.Errorf("still paused: %+v", ready.Paused)
+		}
+		return nil
+	})
+	page, err := e.dlq.List(context.Background(), deadletter.Filter{}, "", 10)
+	if err != nil || len(page.Entries) != 0 {
+		t.Errorf("parked during a pause: %d entries, %v", len(page.Entries), err)
+	}
+	if st := fake.Stats(false); st.Duplicates != 0 {
+		t.Errorf("%d duplicate sends", st.Duplicates)
+	}
+}
+
+type readiness struct {
+	Ready  bool `json:"ready"`
+	Paused []struct {
+		PhoneNumberID string `json:"phone_number_id"`
+		Code          *int   `json:"code"`
+		Reason        string `json:"reason"`
+	} `json:"paused"`
+	Throttled []map[string]any `json:"throttled"`
+}
+
+func getReady(t *testing.T, url string) readiness {
+	t.Helper()
+	resp, err := http.Get(url + "/readyz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var r readiness
+	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func scrape(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return string(b)
+}
+
+func grep(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
