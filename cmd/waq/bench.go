@@ -33,6 +33,9 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	if len(args) > 0 && args[0] == "baseline-worker" {
 		return runBaselineWorker(ctx, env, args[1:])
 	}
+	if len(args) > 0 && args[0] == "nats-server" {
+		return runBenchNATS(ctx, env, args[1:])
+	}
 	fs := newFlags(env, "bench", benchUsage)
 	var cfg bench.Config
 	fs.IntVar(&cfg.Jobs, "jobs", 0, "jobs to publish (as fast as possible, or at --rate)")
@@ -141,6 +144,23 @@ func runBaselineWorker(ctx context.Context, env *Env, args []string) error {
 	})
 }
 
+// runBenchNATS is the bench's NATS server as a process of its own, so that
+// its CPU and memory are measured apart from the bench's.
+func runBenchNATS(ctx context.Context, env *Env, args []string) error {
+	fs := newFlags(env, "bench nats-server", "--store DIR [--sync-always]")
+	store := fs.String("store", "", "JetStream store `directory`")
+	syncAlways := fs.Bool("sync-always", false, "sync every write")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *store == "" {
+		return usagef("--store is required")
+	}
+	return bench.ServeNATS(ctx, *store, *syncAlways, func(url string) {
+		fmt.Fprintln(env.Stdout, bench.NATSReady+url)
+	})
+}
+
 // printBench prints the result as a table: one column per phase, and the
 // ratio full ÷ baseline.
 func printBench(w io.Writer, r *bench.Result) {
@@ -161,7 +181,7 @@ func printBench(w io.Writer, r *bench.Result) {
 		}
 		fmt.Fprintf(w, "waq bench: %s over %d numbers (%d msg/s each), %d worker %s, concurrency %d, simulator latency %s, tracing %t, %d CPUs\n",
 			what, c.Numbers, c.MPS, c.Workers, mode, c.Concurrency, time.Duration(c.LatencyMS*1e6), c.Tracing, c.CPUs)
-		fmt.Fprintf(w, "           redis: %s, appendfsync %q; nats: embedded, sync always %t\n", c.Redis, c.RedisFsync, c.NATSSync)
+		fmt.Fprintf(w, "           redis: %s, appendfsync %q\n           nats: %s, sync always %t\n", c.Redis, c.RedisFsync, c.NATS, c.NATSSync)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	phases := []*bench.Phase{r.Full}
@@ -213,7 +233,7 @@ func printBench(w io.Writer, r *bench.Result) {
 	row("publish → outcome p50 (ms)", "", lat(outcome, p50), "%.2f")
 	row("publish → outcome p99 (ms)", "", lat(outcome, p99), "%.2f")
 	row("publish → outcome p99.9 (ms)", "", lat(outcome, p999), "%.2f")
-	for _, name := range []string{bench.ProcWorkers, bench.ProcRedis, bench.ProcBench} {
+	for _, name := range []string{bench.ProcWorkers, bench.ProcRedis, bench.ProcNATS, bench.ProcBench} {
 		get := func(p *bench.Phase) *bench.Proc {
 			for i := range p.Processes {
 				if p.Processes[i].Name == name {
@@ -224,7 +244,10 @@ func printBench(w io.Writer, r *bench.Result) {
 		}
 		label := name
 		if name == bench.ProcBench {
-			label = "bench+nats+sim"
+			label = "bench+sim"
+			if c.InProcess {
+				label = "bench+nats+sim"
+			}
 		}
 		row("CPU s/10k jobs: "+label, name+"_cpu_per_10k", func(p *bench.Phase) (float64, bool) {
 			if pr := get(p); pr != nil {

@@ -97,6 +97,9 @@ func TestBenchProcesses(t *testing.T) {
 		if w == nil || w.CPUSeconds <= 0 || w.PeakRSSMB <= 0 || w.PID <= 0 {
 			t.Errorf("%s: workers %+v", p.Name, w)
 		}
+		if n := proc(p, bench.ProcNATS); n == nil || n.CPUSeconds <= 0 || n.PeakRSSMB <= 0 {
+			t.Errorf("%s: nats %+v", p.Name, n)
+		}
 		if p.Completed != 400 {
 			t.Errorf("%s: completed %d", p.Name, p.Completed)
 		}

@@ -124,6 +124,7 @@ type Settings struct {
 	Backlog     bool    `json:"backlog"`
 	Tracing     bool    `json:"tracing"`
 	Redis       string  `json:"redis"`
+	NATS        string  `json:"nats"`
 	NATSSync    bool    `json:"nats_sync_always"`
 	RedisFsync  string  `json:"redis_appendfsync"`
 	External    bool    `json:"external"`
@@ -168,7 +169,8 @@ type Proc struct {
 const (
 	ProcWorkers = "workers" // all worker processes (or the baseline loop) together
 	ProcRedis   = "redis"
-	ProcBench   = "bench" // this process: publishers, embedded NATS, simulator, trace sink
+	ProcNATS    = "nats"  // the NATS server, when it runs as a child process
+	ProcBench   = "bench" // this process: publishers, simulator, trace sink (and NATS in process)
 )
 
 // Run runs the benchmark and returns its figures.
@@ -208,6 +210,7 @@ type bench struct {
 	closers  []func()
 
 	nats      *devenv.NATS
+	natsChild *child
 	natsURL   string
 	redis     *devenv.Redis
 	redisURL  string
@@ -284,6 +287,14 @@ func (b *bench) settings() Settings {
 	} else {
 		s.Redis = "external"
 	}
+	switch {
+	case b.natsChild != nil:
+		s.NATS = fmt.Sprintf("embedded nats-server in a child process (%d)", b.natsChild.cmd.Process.Pid)
+	case b.nats != nil:
+		s.NATS = "embedded nats-server in this process"
+	default:
+		s.NATS = "external"
+	}
 	if b.external {
 		s.Workers = 0
 		s.NATSSync, s.RedisFsync = false, ""
@@ -322,11 +333,9 @@ func (b *bench) start(ctx context.Context) error {
 			b.closers = append(b.closers, b.graph.Close)
 		}
 	} else {
-		if b.nats, err = devenv.StartNATS(devenv.NATSOptions{StoreDir: filepath.Join(b.dir, "jetstream"), SyncAlways: b.cfg.NATSSyncAlways}); err != nil {
+		if err := b.startNATS(ctx); err != nil {
 			return err
 		}
-		b.closers = append(b.closers, b.nats.Close)
-		b.natsURL = b.nats.URL
 		rdir := filepath.Join(b.dir, "redis")
 		if err := os.MkdirAll(rdir, 0o700); err != nil {
 			return err
@@ -511,10 +520,14 @@ func (b *bench) phase(ctx context.Context, name string) (*Phase, error) {
 	p := &Phase{Name: name, Jobs: n}
 	self0, _ := devenv.ReadProc(0)
 	_ = devenv.ResetPeak(0)
-	var redis0 devenv.ProcStats
+	var redis0, nats0 devenv.ProcStats
 	if b.redis != nil && b.redis.PID > 0 {
 		redis0, _ = devenv.ReadProc(b.redis.PID)
 		_ = devenv.ResetPeak(b.redis.PID)
+	}
+	if b.natsChild != nil {
+		nats0, _ = devenv.ReadProc(b.natsChild.cmd.Process.Pid)
+		_ = devenv.ResetPeak(b.natsChild.cmd.Process.Pid)
 	}
 
 	workers := &workerSet{}
@@ -590,6 +603,13 @@ func (b *bench) phase(ctx context.Context, name string) (*Phase, error) {
 		if r1, err := devenv.ReadProc(b.redis.PID); err == nil {
 			cpu := r1.CPU - redis0.CPU
 			p.Processes = append(p.Processes, Proc{Name: ProcRedis, PID: b.redis.PID, CPUSeconds: cpu.Seconds(), CPUPer10k: per10k(cpu), PeakRSSMB: mb(r1.PeakRSS)})
+		}
+	}
+	if b.natsChild != nil {
+		pid := b.natsChild.cmd.Process.Pid
+		if n1, err := devenv.ReadProc(pid); err == nil {
+			cpu := n1.CPU - nats0.CPU
+			p.Processes = append(p.Processes, Proc{Name: ProcNATS, PID: pid, CPUSeconds: cpu.Seconds(), CPUPer10k: per10k(cpu), PeakRSSMB: mb(n1.PeakRSS)})
 		}
 	}
 	if s1, err := devenv.ReadProc(0); err == nil {
@@ -704,7 +724,7 @@ func (b *bench) publish(ctx context.Context, r *recorder, prod *queue.Producer, 
 func (b *bench) waitDone(ctx context.Context, st jetstream.Stream, r *recorder, n int, pubDone <-chan struct{}, ws *workerSet) (time.Time, error) {
 	t := time.NewTicker(5 * time.Millisecond)
 	defer t.Stop()
-	lastMsgs, lastChange := uint64(0), time.Now()
+	lastMsgs, lastChange, lastInfo := uint64(0), time.Now(), time.Time{}
 	const stall = 60 * time.Second
 	for {
 		select {
@@ -720,6 +740,15 @@ func (b *bench) waitDone(ctx context.Context, st jetstream.Stream, r *recorder, 
 			published = true
 		default:
 		}
+		// A stream info request costs the server more than a job does:
+		// ask every 5ms only once every job has reached the Graph API (or
+		// has its outcome), and twice a second before, to see stalls.
+		pub := r.published.Load()
+		near := published && (r.calls.Load() >= pub || (b.keys && r.outcomes.Load() >= pub) || (b.graph == nil && !b.keys))
+		if !near && time.Since(lastInfo) < 500*time.Millisecond {
+			continue
+		}
+		lastInfo = time.Now()
 		ictx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		info, err := st.Info(ictx)
 		cancel()
@@ -953,12 +982,9 @@ func (b *bench) startWorkers(ctx context.Context, name, stream string, ws *worke
 		}
 		return nil
 	}
-	exe := b.cfg.Exe
-	if exe == "" {
-		var err error
-		if exe, err = os.Executable(); err != nil {
-			return err
-		}
+	exe, err := b.exe()
+	if err != nil {
+		return err
 	}
 	for i := 0; i < b.cfg.Workers; i++ {
 		args := []string{"worker"}
