@@ -56,6 +56,7 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	natsSync := fs.String("nats-sync", "default", "JetStream sync of the embedded server: default (every 2 minutes) or always (SPEC §2; slow disks cap the stream)")
 	fs.StringVar(&cfg.RedisFsync, "redis-fsync", "everysec", "appendfsync of the redis-server child: always, everysec, no, or off (no append-only file)")
 	fs.IntVar(&cfg.Publishers, "publishers", 64, "goroutines publishing")
+	fs.IntVar(&cfg.Repeat, "repeat", 1, "run the phases N times, alternating, and report the median run of each (for a noisy machine)")
 	fs.StringVar(&cfg.NATSURL, "nats-url", "", "NATS of a running worker ($WAQ_NATS_URL with --redis-url; empty: start everything)")
 	fs.StringVar(&cfg.RedisURL, "redis-url", "", "Redis of a running worker ($WAQ_REDIS_URL)")
 	fs.StringVar(&cfg.GraphAddr, "graph-addr", "", "with a running worker: serve the simulator on this address (point its WAQ_GRAPH_URL here) to measure publish → call")
@@ -172,6 +173,9 @@ func printBench(w io.Writer, r *bench.Result) {
 	if c.Backlog {
 		what += " (backlog: published first)"
 	}
+	if c.Repeat > 1 {
+		what += fmt.Sprintf(", median of %d runs", c.Repeat)
+	}
 	if c.External {
 		fmt.Fprintf(w, "waq bench: %s over %d numbers against running servers\n", what, c.Numbers)
 	} else {
@@ -213,6 +217,16 @@ func printBench(w io.Writer, r *bench.Result) {
 	row("throughput (jobs/s)", "throughput", func(p *bench.Phase) (float64, bool) { return p.Throughput, true }, "%.0f")
 	row("publish rate (jobs/s)", "", func(p *bench.Phase) (float64, bool) { return p.PublishRate, p.PublishRate > 0 }, "%.0f")
 	row("seconds", "", func(p *bench.Phase) (float64, bool) { return p.Seconds, true }, "%.2f")
+	if len(r.Full.Runs) > 1 {
+		for i := range r.Full.Runs {
+			row(fmt.Sprintf("  run %d (jobs/s)", i+1), "", func(p *bench.Phase) (float64, bool) {
+				if i < len(p.Runs) {
+					return p.Runs[i], true
+				}
+				return 0, false
+			}, "%.0f")
+		}
+	}
 	lat := func(get func(p *bench.Phase) *bench.Latency, q func(l *bench.Latency) float64) func(p *bench.Phase) (float64, bool) {
 		return func(p *bench.Phase) (float64, bool) {
 			l := get(p)

@@ -112,11 +112,11 @@ func TestBenchProcesses(t *testing.T) {
 // TestBenchTable: the readable form names every figure.
 func TestBenchTable(t *testing.T) {
 	testenv.RedisServerPath(t)
-	code, stdout, stderr := runCmd(t, nil, "", "bench", "--jobs", "200", "--in-process", "--numbers", "5", "--tracing=false")
+	code, stdout, stderr := runCmd(t, nil, "", "bench", "--jobs", "200", "--in-process", "--numbers", "5", "--tracing=false", "--repeat", "2")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	for _, want := range []string{"throughput (jobs/s)", "publish → call p99 (ms)", "publish → outcome p99.9 (ms)", "CPU s/10k jobs: redis", "peak RSS MiB: bench+nats+sim"} {
+	for _, want := range []string{"throughput (jobs/s)", "publish → call p99 (ms)", "publish → outcome p99.9 (ms)", "CPU s/10k jobs: redis", "peak RSS MiB: bench+nats+sim", "run 2 (jobs/s)", "median of 2 runs"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("table lacks %q:\n%s", want, stdout)
 		}

@@ -23,6 +23,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -97,6 +98,11 @@ type Config struct {
 	Exe string
 	// ChildEnv is added to the environment of child processes.
 	ChildEnv []string
+	// Repeat runs the phases (baseline, full, baseline, full, ...) that
+	// many times and reports, for each, the run of median throughput: on a
+	// machine shared with other work, alternating evens out the noise.
+	// Defaults to 1.
+	Repeat int
 	// Progress receives a progress bar (nil: none).
 	Progress io.Writer
 	// Getenv reads the environment (OTEL_TRACES_SAMPLER passes through).
@@ -122,6 +128,7 @@ type Settings struct {
 	Concurrency int     `json:"concurrency"`
 	LatencyMS   float64 `json:"latency_ms"`
 	Backlog     bool    `json:"backlog"`
+	Repeat      int     `json:"repeat"`
 	Tracing     bool    `json:"tracing"`
 	Redis       string  `json:"redis"`
 	NATS        string  `json:"nats"`
@@ -150,6 +157,25 @@ type Phase struct {
 	Calls      int64  `json:"graph_calls"`
 	Duplicates int64  `json:"duplicate_sends"`
 	Processes  []Proc `json:"processes"`
+	// Runs is the throughput of every repetition (with Repeat > 1); the
+	// other figures are those of the median one.
+	Runs []float64 `json:"runs,omitempty"`
+}
+
+// median picks the phase of median throughput and lists every run's.
+func median(ps []*Phase) *Phase {
+	if len(ps) == 0 {
+		return nil
+	}
+	sorted := append([]*Phase(nil), ps...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Throughput < sorted[j].Throughput })
+	m := sorted[(len(sorted)-1)/2]
+	if len(ps) > 1 {
+		for _, p := range ps {
+			m.Runs = append(m.Runs, p.Throughput)
+		}
+	}
+	return m
 }
 
 // Proc is one process's CPU and memory over a phase.
@@ -184,18 +210,22 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	res := &Result{Config: b.settings()}
-	if b.cfg.Baseline {
-		p, err := b.phase(ctx, "baseline")
-		if err != nil {
-			return nil, fmt.Errorf("baseline: %w", err)
+	var bases, fulls []*Phase
+	for i := 0; i < b.cfg.Repeat; i++ {
+		if b.cfg.Baseline {
+			p, err := b.phase(ctx, "baseline")
+			if err != nil {
+				return nil, fmt.Errorf("baseline: %w", err)
+			}
+			bases = append(bases, p)
 		}
-		res.Baseline = p
+		p, err := b.phase(ctx, "full")
+		if err != nil {
+			return nil, fmt.Errorf("full pipeline: %w", err)
+		}
+		fulls = append(fulls, p)
 	}
-	p, err := b.phase(ctx, "full")
-	if err != nil {
-		return nil, fmt.Errorf("full pipeline: %w", err)
-	}
-	res.Full = p
+	res.Baseline, res.Full = median(bases), median(fulls)
 	if res.Baseline != nil {
 		res.Ratios = ratios(res.Baseline, res.Full)
 	}
@@ -247,6 +277,9 @@ func newBench(cfg Config) (*bench, error) {
 	if cfg.Workers <= 0 {
 		cfg.Workers = 1
 	}
+	if cfg.Repeat <= 0 {
+		cfg.Repeat = 1
+	}
 	if cfg.Publishers <= 0 {
 		cfg.Publishers = 64
 	}
@@ -274,7 +307,7 @@ func newBench(cfg Config) (*bench, error) {
 func (b *bench) settings() Settings {
 	s := Settings{Jobs: b.cfg.Jobs, Rate: b.cfg.Rate, Numbers: b.cfg.Numbers, MPS: b.cfg.MPS, Workers: b.cfg.Workers,
 		InProcess: b.cfg.InProcess, Concurrency: b.cfg.Concurrency, LatencyMS: float64(b.cfg.Latency) / 1e6,
-		Backlog: b.cfg.Backlog, Tracing: b.cfg.Tracing, NATSSync: b.cfg.NATSSyncAlways, RedisFsync: b.cfg.RedisFsync,
+		Backlog: b.cfg.Backlog, Repeat: b.cfg.Repeat, Tracing: b.cfg.Tracing, NATSSync: b.cfg.NATSSyncAlways, RedisFsync: b.cfg.RedisFsync,
 		External: b.external, CPUs: runtime.NumCPU()}
 	if s.MPS == 0 {
 		s.MPS = 80
