@@ -175,6 +175,9 @@ func printBench(w io.Writer, r *bench.Result) {
 	}
 	if c.Repeat > 1 {
 		what += fmt.Sprintf(", median of %d runs", c.Repeat)
+		if c.Rate > 0 {
+			what += " by p99 publish → call"
+		}
 	}
 	if c.External {
 		fmt.Fprintf(w, "waq bench: %s over %d numbers against running servers\n", what, c.Numbers)
@@ -225,6 +228,12 @@ func printBench(w io.Writer, r *bench.Result) {
 				}
 				return 0, false
 			}, "%.0f")
+			row(fmt.Sprintf("  run %d p99 call (ms)", i+1), "", func(p *bench.Phase) (float64, bool) {
+				if i < len(p.RunsP99) {
+					return p.RunsP99[i], true
+				}
+				return 0, false
+			}, "%.2f")
 		}
 	}
 	lat := func(get func(p *bench.Phase) *bench.Latency, q func(l *bench.Latency) float64) func(p *bench.Phase) (float64, bool) {

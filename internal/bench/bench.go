@@ -160,19 +160,35 @@ type Phase struct {
 	// Runs is the throughput of every repetition (with Repeat > 1); the
 	// other figures are those of the median one.
 	Runs []float64 `json:"runs,omitempty"`
+	// RunsP99 is every repetition's p99 publish → call, in ms.
+	RunsP99 []float64 `json:"runs_p99_ms,omitempty"`
 }
 
-// median picks the phase of median throughput and lists every run's.
-func median(ps []*Phase) *Phase {
+// median picks the phase of median throughput (of median p99 publish →
+// call at a fixed rate, where every run has the same throughput) and lists
+// every run's figures.
+func median(ps []*Phase, byLatency bool) *Phase {
 	if len(ps) == 0 {
 		return nil
 	}
+	p99 := func(p *Phase) float64 {
+		if p.PublishToCall == nil {
+			return 0
+		}
+		return p.PublishToCall.P99
+	}
 	sorted := append([]*Phase(nil), ps...)
-	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Throughput < sorted[j].Throughput })
+	sort.Slice(sorted, func(i, j int) bool {
+		if byLatency {
+			return p99(sorted[i]) < p99(sorted[j])
+		}
+		return sorted[i].Throughput < sorted[j].Throughput
+	})
 	m := sorted[(len(sorted)-1)/2]
 	if len(ps) > 1 {
 		for _, p := range ps {
 			m.Runs = append(m.Runs, p.Throughput)
+			m.RunsP99 = append(m.RunsP99, p99(p))
 		}
 	}
 	return m
@@ -225,7 +241,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 		fulls = append(fulls, p)
 	}
-	res.Baseline, res.Full = median(bases), median(fulls)
+	res.Baseline, res.Full = median(bases, b.cfg.Rate > 0), median(fulls, b.cfg.Rate > 0)
 	if res.Baseline != nil {
 		res.Ratios = ratios(res.Baseline, res.Full)
 	}
