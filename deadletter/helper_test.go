@@ -18,14 +18,7 @@ import (
 	"github.com/waqhq/waq/queue"
 )
 
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		// go-redis keeps a reaper goroutine per pool until Close, and the
-		// embedded NATS server's last goroutines end just after Shutdown.
-		goleak.IgnoreTopFunction("github.com/redis/go-redis/v9/internal/pool.(*ConnPool).reaper"),
-		goleak.IgnoreTopFunction("internal/poll.runtime_pollWait"),
-	)
-}
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // clock is a settable clock for the store.
 type clock struct {

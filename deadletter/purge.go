@@ -73,7 +73,7 @@ func (s *Store) Purge(ctx context.Context, req PurgeRequest, emit func(PurgeResu
 	f := req.Filter
 	f.Since = 0
 	max := strconv.FormatInt(s.now().Add(-req.OlderThan).UnixMilli(), 10)
-	err := s.scanFrom(ctx, f, max, "", indexFields, func(rows []row) (bool, error) {
+	err := s.scanFrom(ctx, f, max, "", scanBatch, indexFields, func(rows []row) (bool, error) {
 		for _, r := range rows {
 			ok := true
 			var err error

@@ -2,7 +2,6 @@ package deadletter
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strconv"
@@ -162,23 +161,32 @@ const scanBatch = 500
 // with indexFields. visit returns false to stop. It iterates the smallest
 // index f names and never blocks Redis for more than one batch.
 func (s *Store) scan(ctx context.Context, f Filter, cursor string, fields []string, visit func(rows []row) (bool, error)) error {
+	return s.scanSized(ctx, f, cursor, scanBatch, fields, visit)
+}
+
+// scanSized is scan with a first batch of size first (then doubling up to
+// scanBatch): a page of 20 should not read 500 entries.
+func (s *Store) scanSized(ctx context.Context, f Filter, cursor string, first int, fields []string, visit func(rows []row) (bool, error)) error {
 	max, skip, err := parseCursor(cursor)
 	if err != nil {
 		return err
 	}
-	return s.scanFrom(ctx, f, max, skip, fields, visit)
+	return s.scanFrom(ctx, f, max, skip, first, fields, visit)
 }
 
 // scanFrom is scan from a position: entries with a score below max, or
 // equal to it with an id below skip ("" for all of that score).
-func (s *Store) scanFrom(ctx context.Context, f Filter, max, skip string, fields []string, visit func(rows []row) (bool, error)) error {
+func (s *Store) scanFrom(ctx context.Context, f Filter, max, skip string, batch int, fields []string, visit func(rows []row) (bool, error)) error {
+	if batch < 1 || batch > scanBatch {
+		batch = scanBatch
+	}
 	index, empty, err := s.smallestIndex(ctx, f)
 	if err != nil || empty {
 		return err
 	}
 	min := s.minScore(f)
 	for round := 0; round < 1_000_000; round++ {
-		rows, err := s.page(ctx, index, max, skip, min, scanBatch, fields)
+		rows, err := s.page(ctx, index, max, skip, min, batch, fields)
 		if err != nil {
 			return fmt.Errorf("scan: %w", err)
 		}
@@ -199,8 +207,11 @@ func (s *Store) scanFrom(ctx context.Context, f Filter, max, skip string, fields
 				return err
 			}
 		}
-		if len(rows) < scanBatch {
+		if len(rows) < batch {
 			return nil
+		}
+		if batch *= 2; batch > scanBatch {
+			batch = scanBatch
 		}
 	}
 	return fmt.Errorf("scan: more than %d batches", 1_000_000)
@@ -271,25 +282,43 @@ func (s *Store) List(ctx context.Context, f Filter, cursor string, limit int) (P
 	if limit <= 0 {
 		limit = 100
 	}
-	var page Page
-	err := s.scan(ctx, f, cursor, listFields, func(rows []row) (bool, error) {
-		for _, r := range rows {
-			var e Entry
-			if err := json.Unmarshal([]byte(r.fields[4]), &e); err != nil {
-				continue
-			}
-			page.Entries = append(page.Entries, &e)
-			page.Next = r.cursor()
-			if len(page.Entries) == limit {
+	// Walk the index fields only, then load the whole entries of the page:
+	// a filter of two dimensions may skip many entries to find a page.
+	var rows []row
+	err := s.scanSized(ctx, f, cursor, limit, indexFields, func(batch []row) (bool, error) {
+		for _, r := range batch {
+			rows = append(rows, r)
+			if len(rows) == limit {
 				return false, nil
 			}
 		}
 		return true, nil
 	})
+	if err != nil {
+		return Page{}, err
+	}
+	ids := make([]string, len(rows))
+	for i, r := range rows {
+		ids[i] = r.id
+	}
+	entries, err := s.getMany(ctx, ids)
+	if err != nil {
+		return Page{}, fmt.Errorf("list: %w", err)
+	}
+	var page Page
+	for _, e := range entries {
+		if e != nil {
+			// Removed meanwhile (replayed, purged): not listed.
+			page.Entries = append(page.Entries, e)
+		}
+	}
+	if len(rows) > 0 {
+		page.Next = rows[len(rows)-1].cursor()
+	}
 	// A full page has a next one, possibly empty: finding out whether a
 	// further entry matches could mean walking the rest of a large index.
-	if len(page.Entries) < limit {
+	if len(rows) < limit {
 		page.Next = ""
 	}
-	return page, err
+	return page, nil
 }

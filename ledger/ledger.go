@@ -11,7 +11,9 @@
 // dead-letter store comes back with generation n+1 and a fresh attempt
 // count, while its history goes on.
 //
-// Keys (prefix P, job id I): P:j:{I} (hash), P:j:{I}:h (list), P:w:{wamid}
+// Keys (prefix P, job id I): P:j:{I} (hash), P:j:{I}:h (list), P:j:{I}:b
+// (the job as published, kept for the resend window so that a failure
+// reported later by webhook can be parked with it or sent again), P:w:{wamid}
 // (string). The braces are a Redis Cluster hash tag, so each job's keys live
 // on one node and one script can touch them together.
 package ledger
@@ -65,14 +67,24 @@ type State struct {
 	// Parked is the dead-letter reason when generation ParkedGen was parked.
 	Parked    string
 	ParkedGen int
+	// SentGen is the generation that was sent.
+	SentGen int
+	// TraceID and SpanID are the attempt span of the send, for the status
+	// spans of webhooks.
+	TraceID, SpanID string
 	// Status is the latest delivery status a webhook reported (sent,
 	// delivered, read, failed) and StatusAt when it was reported.
 	Status   string
 	StatusAt time.Time
+	// FailedWAMID is the last wamid whose failure (by webhook) was acted on.
+	FailedWAMID string
 }
 
 // Sent reports whether the job's outcome is "sent".
 func (s State) Sent() bool { return s.WAMID != "" }
+
+// HasSent reports whether generation gen (or a later one) was sent.
+func (s State) HasSent(gen int) bool { return s.WAMID != "" && s.SentGen >= gen }
 
 // ParkedAt reports whether generation gen of the job is already parked.
 func (s State) ParkedAt(gen int) bool { return s.Parked != "" && s.ParkedGen >= gen }
@@ -82,6 +94,7 @@ type Ledger struct {
 	rdb    redis.UniversalClient
 	prefix string
 	ttl    time.Duration
+	resend time.Duration
 }
 
 // Options configure a Ledger; the zero value means the defaults.
@@ -92,22 +105,30 @@ type Options struct {
 	// long enough for redeliveries, late webhooks (Meta retries them for up
 	// to 7 days) and producers that publish an id again. Defaults to 168h.
 	Retention time.Duration
+	// ResendWindow is how long the body of a sent job is kept, so that a
+	// failure reported later by webhook can park it (with the job, for a
+	// replay) or send it again. Defaults to 24h; negative keeps none.
+	ResendWindow time.Duration
 }
 
 // New returns a ledger over rdb.
 func New(rdb redis.UniversalClient, opts Options) *Ledger {
-	l := &Ledger{rdb: rdb, prefix: opts.Prefix, ttl: opts.Retention}
+	l := &Ledger{rdb: rdb, prefix: opts.Prefix, ttl: opts.Retention, resend: opts.ResendWindow}
 	if l.prefix == "" {
 		l.prefix = "waq"
 	}
 	if l.ttl <= 0 {
 		l.ttl = 168 * time.Hour
 	}
+	if l.resend == 0 {
+		l.resend = 24 * time.Hour
+	}
 	return l
 }
 
 func (l *Ledger) stateKey(id string) string   { return l.prefix + ":j:{" + id + "}" }
 func (l *Ledger) historyKey(id string) string { return l.prefix + ":j:{" + id + "}:h" }
+func (l *Ledger) bodyKey(id string) string    { return l.prefix + ":j:{" + id + "}:b" }
 func (l *Ledger) wamidKey(wamid string) string {
 	return l.prefix + ":w:" + wamid
 }
@@ -154,6 +175,10 @@ func parseState(m map[string]string) State {
 	s.ParkedGen = atoi(m["pg"])
 	s.Status = m["st"]
 	s.StatusAt = msTime(m["sa"])
+	s.SentGen = atoi(m["sg"])
+	s.TraceID = m["ti"]
+	s.SpanID = m["si"]
+	s.FailedWAMID = m["fw"]
 	return s
 }
 
@@ -227,10 +252,11 @@ func (l *Ledger) RecordAttempt(ctx context.Context, id string, gen int, a Attemp
 	return n, nil
 }
 
-// sentScript records the outcome "sent". KEYS: state, history, wamid index.
-// ARGV: wamid, sent ms, gen, ttl ms, job id, attempt JSON or "".
+// sentScript records the outcome "sent". KEYS: state, history.
+// ARGV: wamid, sent ms, gen, ttl ms, job id, attempt JSON, trace id, span id.
 var sentScript = redis.NewScript(`
-redis.call('HSET', KEYS[1], 'w', ARGV[1], 's', ARGV[2])
+redis.call('HSET', KEYS[1], 'w', ARGV[1], 's', ARGV[2], 'sg', ARGV[3], 'ti', ARGV[7], 'si', ARGV[8])
+redis.call('HDEL', KEYS[1], 'p', 'pg')
 local g = tonumber(redis.call('HGET', KEYS[1], 'g') or '0')
 if tonumber(ARGV[3]) > g then redis.call('HSET', KEYS[1], 'g', ARGV[3]) end
 redis.call('PEXPIRE', KEYS[1], ARGV[4])
@@ -244,8 +270,8 @@ return 1
 // RecordSent durably records that the job was sent as wamid. The attempt
 // joins the history only when the job has one (it failed before), so a job
 // sent first time costs one small hash.
-func (l *Ledger) RecordSent(ctx context.Context, id string, gen int, wamid string, a Attempt) error {
-	return l.RecordSentMany(ctx, []SentRecord{{ID: id, Gen: gen, WAMID: wamid, Attempt: a}})
+func (l *Ledger) RecordSent(ctx context.Context, id string, gen int, wamid string, a Attempt, body []byte) error {
+	return l.RecordSentMany(ctx, []SentRecord{{ID: id, Gen: gen, WAMID: wamid, Attempt: a, Body: body}})
 }
 
 // SentRecord is one job sent, for RecordSentMany.
@@ -254,6 +280,8 @@ type SentRecord struct {
 	Gen     int
 	WAMID   string
 	Attempt Attempt
+	// Body is the job as published, kept for the resend window.
+	Body []byte
 }
 
 // RecordSentMany records several sent jobs in one round trip. On error, none
@@ -275,8 +303,11 @@ func (l *Ledger) RecordSentMany(ctx context.Context, recs []SentRecord) error {
 	write := func(p redis.Pipeliner) error {
 		for i, r := range recs {
 			sentScript.EvalSha(ctx, p, []string{l.stateKey(r.ID), l.historyKey(r.ID)},
-				r.WAMID, r.Attempt.At.UnixMilli(), r.Gen, ttl, r.ID, datas[i])
+				r.WAMID, r.Attempt.At.UnixMilli(), r.Gen, ttl, r.ID, datas[i], r.Attempt.TraceID, r.Attempt.SpanID)
 			p.Set(ctx, l.wamidKey(r.WAMID), r.ID, l.ttl)
+			if len(r.Body) > 0 && l.resend > 0 {
+				p.Set(ctx, l.bodyKey(r.ID), r.Body, l.resend)
+			}
 		}
 		return nil
 	}
@@ -357,6 +388,83 @@ func (l *Ledger) RecordStatus(ctx context.Context, id, status string, at time.Ti
 		return false, fmt.Errorf("ledger record status %s: %w", id, err)
 	}
 	return n == 1, nil
+}
+
+// Body returns the job as published, or nil when it is no longer kept.
+func (l *Ledger) Body(ctx context.Context, id string) ([]byte, error) {
+	b, err := l.rdb.Get(ctx, l.bodyKey(id)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("ledger body %s: %w", id, err)
+	}
+	return b, nil
+}
+
+// webhookScript records that the failure of wamid (reported by webhook) was
+// acted on: parked (mode "park": the job is no longer "sent") or sent again
+// (mode "resend"). It refuses (0) when that failure was already acted on, and
+// (-1) when the job's current wamid is another one.
+// KEYS: state, history. ARGV: wamid, mode, reason, gen, attempt JSON, ttl ms.
+var webhookScript = redis.NewScript(`
+local st = redis.call('HMGET', KEYS[1], 'w', 'fw')
+if st[2] == ARGV[1] then return 0 end
+if st[1] ~= ARGV[1] then return -1 end
+redis.call('HSET', KEYS[1], 'fw', ARGV[1])
+if ARGV[2] == 'park' then
+  redis.call('HDEL', KEYS[1], 'w')
+  redis.call('HSET', KEYS[1], 'p', ARGV[3], 'pg', ARGV[4])
+else
+  redis.call('HINCRBY', KEYS[1], 'n', 1)
+end
+redis.call('RPUSH', KEYS[2], ARGV[5])
+redis.call('LTRIM', KEYS[2], -200, -1)
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
+redis.call('PEXPIRE', KEYS[2], ARGV[6])
+return 1
+`)
+
+// WebhookOutcome says what RecordWebhookFailure did.
+type WebhookOutcome int
+
+// The outcomes of RecordWebhookFailure.
+const (
+	WebhookRecorded WebhookOutcome = 1  // recorded now
+	WebhookDone     WebhookOutcome = 0  // that failure was already acted on
+	WebhookStale    WebhookOutcome = -1 // the job is no longer sent as that wamid
+)
+
+// RecordWebhookFailure records a failure of wamid reported by webhook: the
+// job was parked with reason (park true: its outcome is no longer "sent"),
+// or sent again as a new generation. It is idempotent per wamid.
+func (l *Ledger) RecordWebhookFailure(ctx context.Context, id, wamid string, park bool, reason string, gen int, a Attempt) (WebhookOutcome, error) {
+	a.Gen = gen
+	data, err := json.Marshal(a)
+	if err != nil {
+		return 0, fmt.Errorf("ledger encode attempt: %w", err)
+	}
+	mode := "resend"
+	if park {
+		mode = "park"
+	}
+	n, err := webhookScript.Run(ctx, l.rdb, []string{l.stateKey(id), l.historyKey(id)},
+		wamid, mode, reason, gen, data, l.ttl.Milliseconds()).Int()
+	if err != nil {
+		return 0, fmt.Errorf("ledger webhook failure %s: %w", id, err)
+	}
+	return WebhookOutcome(n), nil
+}
+
+// LoadScripts loads the ledger's scripts into Redis, so that the first
+// pipelined write does not meet NOSCRIPT.
+func (l *Ledger) LoadScripts(ctx context.Context) error {
+	for _, s := range []*redis.Script{recordScript, sentScript, webhookScript, statusScript} {
+		if err := s.Load(ctx, l.rdb).Err(); err != nil {
+			return fmt.Errorf("ledger load scripts: %w", err)
+		}
+	}
+	return nil
 }
 
 // Ping reports whether Redis answers.

@@ -28,6 +28,7 @@ type Metrics struct {
 	Rate            *prometheus.GaugeVec   // phone_number_id
 	InFlight        prometheus.Gauge
 	Webhooks        *prometheus.CounterVec // status, result
+	WebhookPosts    *prometheus.CounterVec // result
 	Up              *prometheus.GaugeVec   // dependency
 }
 
@@ -84,12 +85,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "waq_webhook_statuses_total", Help: "Status webhook events by status and result (matched, unmatched, duplicate).",
 		}, []string{"status", "result"}),
+		WebhookPosts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "waq_webhook_received_total", Help: "Statuses received on /webhook by result (stored, invalid_signature, too_large, unparsed, other).",
+		}, []string{"result"}),
 		Up: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "waq_dependency_up", Help: "1 when a dependency (nats, redis) answers.",
 		}, []string{"dependency"}),
 	}
 	reg.MustRegister(m.Sends, m.APIErrors, m.Retries, m.Parked, m.DeadLetter, m.AttemptSeconds,
 		m.Pending, m.AckPending, m.Redelivered, m.AlreadyDone, m.Throttled, m.Paused,
-		m.ThrottledNumber, m.Rate, m.InFlight, m.Webhooks, m.Up)
+		m.ThrottledNumber, m.Rate, m.InFlight, m.Webhooks, m.WebhookPosts, m.Up)
 	return m
 }

@@ -271,10 +271,14 @@ func effectiveRate(mps int, rate, dec string, now time.Time) float64 {
 }
 
 const (
-	// recoverPerSecond is the share of mps a lowered rate regains per second.
-	recoverPerSecond = 0.02
-	// decreaseFactor is what a 130429 multiplies the rate by.
-	decreaseFactor = 0.7
+	// recoverPerSecond is the share of mps a lowered rate regains per second:
+	// from the floor of one 130429 back to mps in about 4 seconds, so that a
+	// single burst answered 130429 costs little.
+	recoverPerSecond = 0.05
+	// decreaseFactor is what a 130429 multiplies the rate by. Repeated
+	// 130429 (a number whose real limit is below its configured mps) keep
+	// lowering it, once a second.
+	decreaseFactor = 0.8
 	// minRateShare is the floor of a lowered rate, as a share of mps.
 	minRateShare = 0.05
 )
@@ -334,7 +338,7 @@ return {math.max(0, math.floor(wait)), 1, math.floor(rate * 1000), scope}
 
 // decreaseScript lowers a number's rate after a 130429, at most once a
 // second (a burst of in-flight sends all answered 130429 is one signal).
-// KEYS: number state hash. ARGV: mps. Returns the new rate*1000.
+// KEYS: number state hash. ARGV: mps, burst. Returns the new rate*1000.
 var decreaseScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -346,11 +350,12 @@ if st[1] and st[2] then
 end
 if st[3] and now - tonumber(st[3]) < 1000 then return math.floor(rate * 1000) end
 rate = math.max(mps * ` + strconv.FormatFloat(minRateShare, 'f', -1, 64) + `, rate * ` + strconv.FormatFloat(decreaseFactor, 'f', -1, 64) + `)
--- Push the schedule out by a second's worth at the new rate: the sends
--- already reserved went out too fast.
+-- Push the schedule out by a burst's worth at the new rate, so that Meta's
+-- bucket refills before the next sends.
 local tat = tonumber(redis.call('HGET', KEYS[1], 'tat') or '0')
 if tat < now then tat = now end
-redis.call('HSET', KEYS[1], 'rate', tostring(rate), 'dec', tostring(now), 'cut', tostring(now), 'tat', tostring(tat + 1000))
+tat = tat + tonumber(ARGV[2]) * 1000 / rate
+redis.call('HSET', KEYS[1], 'rate', tostring(rate), 'dec', tostring(now), 'cut', tostring(now), 'tat', tostring(tat))
 redis.call('PEXPIRE', KEYS[1], 3600000)
 return math.floor(rate * 1000)
 `)
@@ -369,10 +374,11 @@ redis.call('SET', KEYS[1], tostring(next), 'PX', 600000)
 return next
 `)
 
-// burstOf is the GCRA burst of a number: an eighth of a second's worth,
-// below Meta's own tolerance, so that paced sends do not bunch into 130429.
+// burstOf is the GCRA burst of a number: a tenth of a second's worth,
+// well below Meta's own tolerance, so that paced sends that bunch on the way
+// (scheduling, a busy CPU) stay under it.
 func burstOf(mps int) int {
-	b := mps / 8
+	b := mps / 10
 	if b < 1 {
 		b = 1
 	}
@@ -492,7 +498,7 @@ func (g *Gate) heldFor(num numbers.Number) (string, hold, bool) {
 func (g *Gate) Throttled(ctx context.Context, num numbers.Number, to string, scope policy.Scope, usage *graph.Usage, fallback time.Duration) time.Duration {
 	switch scope {
 	case policy.ScopeNumber:
-		r, err := decreaseScript.Run(ctx, g.rdb, []string{g.rateKey(num.PhoneNumberID)}, num.MPS).Int64()
+		r, err := decreaseScript.Run(ctx, g.rdb, []string{g.rateKey(num.PhoneNumberID)}, num.MPS, burstOf(num.MPS)).Int64()
 		if err == nil {
 			g.log.Info("130429: lowering the number's rate", "phone_number_id", num.PhoneNumberID, "rate", float64(r)/1000, "mps", num.MPS)
 		}

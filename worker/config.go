@@ -73,6 +73,13 @@ type Config struct {
 	// PauseProbe is the first wait before a paused number is probed; it
 	// doubles up to 5m while the probe fails. Defaults to 15s.
 	PauseProbe time.Duration
+	// EventsStream is the stream of status webhook events. Defaults to
+	// "WAQ_EVENTS".
+	EventsStream string
+	// ResendWindow is how long a sent job's body is kept, so that a failure
+	// reported later by webhook can park it with the job or send it again.
+	// Defaults to 24h.
+	ResendWindow time.Duration
 	// TraceURL is a link template for a trace in the tracing UI, with
 	// {trace_id}; used by the console.
 	TraceURL string
@@ -114,6 +121,8 @@ func (c *Config) settings() []setting {
 		{env: "WAQ_KEY_PREFIX", flag: "key-prefix", usage: "prefix of Redis keys", str: &c.KeyPrefix},
 		{env: "WAQ_PAUSE_PARK_AFTER", flag: "pause-park-after", usage: "how long jobs wait for a paused number before they are parked as account", dur: &c.PauseParkAfter},
 		{env: "WAQ_PAUSE_PROBE_INTERVAL", flag: "pause-probe-interval", usage: "first wait before a paused number is probed", dur: &c.PauseProbe},
+		{env: "WAQ_EVENTS_STREAM", flag: "events-stream", usage: "JetStream stream of status webhook events", str: &c.EventsStream},
+		{env: "WAQ_RESEND_WINDOW", flag: "resend-window", usage: "how long a sent job is kept to be parked or sent again on a webhook failure", dur: &c.ResendWindow},
 		{env: "WAQ_TRACE_URL", flag: "trace-url", usage: "trace link template with {trace_id}", str: &c.TraceURL},
 	}
 }
@@ -208,6 +217,7 @@ func (c *Config) ApplyDefaults() {
 	def(&c.GraphVersion, graph.DefaultVersion)
 	def(&c.HTTPAddr, ":8080")
 	def(&c.Stream, "WAQ_SEND")
+	def(&c.EventsStream, "WAQ_EVENTS")
 	def(&c.LogFormat, "json")
 	def(&c.LogLevel, "info")
 	def(&c.KeyPrefix, "waq")
@@ -237,6 +247,9 @@ func (c *Config) ApplyDefaults() {
 	}
 	if c.PauseParkAfter == 0 {
 		c.PauseParkAfter = time.Hour
+	}
+	if c.ResendWindow == 0 {
+		c.ResendWindow = 24 * time.Hour
 	}
 	if c.PauseProbe == 0 {
 		c.PauseProbe = 15 * time.Second
@@ -287,6 +300,9 @@ func (c *Config) Validate() error {
 	if !validStreamName(c.Stream) {
 		return &ConfigError{Setting: "WAQ_STREAM", Problem: fmt.Sprintf("%q: want letters, digits, - and _", c.Stream)}
 	}
+	if !validStreamName(c.EventsStream) || c.EventsStream == c.Stream {
+		return &ConfigError{Setting: "WAQ_EVENTS_STREAM", Problem: fmt.Sprintf("%q: want letters, digits, - and _, and not the job stream's name", c.EventsStream)}
+	}
 	for _, d := range []struct {
 		env string
 		v   time.Duration
@@ -294,6 +310,7 @@ func (c *Config) Validate() error {
 	}{
 		{"WAQ_DLQ_RETENTION", c.DLQRetention, time.Minute},
 		{"WAQ_SENT_RETENTION", c.SentRetention, time.Minute},
+		{"WAQ_RESEND_WINDOW", c.ResendWindow, time.Minute},
 		{"WAQ_SHUTDOWN_TIMEOUT", c.ShutdownTimeout, time.Second},
 		{"WAQ_GRAPH_TIMEOUT", c.GraphTimeout, 100 * time.Millisecond},
 		{"WAQ_ACK_WAIT", c.AckWait, time.Second},

@@ -27,6 +27,7 @@ import (
 	"github.com/waqhq/waq/policy"
 	"github.com/waqhq/waq/queue"
 	"github.com/waqhq/waq/telemetry"
+	"github.com/waqhq/waq/throttle"
 )
 
 // delivery is one delivery of one job message.
@@ -55,7 +56,7 @@ func (d *delivery) release() {
 // (sent or parked, durably recorded), NakWithDelay (try again later), or
 // nothing (the work context ended; JetStream redelivers after the ack wait).
 func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
-	d := &delivery{w: w, msg: msg, delivered: 1, holding: true}
+	d := &delivery{w: w, msg: msg, delivered: 1}
 	defer d.release()
 	if md, err := msg.Metadata(); err == nil {
 		d.delivered = md.NumDelivered
@@ -108,7 +109,7 @@ func (d *delivery) run(ctx context.Context) {
 	}
 	d.state = st
 	switch {
-	case st.Sent():
+	case st.HasSent(d.gen):
 		d.alreadyDone("sent")
 		return
 	case st.ParkedAt(d.gen):
@@ -146,29 +147,11 @@ func (d *delivery) run(ctx context.Context) {
 		d.park(ctx, policy.ReasonInvalid, err.Error(), nil, ledger.Attempt{Outcome: "invalid", Error: "no token"})
 		return
 	}
-	// A short wait for the job's paced slot is spent here, without a send
-	// slot, when a waiter place is free; a longer one goes back to JetStream.
-	maxWait := time.Duration(0)
-	waiting := false
-	select {
-	case w.waiters <- struct{}{}:
-		waiting, maxWait = true, maxLocalWait
-	default:
-	}
-	adm, err := w.gate.Admit(ctx, num, d.sum.To, maxWait)
-	if err == nil && adm.Reserved && adm.Wait > 0 {
-		err = d.waitLocally(ctx, adm.Wait)
-		if err != nil {
-			<-w.waiters
-			return
-		}
-		adm.Wait = 0
-	}
-	if waiting {
-		<-w.waiters
-	}
+	adm, err := d.admit(ctx, num)
 	if err != nil {
-		d.dependencyDown(err)
+		if !errors.Is(err, errHandedBack) {
+			d.dependencyDown(err)
+		}
 		return
 	}
 	if adm.Park != "" {
@@ -181,29 +164,101 @@ func (d *delivery) run(ctx context.Context) {
 		d.nak(adm.Wait)
 		return
 	}
+	select {
+	case w.slots <- struct{}{}:
+		d.holding = true
+	case <-w.stopping:
+		_ = d.msg.Nak()
+		return
+	case <-ctx.Done():
+		return
+	}
 	d.send(ctx, num)
 }
 
-// waitLocally waits for a reserved slot without holding a send slot, then
-// takes a send slot again. A stop hands the job back instead.
-func (d *delivery) waitLocally(ctx context.Context, wait time.Duration) error {
+// errHandedBack means the job went back to JetStream (a stop) while it
+// waited.
+var errHandedBack = errors.New("handed back")
+
+// admit asks the gate until the job may go. A job whose paced slot is near
+// (within maxLocalWait) waits for it here, without a send slot. A job whose
+// number's schedule is further out also waits here, asking again, while its
+// number holds fewer than a few seconds' worth of such jobs: that keeps a
+// backlog in the stream instead of churning it through NakWithDelay. Any
+// other wait (a pause, a hold, a hot recipient) is returned for a
+// NakWithDelay.
+func (d *delivery) admit(ctx context.Context, num numbers.Number) (throttle.Admission, error) {
 	w := d.w
-	d.release()
+	kept := false
+	defer func() {
+		if kept {
+			w.unkeep(num.PhoneNumberID)
+		}
+	}()
+	progress := time.Now()
+	for i := 0; ; i++ {
+		adm, err := w.gate.Admit(ctx, num, d.sum.To, maxLocalWait)
+		if err != nil {
+			return adm, err
+		}
+		if adm.Reserved {
+			if adm.Wait > 0 {
+				if err := d.waitLocally(ctx, adm.Wait); err != nil {
+					return adm, errHandedBack
+				}
+			}
+			return throttle.Admission{}, nil
+		}
+		if adm.Wait <= 0 || adm.Scope != "pace" || i >= 1000 {
+			return adm, nil
+		}
+		if !kept {
+			if !w.keep(num) {
+				return adm, nil
+			}
+			kept = true
+		}
+		if time.Since(progress) > w.cfg.AckWait/3 {
+			_ = d.msg.InProgress()
+			progress = time.Now()
+		}
+		// Ask again once the schedule has moved up to the horizon.
+		again := min(max(adm.Wait-maxLocalWait/2, 100*time.Millisecond), maxLocalWait)
+		if err := d.waitLocally(ctx, again); err != nil {
+			return adm, errHandedBack
+		}
+	}
+}
+
+// keep counts a job waiting here for its number's schedule, up to about four
+// seconds' worth of the number's sends; it reports false past that.
+func (w *Worker) keep(num numbers.Number) bool {
+	limit := max(8, 4*num.MPS)
+	w.keptMu.Lock()
+	defer w.keptMu.Unlock()
+	if w.kept[num.PhoneNumberID] >= limit {
+		return false
+	}
+	w.kept[num.PhoneNumberID]++
+	return true
+}
+
+func (w *Worker) unkeep(pn string) {
+	w.keptMu.Lock()
+	defer w.keptMu.Unlock()
+	if w.kept[pn]--; w.kept[pn] <= 0 {
+		delete(w.kept, pn)
+	}
+}
+
+// waitLocally waits for a reserved slot. A stop hands the job back instead.
+func (d *delivery) waitLocally(ctx context.Context, wait time.Duration) error {
 	t := time.NewTimer(wait)
 	defer t.Stop()
 	select {
 	case <-t.C:
-	case <-w.stopping:
-		_ = d.msg.Nak()
-		return errors.New("stopping")
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	select {
-	case w.slots <- struct{}{}:
-		d.holding = true
 		return nil
-	case <-w.stopping:
+	case <-d.w.stopping:
 		_ = d.msg.Nak()
 		return errors.New("stopping")
 	case <-ctx.Done():
@@ -224,11 +279,7 @@ func (d *delivery) send(ctx context.Context, num numbers.Number) {
 
 	hctx, hspan := w.tracer.Start(ctx, "POST /{version}/{phone_number_id}/messages",
 		trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithAttributes(
-			attribute.String("http.request.method", "POST"),
-			attribute.String("url.template", "/{version}/{phone_number_id}/messages"),
-			attribute.String("server.address", w.graph.BaseURL()),
-		))
+		trace.WithAttributes(w.httpAttrs...))
 	w.metrics.InFlight.Inc()
 	start := time.Now()
 	res, err := w.graph.Send(hctx, graph.SendRequest{
@@ -270,7 +321,7 @@ func (d *delivery) sent(ctx context.Context, num numbers.Number, res *graph.Send
 	a.HTTPStatus = res.HTTPStatus
 	a.FBTraceID = res.FBTraceID
 	err := w.durably(ctx, d.msg, func(c context.Context) error {
-		return w.ledger.RecordSent(c, d.job.ID, d.gen, res.WAMID, a)
+		return w.ledger.RecordSent(c, d.job.ID, d.gen, res.WAMID, a, d.msg.Data())
 	})
 	if err != nil {
 		// The job was sent and its record could not be written before the
@@ -487,7 +538,18 @@ func (d *delivery) parkInvalid(ctx context.Context, verr error) {
 	}
 	w.metrics.Parked.WithLabelValues(policy.ReasonInvalid).Inc()
 	d.ack()
-	d.log.Info("parked", "reason", policy.ReasonInvalid, "problem", verr.Error())
+	d.log.Info("parked", "reason", policy.ReasonInvalid, "problem", loggable(verr))
+}
+
+// loggable is a validation problem as a log line may show it: a problem
+// with message.to quotes the recipient's number, which logs never show (the
+// dead-letter entry keeps the whole problem).
+func loggable(verr error) string {
+	var ve *queue.ValidationError
+	if errors.As(verr, &ve) && ve.Field == "message.to" {
+		return "invalid job: message.to: not a number with country code (the dead-letter entry has the details)"
+	}
+	return verr.Error()
 }
 
 func subjectPrefix(subject string) string {

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/waqhq/waq/throttle"
+	"github.com/waqhq/waq/webhook"
 )
 
 // serveHTTP starts the listener: /healthz, /readyz, /metrics and whatever
@@ -24,6 +25,12 @@ func (w *Worker) serveHTTP() error {
 	})
 	mux.HandleFunc("GET /readyz", w.readyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(w.reg, promhttp.HandlerOpts{}))
+	if w.cfg.AppSecret != "" && w.cfg.WebhookVerifyToken != "" {
+		mux.Handle("/webhook", &webhook.Handler{
+			AppSecret: w.cfg.AppSecret, VerifyToken: w.cfg.WebhookVerifyToken, JS: w.js, Log: w.log,
+			Count: func(result string, n int) { w.metrics.WebhookPosts.WithLabelValues(result).Add(float64(n)) },
+		})
+	}
 	for _, r := range w.handlers {
 		mux.Handle(r.pattern, r.handler)
 	}

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	mrand "math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"sync"
@@ -21,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 
@@ -32,6 +35,7 @@ import (
 	"github.com/waqhq/waq/policy"
 	"github.com/waqhq/waq/queue"
 	"github.com/waqhq/waq/telemetry"
+	"github.com/waqhq/waq/webhook"
 )
 
 // Worker delivers jobs. Create it with New, run it with Run.
@@ -41,25 +45,41 @@ type Worker struct {
 	policy  *policy.Policy
 	numbers *numbers.Registry
 	graph   *graph.Client
+	tp      trace.TracerProvider
 	tracer  trace.Tracer
 	reg     *prometheus.Registry
 	metrics *telemetry.Metrics
 	gate    Gate
 	now     func() time.Time
 	id      string
+	gauges  time.Duration // Options.GaugeInterval
+	// httpAttrs are the attributes of every Graph API CLIENT span, made
+	// once: server.address is the host alone, as OTel's HTTP conventions
+	// (and a tracing UI's peer grouping) want it, not the base URL.
+	httpAttrs []attribute.KeyValue
 
 	nc     *nats.Conn
 	js     jetstream.JetStream
 	stream jetstream.Stream
 	cons   jetstream.Consumer
-	rdb    redis.UniversalClient
-	ledger *ledger.Ledger
-	dlq    *deadletter.Store
-	hasher *telemetry.RecipientHasher
+	events jetstream.Consumer
+	// producer publishes jobs again (a failure reported by webhook).
+	producer *queue.Producer
+	rdb      redis.UniversalClient
+	ledger   *ledger.Ledger
+	dlq      *deadletter.Store
+	hasher   *telemetry.RecipientHasher
 
-	health  health
-	slots   chan struct{}
-	waiters chan struct{} // jobs waiting in memory for a paced slot
+	health health
+	// slots bounds sends in flight (WAQ_CONCURRENCY); held bounds the jobs
+	// this process holds at all, sending or waiting for a paced slot. A full
+	// held stops the pulls: that is the back-pressure that keeps a backlog
+	// in the stream rather than churning through naks.
+	slots chan struct{}
+	held  chan struct{}
+	// kept counts, per number, jobs waiting here for the number's schedule.
+	keptMu sync.Mutex
+	kept   map[string]int
 	// stopping is closed when a graceful stop begins.
 	stopping chan struct{}
 	inflight sync.WaitGroup
@@ -91,6 +111,10 @@ type Options struct {
 	Now func() time.Time
 	// Listener, when set, serves HTTP instead of listening on HTTPAddr.
 	Listener net.Listener
+	// GaugeInterval is how often the gauges read from NATS and Redis are
+	// refreshed (the consumer's pending counts, the dead-letter store's size
+	// by reason). Defaults to 5s for the consumer and 15s for the store.
+	GaugeInterval time.Duration
 }
 
 // New checks the configuration, reads the policy and phone-number files, and
@@ -137,10 +161,12 @@ func New(cfg Config, getenv func(string) string, opts Options) (*Worker, error) 
 		return nil, &ConfigError{Setting: "WAQ_GRAPH_URL", Problem: err.Error()}
 	}
 	w.graph = gc
+	w.httpAttrs = graphSpanAttrs(gc.BaseURL())
 	tp := opts.TracerProvider
 	if tp == nil {
 		tp = noop.NewTracerProvider()
 	}
+	w.tp = tp
 	w.tracer = tp.Tracer("github.com/waqhq/waq/worker")
 	w.reg = opts.Registry
 	if w.reg == nil {
@@ -150,11 +176,37 @@ func New(cfg Config, getenv func(string) string, opts Options) (*Worker, error) 
 	w.metrics = telemetry.NewMetrics(w.reg)
 	w.gate = opts.Gate
 	w.listener = opts.Listener
+	w.gauges = opts.GaugeInterval
 	host, _ := os.Hostname()
 	w.id = host + "-" + strconv.Itoa(os.Getpid())
 	w.slots = make(chan struct{}, cfg.Concurrency)
-	w.waiters = make(chan struct{}, min(4*cfg.Concurrency, 8192))
+	w.held = make(chan struct{}, cfg.Concurrency+waitingJobs(cfg.Concurrency))
+	w.kept = map[string]int{}
 	return w, nil
+}
+
+// graphSpanAttrs are the CLIENT span attributes of a send to base.
+func graphSpanAttrs(base string) []attribute.KeyValue {
+	attrs := []attribute.KeyValue{
+		attribute.String("http.request.method", "POST"),
+		attribute.String("url.template", "/{version}/{phone_number_id}/messages"),
+	}
+	u, err := url.Parse(base)
+	if err != nil || u.Hostname() == "" {
+		return attrs
+	}
+	attrs = append(attrs, attribute.String("server.address", u.Hostname()))
+	port := u.Port()
+	switch {
+	case port == "" && u.Scheme == "https":
+		port = "443"
+	case port == "":
+		port = "80"
+	}
+	if p, err := strconv.Atoi(port); err == nil {
+		attrs = append(attrs, attribute.Int("server.port", p))
+	}
+	return attrs
 }
 
 // Handle mounts an extra handler on the worker's listener (before Run).
@@ -211,7 +263,12 @@ func (w *Worker) Run(ctx context.Context) error {
 		"graph_url", w.cfg.GraphURL, "graph_version", w.cfg.GraphVersion, "http_addr", w.Addr(),
 		"policy_file", w.cfg.PolicyFile, "phone_numbers", len(w.numbers.Listed()))
 	w.ready.Store(true)
+	evDone := make(chan error, 1)
+	go func() { evDone <- w.consumeEvents(ctx, work) }()
 	err := w.consume(ctx, work)
+	if evErr := <-evDone; err == nil {
+		err = evErr
+	}
 
 	close(w.stopping)
 	done := make(chan struct{})
@@ -262,6 +319,16 @@ func (w *Worker) connect(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	events, err := queue.EnsureStream(sctx, js, queue.StreamConfig{Name: w.cfg.EventsStream, SubjectPrefix: webhook.DefaultSubjectPrefix,
+		Replicas: w.cfg.StreamReplicas, Duplicates: 10 * time.Minute})
+	if err != nil {
+		return err
+	}
+	w.events, err = queue.EnsureConsumer(sctx, events, queue.ConsumerConfig{Durable: "waq-status", AckWait: 30 * time.Second, MaxAckPending: 10000})
+	if err != nil {
+		return err
+	}
+	w.producer = queue.NewProducer(js, queue.ProducerOptions{TracerProvider: w.tp})
 	rdb, err := conn.Redis(w.cfg.RedisURL)
 	if err != nil {
 		return &ConfigError{Setting: "WAQ_REDIS_URL", Problem: err.Error()}
@@ -271,7 +338,10 @@ func (w *Worker) connect(ctx context.Context) error {
 		return fmt.Errorf("WAQ_REDIS_URL: redis at %s does not answer: %w", redact(w.cfg.RedisURL), err)
 	}
 	w.metrics.Up.WithLabelValues("redis").Set(1)
-	w.ledger = ledger.New(rdb, ledger.Options{Prefix: w.cfg.KeyPrefix, Retention: w.cfg.SentRetention})
+	w.ledger = ledger.New(rdb, ledger.Options{Prefix: w.cfg.KeyPrefix, Retention: w.cfg.SentRetention, ResendWindow: w.cfg.ResendWindow})
+	if err := w.ledger.LoadScripts(sctx); err != nil {
+		return fmt.Errorf("WAQ_REDIS_URL: %w", err)
+	}
 	w.dlq = deadletter.New(rdb, deadletter.Options{Prefix: w.cfg.KeyPrefix, Retention: w.cfg.DLQRetention, Now: w.now})
 	key, err := recipientKey(sctx, rdb, w.cfg.KeyPrefix)
 	if err != nil {
@@ -310,10 +380,10 @@ func (w *Worker) close() {
 	}
 }
 
-// consume pulls jobs and hands each to a slot until ctx ends. The consume
-// callback runs on one goroutine: blocking it (no free slot, a dependency
-// down) is the back-pressure, and pulls stop once the client's buffer is
-// full.
+// consume pulls jobs and hands each to a goroutine until ctx ends. The
+// consume callback runs on one goroutine: blocking it (too many jobs held, a
+// dependency down) is the back-pressure, and pulls stop once the client's
+// buffer is full.
 func (w *Worker) consume(ctx, work context.Context) error {
 	batch := w.cfg.Concurrency
 	if batch > 1000 {
@@ -327,15 +397,15 @@ func (w *Worker) consume(ctx, work context.Context) error {
 			return
 		}
 		select {
-		case w.slots <- struct{}{}:
+		case w.held <- struct{}{}:
 		case <-ctx.Done():
 			_ = msg.Nak()
 			return
 		}
 		w.inflight.Add(1)
 		go func() {
-			defer w.inflight.Done()
-			w.handle(work, msg) // releases the slot
+			defer func() { <-w.held; w.inflight.Done() }()
+			w.handle(work, msg)
 		}()
 	},
 		jetstream.PullMaxMessages(batch),
@@ -396,7 +466,7 @@ func (w *Worker) setRedis(err error) {
 
 // watchConsumer publishes the consumer's pending counts as metrics.
 func (w *Worker) watchConsumer(ctx context.Context) {
-	t := time.NewTicker(5 * time.Second)
+	t := time.NewTicker(cmp.Or(w.gauges, 5*time.Second))
 	defer t.Stop()
 	for {
 		ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
@@ -417,7 +487,7 @@ func (w *Worker) watchConsumer(ctx context.Context) {
 // sweepDeadLetters removes expired entries now and then, and publishes the
 // store's size by reason.
 func (w *Worker) sweepDeadLetters(ctx context.Context) {
-	t := time.NewTicker(15 * time.Second)
+	t := time.NewTicker(cmp.Or(w.gauges, 15*time.Second))
 	defer t.Stop()
 	last := time.Time{}
 	for {
@@ -439,6 +509,13 @@ func (w *Worker) sweepDeadLetters(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// waitingJobs is how many jobs a process may hold waiting for their paced
+// slot besides those sending: enough to keep every number's schedule
+// reserved a couple of seconds ahead at a few thousand sends per second.
+func waitingJobs(concurrency int) int {
+	return min(max(2048, 2*concurrency), 8192)
 }
 
 // jitter spreads a delay by ±10% so that jobs held back together do not come

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"sort"
 	"strconv"
@@ -15,10 +16,14 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/waqhq/waq/deadletter"
+	"github.com/waqhq/waq/fakegraph"
 	"github.com/waqhq/waq/internal/testenv"
+	"github.com/waqhq/waq/ledger"
 	"github.com/waqhq/waq/queue"
 )
 
@@ -205,7 +210,7 @@ func TestDLQShowStatsExport(t *testing.T) {
 		t.Errorf("filtered stats: %d %q", code, out)
 	}
 	code, out, _ = f.run(t, nil, "stats")
-	if code != 0 || !strings.Contains(out, st.Verdict[:0]+"4 jobs") || !strings.Contains(out, "REASON") || !strings.Contains(out, "(free-form)") {
+	if code != 0 || !strings.Contains(out, "4 parked jobs to 4 recipients") || !strings.Contains(out, "REASON") || !strings.Contains(out, "(free-form)") {
 		t.Errorf("stats: %d %s", code, out)
 	}
 
@@ -218,6 +223,9 @@ func TestDLQShowStatsExport(t *testing.T) {
 		t.Errorf("export --format json: %d", code)
 	}
 	code, out, _ = f.run(t, nil, "export")
+	if code != 0 {
+		t.Errorf("export: exit %d", code)
+	}
 	for _, want := range []string{"Failed messages: 4 in 3 groups", "error 131047: title w", "fbtrace_ids:", "Request: POST /{version}/106540352242922/messages", "Recipients:"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("export text lacks %q:\n%s", want, out)
@@ -439,4 +447,127 @@ func TestAdminMounted(t *testing.T) {
 	if code, _ := get(off+"/admin/dlq", tok); code != 404 {
 		t.Errorf("admin off: %d", code)
 	}
+}
+
+// TestDLQWithWorker is the operator's story end to end: a worker parks
+// free-form messages outside the window; a plain replay is parked again as
+// a newer generation (and nothing older is removed); a replay as a template
+// gets them sent.
+func TestDLQWithWorker(t *testing.T) {
+	t.Parallel()
+	f := dlqSetup(t)
+	fake := fakegraph.New(fakegraph.Config{Tokens: []string{"tok"}, Scenario: &fakegraph.Scenario{
+		Window:    fakegraph.Window{Enforce: true},
+		Templates: []fakegraph.Template{{Name: "reengage", Language: "en_US"}},
+	}})
+	srv := httptest.NewServer(fake)
+	t.Cleanup(func() { srv.Close(); fake.Close() })
+
+	vars := map[string]string{"WAQ_ACCESS_TOKEN": "tok", "WAQ_HTTP_ADDR": "127.0.0.1:0", "WAQ_LOG_LEVEL": "error", "WAQ_GRAPH_URL": srv.URL}
+	for k, v := range f.vars {
+		vars[k] = v
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	env := &Env{Stdout: io.Discard, Stderr: io.Discard, Stdin: strings.NewReader(""), Getenv: func(k string) string {
+		if k == "WAQ_DEV_STATE" {
+			return "/nonexistent/waq-dev.json"
+		}
+		return vars[k]
+	}}
+	go func() { done <- run(ctx, env, []string{"worker"}) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			t.Error("worker did not stop")
+		}
+	})
+	// Clear the fixture's own entries: this test counts the worker's.
+	if code, _, errOut := f.run(t, nil, "purge", "--reason", "window", "--older-than", "0s"); code != 0 {
+		t.Fatal(errOut)
+	}
+	if code, _, errOut := f.run(t, nil, "purge", "t1", "r1"); code != 0 {
+		t.Fatal(errOut)
+	}
+
+	js := natsJS(t, f.vars["WAQ_NATS_URL"])
+	pub := queue.NewProducer(js, queue.ProducerOptions{})
+	for i, id := range []string{"e2e-a", "e2e-b"} {
+		job := &queue.Job{ID: id, PhoneNumberID: "106540352242922",
+			Message: json.RawMessage(fmt.Sprintf(`{"messaging_product":"whatsapp","recipient_type":"individual","to":"1555777000%d","type":"text","text":{"body":"hi"}}`, i))}
+		if _, err := pub.Publish(context.Background(), job); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitEntry := func(id string, gen int) {
+		t.Helper()
+		testenv.Eventually(t, 20*time.Second, func() error {
+			e, err := f.store.Get(context.Background(), id)
+			if err != nil {
+				return err
+			}
+			if e.Replayed != gen || e.Reason != "window" {
+				return fmt.Errorf("%s: generation %d reason %s", id, e.Replayed, e.Reason)
+			}
+			return nil
+		})
+	}
+	waitEntry("e2e-a", 0)
+	waitEntry("e2e-b", 0)
+
+	// A plain replay is refused by Meta again: parked as generation 1.
+	code, out, errOut := f.run(t, nil, "replay", "e2e-b", "--json")
+	if code != 0 || !strings.Contains(out, `"replayed":true`) {
+		t.Fatalf("replay: %d %q %q", code, out, errOut)
+	}
+	waitEntry("e2e-b", 1)
+
+	// As a template, both go through.
+	code, out, errOut = f.run(t, nil, "replay", "--reason", "window", "--as-template", "reengage", "--language", "en_US", "--json")
+	if ls := jsonLines(t, out); code != 0 || len(ls) != 2 {
+		t.Fatalf("replay as template: %d %q %q", code, out, errOut)
+	}
+	led := ledger.New(redisClient(t, f.vars["WAQ_REDIS_URL"]), ledger.Options{Prefix: "cli"})
+	testenv.Eventually(t, 20*time.Second, func() error {
+		for _, id := range []string{"e2e-a", "e2e-b"} {
+			st, err := led.Load(context.Background(), id)
+			if err != nil {
+				return err
+			}
+			if !st.Sent() {
+				return fmt.Errorf("%s not sent (generation %d, parked %q)", id, st.Gen, st.Parked)
+			}
+		}
+		return nil
+	})
+	if code, out, _ := f.run(t, nil, "stats", "--json"); code != 0 || !strings.Contains(out, `"total":0`) {
+		t.Errorf("stats after the replays: %q", out)
+	}
+}
+
+func natsJS(t *testing.T, url string) jetstream.JetStream {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
+func redisClient(t *testing.T, url string) *redis.Client {
+	t.Helper()
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := redis.NewClient(opts)
+	t.Cleanup(func() { _ = c.Close() })
+	return c
 }

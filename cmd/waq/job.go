@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/waqhq/waq/internal/conn"
+	"github.com/waqhq/waq/ledger"
+	"github.com/waqhq/waq/queue"
+)
+
+func init() {
+	register("job", "show what became of a job: sent (wamid, delivery status) or parked, and its attempts", runJob)
+}
+
+// jobView is `waq job show --json`.
+type jobView struct {
+	ID       string           `json:"id"`
+	Outcome  string           `json:"outcome"` // sent, parked, pending (no outcome yet), unknown
+	WAMID    string           `json:"wamid,omitempty"`
+	SentAt   *time.Time       `json:"sent_at,omitempty"`
+	Status   string           `json:"status,omitempty"` // the last delivery status a webhook reported
+	StatusAt *time.Time       `json:"status_at,omitempty"`
+	Reason   string           `json:"reason,omitempty"` // when parked: see waq dlq show
+	Gen      int              `json:"generation"`
+	TraceID  string           `json:"trace_id,omitempty"`
+	Attempts []ledger.Attempt `json:"attempts"`
+}
+
+func runJob(ctx context.Context, env *Env, args []string) error {
+	if len(args) == 0 || args[0] != "show" {
+		return usagef("usage: waq job show ID [--json]")
+	}
+	fs := newFlags(env, "job show", "ID [--json]")
+	asJSON := fs.Bool("json", false, "one JSON object")
+	redisURL := fs.String("redis-url", "", "Redis URL ($WAQ_REDIS_URL)")
+	rest, err := interspersed(fs, args[1:])
+	if err != nil {
+		return err
+	}
+	if len(rest) != 1 {
+		return usagef("want one job id")
+	}
+	id := rest[0]
+	if err := queue.ValidateID(id); err != nil {
+		return usagef("%v", err)
+	}
+	url := firstNonEmpty(*redisURL, env.Getenv("WAQ_REDIS_URL"), devSetting(env, "redis_url"), "redis://127.0.0.1:6379/0")
+	rdb, err := conn.Redis(url)
+	if err != nil {
+		return usagef("WAQ_REDIS_URL: %v", err)
+	}
+	defer rdb.Close()
+	l := ledger.New(rdb, ledger.Options{Prefix: firstNonEmpty(env.Getenv("WAQ_KEY_PREFIX"), "waq")})
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	st, err := l.Load(cctx, id)
+	if err != nil {
+		return fmt.Errorf("redis at %s: %w", redactRedis(url), err)
+	}
+	h, err := l.History(cctx, id)
+	if err != nil {
+		return err
+	}
+	v := jobView{ID: id, Gen: st.Gen, TraceID: st.TraceID, Attempts: h, Status: st.Status, WAMID: st.WAMID, Reason: st.Parked}
+	if v.Attempts == nil {
+		v.Attempts = []ledger.Attempt{}
+	}
+	switch {
+	case st.Sent():
+		v.Outcome = "sent"
+		t := st.SentAt
+		v.SentAt = &t
+	case st.Parked != "":
+		v.Outcome = "parked"
+	case len(h) > 0 || st.Gen > 0:
+		v.Outcome = "pending"
+	default:
+		v.Outcome = "unknown"
+	}
+	if !st.StatusAt.IsZero() {
+		t := st.StatusAt
+		v.StatusAt = &t
+	}
+	if *asJSON {
+		return json.NewEncoder(env.Stdout).Encode(v)
+	}
+	if v.Outcome == "unknown" {
+		fmt.Fprintf(env.Stdout, "job %s: no record (never processed, or past WAQ_SENT_RETENTION)\n", id)
+		return &exitError{code: 1}
+	}
+	fmt.Fprintf(env.Stdout, "job        %s\noutcome    %s\n", id, v.Outcome)
+	if v.WAMID != "" {
+		fmt.Fprintf(env.Stdout, "wamid      %s\nsent at    %s\n", v.WAMID, v.SentAt.Format(time.RFC3339))
+	}
+	if v.Status != "" {
+		fmt.Fprintf(env.Stdout, "status     %s (%s)\n", v.Status, v.StatusAt.Format(time.RFC3339))
+	}
+	if v.Reason != "" {
+		fmt.Fprintf(env.Stdout, "reason     %s   (waq dlq show %s)\n", v.Reason, id)
+	}
+	if v.TraceID != "" {
+		fmt.Fprintf(env.Stdout, "trace      %s\n", v.TraceID)
+	}
+	fmt.Fprintf(env.Stdout, "generation %d\n", v.Gen)
+	if len(h) > 0 {
+		fmt.Fprintln(env.Stdout, "attempts:")
+		for _, a := range h {
+			code := "-"
+			if a.Code != nil {
+				code = fmt.Sprint(*a.Code)
+			}
+			fmt.Fprintf(env.Stdout, "  %s  gen %d  %-9s %-8s code %-7s %s %s\n", a.At.Format(time.RFC3339), a.Gen, a.Outcome, a.Action, code, a.FBTraceID, a.Error)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,300 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/waqhq/waq/deadletter"
+	"github.com/waqhq/waq/graph"
+	"github.com/waqhq/waq/ledger"
+	"github.com/waqhq/waq/policy"
+	"github.com/waqhq/waq/queue"
+	"github.com/waqhq/waq/telemetry"
+	"github.com/waqhq/waq/webhook"
+)
+
+// eventSlots bounds the status events a process handles at once.
+const eventSlots = 64
+
+// unmatchedTries is how many deliveries a status whose wamid is unknown gets
+// (1s, then 2s apart) before it is counted as unmatched.
+const unmatchedTries = 3
+
+// consumeEvents processes status events from the WAQ_EVENTS stream until
+// ctx ends: each status is matched to its job by wamid and recorded; a
+// failed status goes through the policy like a synchronous error.
+func (w *Worker) consumeEvents(ctx, work context.Context) error {
+	sem := make(chan struct{}, eventSlots)
+	cc, err := w.events.Consume(func(msg jetstream.Msg) {
+		if ctx.Err() != nil || w.health.waitUp(ctx) != nil {
+			_ = msg.Nak()
+			return
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			_ = msg.Nak()
+			return
+		}
+		w.inflight.Add(1)
+		go func() {
+			defer func() { <-sem; w.inflight.Done() }()
+			w.handleStatus(work, msg)
+		}()
+	}, jetstream.PullMaxMessages(eventSlots), jetstream.PullExpiry(5*time.Second))
+	if err != nil {
+		return fmt.Errorf("consume status events: %w", err)
+	}
+	<-ctx.Done()
+	cc.Drain()
+	select {
+	case <-cc.Closed():
+	case <-time.After(5 * time.Second):
+		cc.Stop()
+	}
+	return nil
+}
+
+// statusRank orders delivery statuses: a late "sent" does not undo a
+// "delivered".
+var statusRank = map[string]int{"sent": 1, "delivered": 2, "read": 3}
+
+func (w *Worker) handleStatus(ctx context.Context, msg jetstream.Msg) {
+	ev, err := webhook.DecodeEvent(msg.Data())
+	if err != nil {
+		w.log.Warn("status event does not decode; dropped", "error", err)
+		_ = msg.Term()
+		return
+	}
+	id, err := w.ledger.JobByWAMID(ctx, ev.WAMID)
+	if err != nil {
+		w.setRedis(err)
+		_ = msg.NakWithDelay(2 * time.Second)
+		return
+	}
+	if id == "" {
+		// Meta can report a status before the worker that sent the job has
+		// written its record (the answer and the webhook race): look again
+		// a little later before calling it unmatched.
+		if md, err := msg.Metadata(); err == nil && md.NumDelivered < unmatchedTries {
+			_ = msg.NakWithDelay(time.Duration(md.NumDelivered) * time.Second)
+			return
+		}
+		w.metrics.Webhooks.WithLabelValues(ev.Status, "unmatched").Inc()
+		w.log.Info("status for a wamid this system did not send (or no longer remembers); nothing done",
+			"wamid", ev.WAMID, "status", ev.Status, "phone_number_id", ev.PhoneNumberID)
+		_ = msg.Ack()
+		return
+	}
+	st, err := w.ledger.Load(ctx, id)
+	if err != nil {
+		w.setRedis(err)
+		_ = msg.NakWithDelay(2 * time.Second)
+		return
+	}
+	ctx, span := w.statusSpan(ctx, ev, id, st)
+	defer span.End()
+	log := w.log.With("job_id", id, "trace_id", st.TraceID, "wamid", ev.WAMID)
+
+	if ev.Status != "failed" {
+		fresh, err := w.ledger.RecordStatus(ctx, id, ev.Status, orNow(ev.Time(), w.now()))
+		if err != nil {
+			w.setRedis(err)
+			_ = msg.NakWithDelay(2 * time.Second)
+			return
+		}
+		result := "matched"
+		if !fresh {
+			result = "duplicate"
+		}
+		w.metrics.Webhooks.WithLabelValues(ev.Status, result).Inc()
+		log.Debug("status recorded", "status", ev.Status, "result", result)
+		_ = msg.Ack()
+		return
+	}
+	w.statusFailed(ctx, msg, ev, id, st, span, log)
+}
+
+// statusSpan is the status's span in the job's trace: a child of the send
+// attempt, and linked to it.
+func (w *Worker) statusSpan(ctx context.Context, ev webhook.Status, id string, st ledger.State) (context.Context, trace.Span) {
+	opts := []trace.SpanStartOption{
+		trace.WithSpanKind(trace.SpanKindConsumer),
+		trace.WithAttributes(
+			telemetry.AttrMessagingSystem.String("nats"),
+			telemetry.AttrOperation.String("process"),
+			telemetry.AttrMessageID.String(id),
+			telemetry.AttrPhoneNumberID.String(ev.PhoneNumberID),
+			telemetry.AttrWAMID.String(ev.WAMID),
+			telemetry.AttrStatus.String(ev.Status),
+		),
+	}
+	if tid, err := trace.TraceIDFromHex(st.TraceID); err == nil {
+		if sid, err := trace.SpanIDFromHex(st.SpanID); err == nil {
+			sc := trace.NewSpanContext(trace.SpanContextConfig{TraceID: tid, SpanID: sid, TraceFlags: trace.FlagsSampled, Remote: true})
+			ctx = trace.ContextWithRemoteSpanContext(ctx, sc)
+			opts = append(opts, trace.WithLinks(trace.Link{SpanContext: sc, Attributes: []attribute.KeyValue{attribute.String("waq.link", "send attempt")}}))
+		}
+	}
+	return w.tracer.Start(ctx, "status "+ev.Status, opts...)
+}
+
+// statusFailed acts on a failed status once per wamid: park the job with
+// its reason, or send it again as a new generation.
+func (w *Worker) statusFailed(ctx context.Context, msg jetstream.Msg, ev webhook.Status, id string, st ledger.State, span trace.Span, log *slog.Logger) {
+	f := graph.Failure{Transport: true}
+	var se webhook.StatusError
+	if len(ev.Errors) > 0 {
+		se = ev.Errors[0]
+		f = graph.Failure{HasCode: true, Code: se.Code}
+		span.SetAttributes(telemetry.AttrErrorCode.Int(se.Code))
+	}
+	span.SetStatus(codes.Error, "failed by webhook: "+failureLabel(f))
+	switch {
+	case st.FailedWAMID == ev.WAMID:
+		w.metrics.Webhooks.WithLabelValues("failed", "duplicate").Inc()
+		_ = msg.Ack()
+		return
+	case st.WAMID == "" && st.Parked == "":
+		// The wamid's index is written in the same round trip as the job's
+		// record; a restarted Redis can split them for a moment. Look again.
+		if md, err := msg.Metadata(); err == nil && md.NumDelivered < unmatchedTries {
+			_ = msg.NakWithDelay(time.Duration(md.NumDelivered) * time.Second)
+			return
+		}
+		w.metrics.Webhooks.WithLabelValues("failed", "stale").Inc()
+		_ = msg.Ack()
+		return
+	case st.WAMID != ev.WAMID:
+		// The job was sent again, or parked, since: this failure is old news.
+		w.metrics.Webhooks.WithLabelValues("failed", "stale").Inc()
+		_ = msg.Ack()
+		return
+	case statusRank[st.Status] >= statusRank["delivered"]:
+		// Meta said delivered (or read) before: record the contradiction,
+		// do not park or send a message the customer has.
+		_, _ = w.ledger.RecordStatus(ctx, id, "failed", orNow(ev.Time(), w.now()))
+		w.metrics.Webhooks.WithLabelValues("failed", "after_delivered").Inc()
+		log.Warn("failed status after delivered; recorded, not acted on", "code", failureLabel(f))
+		_ = msg.Ack()
+		return
+	}
+	attempts := policy.Attempts{Sends: st.Attempts + st.Throttles + 1, Held: st.Throttles}
+	dec := w.policy.DecideAttempts(f, attempts)
+	span.SetAttributes(telemetry.AttrAction.String(string(dec.Action)))
+	a := ledger.Attempt{At: w.now().UTC(), Outcome: "failed", Action: string(dec.Action),
+		TraceID: traceID(span), SpanID: span.SpanContext().SpanID().String(), Worker: w.id, Error: "reported by webhook"}
+	if f.HasCode {
+		c := f.Code
+		a.Code = &c
+	}
+	body, err := w.ledger.Body(ctx, id)
+	if err != nil {
+		w.setRedis(err)
+		_ = msg.NakWithDelay(2 * time.Second)
+		return
+	}
+
+	if dec.Action != policy.Park && body != nil {
+		// A failure worth another try: wait its backoff once (the event
+		// comes back), then publish the job again as a new generation.
+		if md, err := msg.Metadata(); err == nil && md.NumDelivered == 1 && dec.Delay > 0 {
+			a.DelayMS = dec.Delay.Milliseconds()
+			log.Info("failed by webhook; sending again after the backoff", "code", failureLabel(f), "delay", dec.Delay.String())
+			_ = msg.NakWithDelay(dec.Delay)
+			return
+		}
+		if err := w.resend(ctx, body, st, span); err != nil {
+			log.Warn("could not publish the job again; the event will be retried", "error", err)
+			_ = msg.NakWithDelay(5 * time.Second)
+			return
+		}
+		out, err := w.ledger.RecordWebhookFailure(ctx, id, ev.WAMID, false, "", st.SentGen, a)
+		if err != nil {
+			w.setRedis(err)
+			_ = msg.NakWithDelay(2 * time.Second)
+			return
+		}
+		w.metrics.Webhooks.WithLabelValues("failed", "resent").Inc()
+		w.metrics.Retries.WithLabelValues(failureLabel(f)).Inc()
+		log.Info("failed by webhook; sent again as a new attempt", "code", failureLabel(f), "recorded", out == ledger.WebhookRecorded)
+		_ = msg.Ack()
+		return
+	}
+
+	reason, problem := dec.Reason, "failed by webhook: "+failureLabel(f)
+	if dec.Action != policy.Park {
+		// Worth another try, but the job's body is no longer kept.
+		reason, problem = policy.ReasonRetriesExhausted, problem+"; the job is past the resend window (WAQ_RESEND_WINDOW), so it cannot be sent again"
+	}
+	history, err := w.ledger.History(ctx, id)
+	if err != nil {
+		w.setRedis(err)
+		_ = msg.NakWithDelay(2 * time.Second)
+		return
+	}
+	history = append(history, a)
+	e := &deadletter.Entry{
+		ID: id, Reason: reason, Problem: problem, Job: body, Subject: "",
+		PhoneNumberID: ev.PhoneNumberID, Attempts: history, TraceID: st.TraceID, SpanID: st.SpanID,
+		ParkedAt: w.now().UTC(), Replayed: st.SentGen,
+		LastError: &deadletter.LastError{Title: se.Title, Message: se.Message, Details: se.Details()},
+	}
+	if f.HasCode {
+		c := f.Code
+		e.LastError.Code = &c
+	}
+	if body != nil {
+		if job, sum, err := queue.Decode(body); err == nil {
+			e.To, e.MessageType, e.Template, e.Language, e.Metadata = sum.To, sum.Type, sum.Template, sum.Language, job.Metadata
+			e.Subject = queue.Subject(queue.DefaultSubjectPrefix, job.PhoneNumberID)
+		}
+	}
+	if e.To == "" {
+		e.To = ev.RecipientID
+	}
+	if err := w.dlq.Park(ctx, e); err != nil {
+		w.setRedis(err)
+		_ = msg.NakWithDelay(2 * time.Second)
+		return
+	}
+	if _, err := w.ledger.RecordWebhookFailure(ctx, id, ev.WAMID, true, reason, st.SentGen, a); err != nil {
+		w.setRedis(err)
+		_ = msg.NakWithDelay(2 * time.Second)
+		return
+	}
+	w.metrics.Webhooks.WithLabelValues("failed", "parked").Inc()
+	w.metrics.Parked.WithLabelValues(reason).Inc()
+	span.SetAttributes(telemetry.AttrDLQReason.String(reason))
+	log.Info("failed by webhook; parked", "reason", reason, "code", failureLabel(f))
+	_ = msg.Ack()
+}
+
+// resend publishes a sent job again as the next generation; its
+// de-duplication id makes a second publish for the same failure a no-op.
+func (w *Worker) resend(ctx context.Context, body []byte, st ledger.State, span trace.Span) error {
+	var job queue.Job
+	if err := json.Unmarshal(body, &job); err != nil {
+		return fmt.Errorf("stored job does not decode: %w", err)
+	}
+	_, err := w.producer.PublishWith(trace.ContextWithSpan(ctx, span), &job, queue.PublishOptions{Replay: st.SentGen + 1})
+	if err != nil {
+		return err
+	}
+	return nil
+}
+
+func orNow(t, now time.Time) time.Time {
+	if t.IsZero() {
+		return now
+	}
+	return t
+}

@@ -1,0 +1,173 @@
+package worker_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/waqhq/waq/fakegraph"
+	"github.com/waqhq/waq/internal/testenv"
+	"github.com/waqhq/waq/queue"
+)
+
+// BenchmarkLimits measures how close three worker processes get to Meta's
+// limits without crossing them (issue 5): 20 business numbers at 80
+// messages per second each, enforced by the simulator (130429 past it), a
+// backlog of 20,000 jobs. It reports the achieved rate as a share of the
+// 1,600 per second allowed, and the share of sends answered 130429; the
+// "pair" variant also turns on the pair limit (131056) with a few hot
+// recipients. Run it with:
+//
+//	go test -run '^$' -bench BenchmarkLimits -benchtime 1x ./worker/
+func BenchmarkLimits(b *testing.B) {
+	for _, pair := range []bool{false, true} {
+		name := "numbers"
+		if pair {
+			name = "numbers+pair"
+		}
+		b.Run(name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				runLimits(b, pair)
+			}
+		})
+	}
+}
+
+func runLimits(b *testing.B, pair bool) {
+	mps := 80
+	if v, err := strconv.Atoi(os.Getenv("WAQ_BENCH_MPS")); err == nil {
+		mps = v // to see the pipeline's own ceiling on this machine
+	}
+	const (
+		numbersN = 20
+		jobs     = 20000
+		workers  = 3
+		hot      = 5 // hot recipients, with the pair limit on
+	)
+	waqBin, _ := testenv.Binaries(b)
+	n := testenv.StartNATS(b)
+	// AOF with an fsync every second, as most production Redis run; fsync on
+	// every write (the tests' setting) measures the disk, not waq.
+	rds := testenv.StartRedis(b, "--appendfsync", "everysec")
+	sc := &fakegraph.Scenario{
+		Latency: fakegraph.Latency{Base: fakegraph.Duration(5 * time.Millisecond), Jitter: fakegraph.Duration(10 * time.Millisecond)},
+		Limits:  fakegraph.Limits{Throughput: fakegraph.Throughput{Enabled: true, MPS: mps}},
+	}
+	if pair {
+		sc.Limits.Pair = fakegraph.PairLimit{Enabled: true}
+	}
+	fake := fakegraph.New(fakegraph.Config{Tokens: []string{token}, SendsLog: jobs * 2, Scenario: sc})
+	srv := httptest.NewServer(fake)
+	b.Cleanup(func() { srv.Close(); fake.Close() })
+
+	dir := b.TempDir()
+	var nums strings.Builder
+	nums.WriteString("phone_numbers:\n")
+	pns := make([]string, numbersN)
+	for i := range pns {
+		pns[i] = fmt.Sprintf("1065403522%05d", i)
+		fmt.Fprintf(&nums, "  - {phone_number_id: %q, waba_id: \"9%03d\", mps: %d}\n", pns[i], i, mps)
+	}
+	numbersFile := filepath.Join(dir, "numbers.yaml")
+	if err := os.WriteFile(numbersFile, []byte(nums.String()), 0o600); err != nil {
+		b.Fatal(err)
+	}
+
+	// The backlog first, spread over the numbers; with the pair limit, one
+	// job in 100 goes to one of a few hot recipients.
+	_, js := n.Connect(b)
+	if _, err := queue.EnsureStream(context.Background(), js, queue.StreamConfig{}); err != nil {
+		b.Fatal(err)
+	}
+	var futures []jetstream.PubAckFuture
+	for i := 0; i < jobs; i++ {
+		to := fmt.Sprintf("1555%07d", i)
+		pn := pns[i%numbersN]
+		if pair && i%100 == 0 {
+			to = fmt.Sprintf("1555999%04d", i/100%hot)
+			pn = pns[i/100%numbersN]
+		}
+		job := jobFor(fmt.Sprintf("lim-%05d", i), pn, to)
+		data, _ := json.Marshal(job)
+		f, err := js.PublishAsync(queue.Subject(queue.DefaultSubjectPrefix, job.PhoneNumberID), data, jetstream.WithMsgID(job.ID))
+		if err != nil {
+			b.Fatal(err)
+		}
+		futures = append(futures, f)
+		if i%2000 == 1999 {
+			<-js.PublishAsyncComplete()
+		}
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-time.After(60 * time.Second):
+		b.Fatal("backlog not stored within 60s")
+	}
+	for _, f := range futures {
+		select {
+		case <-f.Ok():
+		case err := <-f.Err():
+			b.Fatal(err)
+		}
+	}
+
+	b.ResetTimer()
+	procs := make([]*testenv.Process, workers)
+	for i := range procs {
+		procs[i] = &testenv.Process{
+			Name: "worker-" + strconv.Itoa(i), Path: waqBin, Args: []string{"worker"},
+			Log: filepath.Join(dir, fmt.Sprintf("worker-%d.log", i)),
+			Env: []string{
+				"WAQ_NATS_URL=" + n.URL, "WAQ_REDIS_URL=" + rds.URL, "WAQ_GRAPH_URL=" + srv.URL,
+				"WAQ_ACCESS_TOKEN=" + token, "WAQ_PHONE_NUMBERS_FILE=" + numbersFile, "WAQ_HTTP_ADDR=127.0.0.1:0",
+				"WAQ_CONCURRENCY=64", "WAQ_LOG_LEVEL=warn", "OTEL_TRACES_EXPORTER=none",
+			},
+		}
+		procs[i].Start(b)
+		p := procs[i]
+		b.Cleanup(func() { p.Kill(syscall.SIGTERM, 10*time.Second) })
+	}
+	testenv.Eventually(b, 5*time.Minute, func() error {
+		st := fake.Stats(false)
+		if st.AcceptedJobs < jobs {
+			return fmt.Errorf("%d of %d accepted", st.AcceptedJobs, jobs)
+		}
+		return nil
+	})
+	b.StopTimer()
+
+	st := fake.Stats(false)
+	sends := fake.Sends(jobs * 2)
+	var first, last time.Time
+	for _, s := range sends {
+		if s.Outcome != fakegraph.OutcomeAccepted {
+			continue
+		}
+		if first.IsZero() || s.Time.Before(first) {
+			first = s.Time
+		}
+		if s.Time.After(last) {
+			last = s.Time
+		}
+	}
+	span := last.Sub(first).Seconds()
+	rate := float64(jobs) / span
+	allowed := float64(numbersN * mps)
+	b.ReportMetric(rate, "sends/s")
+	b.ReportMetric(rate/allowed*100, "%-of-allowed")
+	b.ReportMetric(float64(st.ByCode[130429])/float64(st.Requests)*100, "%-130429")
+	b.ReportMetric(float64(st.ByCode[131056])/float64(st.Requests)*100, "%-131056")
+	b.ReportMetric(float64(st.Duplicates), "duplicates")
+	b.Logf("%d jobs over %.1fs: %.0f sends/s of %.0f allowed (%.1f%%); %d requests, %d answered 130429 (%.2f%%), %d answered 131056",
+		jobs, span, rate, allowed, rate/allowed*100, st.Requests, st.ByCode[130429], float64(st.ByCode[130429])/float64(st.Requests)*100, st.ByCode[131056])
+}
