@@ -91,7 +91,7 @@ func (s State) ParkedAt(gen int) bool { return s.Parked != "" && s.ParkedGen >= 
 
 // Ledger is the Redis-backed job ledger. It is safe for concurrent use.
 type Ledger struct {
-	rdb    redis.UniversalClient
+	rdb    redis.Cmdable
 	prefix string
 	ttl    time.Duration
 	resend time.Duration
@@ -112,7 +112,7 @@ type Options struct {
 }
 
 // New returns a ledger over rdb.
-func New(rdb redis.UniversalClient, opts Options) *Ledger {
+func New(rdb redis.Cmdable, opts Options) *Ledger {
 	l := &Ledger{rdb: rdb, prefix: opts.Prefix, ttl: opts.Retention, resend: opts.ResendWindow}
 	if l.prefix == "" {
 		l.prefix = "waq"
@@ -300,29 +300,49 @@ func (l *Ledger) RecordSentMany(ctx context.Context, recs []SentRecord) error {
 		}
 		datas[i] = d
 	}
-	write := func(p redis.Pipeliner) error {
+	write := func(c redis.Cmdable) []redis.Cmder {
+		cmds := make([]redis.Cmder, 0, 3*len(recs))
 		for i, r := range recs {
-			sentScript.EvalSha(ctx, p, []string{l.stateKey(r.ID), l.historyKey(r.ID)},
-				r.WAMID, r.Attempt.At.UnixMilli(), r.Gen, ttl, r.ID, datas[i], r.Attempt.TraceID, r.Attempt.SpanID)
-			p.Set(ctx, l.wamidKey(r.WAMID), r.ID, l.ttl)
+			cmds = append(cmds, sentScript.EvalSha(ctx, c, []string{l.stateKey(r.ID), l.historyKey(r.ID)},
+				r.WAMID, r.Attempt.At.UnixMilli(), r.Gen, ttl, r.ID, datas[i], r.Attempt.TraceID, r.Attempt.SpanID))
+			cmds = append(cmds, c.Set(ctx, l.wamidKey(r.WAMID), r.ID, l.ttl))
 			if len(r.Body) > 0 && l.resend > 0 {
-				p.Set(ctx, l.bodyKey(r.ID), r.Body, l.resend)
+				cmds = append(cmds, c.Set(ctx, l.bodyKey(r.ID), r.Body, l.resend))
 			}
 		}
-		return nil
+		return cmds
 	}
-	_, err := l.rdb.Pipelined(ctx, write)
+	err := l.batch(ctx, write)
 	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
 		// A restarted Redis has forgotten its scripts; the writes are
 		// idempotent, so load and write again.
 		if err = sentScript.Load(ctx, l.rdb).Err(); err == nil {
-			_, err = l.rdb.Pipelined(ctx, write)
+			err = l.batch(ctx, write)
 		}
 	}
 	if err != nil {
 		return fmt.Errorf("ledger record sent: %w", err)
 	}
 	return nil
+}
+
+// batch sends fn's commands in one round trip and returns the first error:
+// on the autopipeliner they join the batch other callers share; on another
+// client they go as one pipeline.
+func (l *Ledger) batch(ctx context.Context, fn func(c redis.Cmdable) []redis.Cmder) error {
+	if _, ok := l.rdb.(*redis.AutoPipeliner); ok {
+		for _, c := range fn(l.rdb) {
+			if err := c.Err(); err != nil && !errors.Is(err, redis.Nil) {
+				return err
+			}
+		}
+		return nil
+	}
+	_, err := l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		fn(p)
+		return nil
+	})
+	return err
 }
 
 // MarkParked records that generation gen of the job was parked with reason.

@@ -102,7 +102,7 @@ type Config struct {
 // Gate is the throughput control shared by a worker's slots.
 type Gate struct {
 	cfg     Config
-	rdb     redis.UniversalClient
+	rdb     redis.Cmdable
 	numbers *numbers.Registry
 	graph   *graph.Client
 	metrics *telemetry.Metrics
@@ -138,7 +138,7 @@ type rateState struct {
 }
 
 // New returns a gate. Run must run for holds and pauses to be shared.
-func New(rdb redis.UniversalClient, reg *numbers.Registry, gc *graph.Client, m *telemetry.Metrics, log *slog.Logger, cfg Config) *Gate {
+func New(rdb redis.Cmdable, reg *numbers.Registry, gc *graph.Client, m *telemetry.Metrics, log *slog.Logger, cfg Config) *Gate {
 	if cfg.Prefix == "" {
 		cfg.Prefix = "waq"
 	}
@@ -680,6 +680,17 @@ func (g *Gate) known() []numbers.Number {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].PhoneNumberID < out[j].PhoneNumberID })
 	return out
+}
+
+// Paused reports, from memory, whether num is paused now, and how long to
+// hold its jobs back (until the next probe). It costs no round trip: the
+// worker asks it right before each send.
+func (g *Gate) Paused(num numbers.Number) (time.Duration, bool) {
+	_, h, ok := g.pausedFor(num)
+	if !ok {
+		return 0, false
+	}
+	return spread(h.Until.Sub(g.now())), true
 }
 
 // Sent is told of every success.

@@ -173,6 +173,13 @@ func (d *delivery) run(ctx context.Context) {
 	case <-ctx.Done():
 		return
 	}
+	// A pause may have begun while the job waited for its slot (another
+	// send's 190): a job that has not gone yet does not go with a bad token.
+	if wait, paused := w.gate.Paused(num); paused {
+		w.metrics.Throttled.WithLabelValues("paused").Inc()
+		d.nak(wait)
+		return
+	}
 	d.send(ctx, num)
 }
 

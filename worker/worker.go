@@ -66,6 +66,7 @@ type Worker struct {
 	// producer publishes jobs again (a failure reported by webhook).
 	producer *queue.Producer
 	rdb      redis.UniversalClient
+	fast     redis.Cmdable
 	ledger   *ledger.Ledger
 	dlq      *deadletter.Store
 	hasher   *telemetry.RecipientHasher
@@ -338,7 +339,10 @@ func (w *Worker) connect(ctx context.Context) error {
 		return fmt.Errorf("WAQ_REDIS_URL: redis at %s does not answer: %w", redact(w.cfg.RedisURL), err)
 	}
 	w.metrics.Up.WithLabelValues("redis").Set(1)
-	w.ledger = ledger.New(rdb, ledger.Options{Prefix: w.cfg.KeyPrefix, Retention: w.cfg.SentRetention, ResendWindow: w.cfg.ResendWindow})
+	// The hot path (each job's record, pace and outcome) goes through the
+	// autopipeliner: concurrent jobs share round trips.
+	w.fast = conn.AutoPipelined(rdb)
+	w.ledger = ledger.New(w.fast, ledger.Options{Prefix: w.cfg.KeyPrefix, Retention: w.cfg.SentRetention, ResendWindow: w.cfg.ResendWindow})
 	if err := w.ledger.LoadScripts(sctx); err != nil {
 		return fmt.Errorf("WAQ_REDIS_URL: %w", err)
 	}
