@@ -42,7 +42,9 @@ type delivery struct {
 	logID     string       // the job id for log lines; "" before the body decoded
 	lg        *slog.Logger // built on the first line logged: most jobs log nothing
 	state     ledger.State
-	holding   bool // holds a send slot
+	holding   bool      // holds a send slot
+	kept      bool      // counted among its number's jobs waiting for the schedule
+	progress  time.Time // when JetStream was last told the job is in progress
 }
 
 // logger is the job's logger: every line has its id and trace id.
@@ -64,9 +66,20 @@ func (d *delivery) release() {
 // handle gives one delivered message its outcome for this delivery: ack
 // (sent or parked, durably recorded), NakWithDelay (try again later), or
 // nothing (the work context ended; JetStream redelivers after the ack wait).
+//
+// A job that waits for its paced slot does so on a timer, not in a
+// goroutine: handle returns, and the timer carries the job on. finish gives
+// back what the job holds, once, when it is done.
 func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 	d := &delivery{w: w, msg: msg, delivered: 1}
-	defer d.release()
+	// waiting is this goroutine's own: once the job waits on a timer,
+	// another goroutine owns it and this one must not touch it again.
+	waiting := false
+	defer func() {
+		if !waiting {
+			d.done()
+		}
+	}()
 	if md, err := msg.Metadata(); err == nil {
 		d.delivered = md.NumDelivered
 	}
@@ -83,7 +96,6 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 			telemetry.AttrOperation.String("process"),
 			telemetry.AttrDestination.String(msg.Subject()),
 		))
-	defer d.span.End()
 
 	job, sum, err := queue.Decode(msg.Data())
 	if err != nil {
@@ -106,28 +118,30 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 	for k, v := range job.Metadata {
 		d.span.SetAttributes(attribute.String(telemetry.AttrMetadataPrefix+k, v))
 	}
-	d.run(ctx)
+	waiting = d.run(ctx)
 }
 
-func (d *delivery) run(ctx context.Context) {
+// run takes a decoded job to its outcome for this delivery. It reports true
+// when the job now waits on a timer (see admit): done is then the timer's.
+func (d *delivery) run(ctx context.Context) (waiting bool) {
 	w := d.w
 	st, err := w.ledger.Load(ctx, d.job.ID)
 	if err != nil {
 		d.dependencyDown(err)
-		return
+		return false
 	}
 	d.state = st
 	switch {
 	case st.HasSent(d.gen):
 		d.alreadyDone("sent")
-		return
+		return false
 	case st.ParkedAt(d.gen):
 		d.alreadyDone("parked")
-		return
+		return false
 	case d.gen < st.Gen:
 		// A newer generation (a replay) owns the job now.
 		d.alreadyDone("superseded")
-		return
+		return false
 	}
 	if d.delivered > 1 {
 		// A worker may have parked the job and died before marking the
@@ -135,32 +149,35 @@ func (d *delivery) run(ctx context.Context) {
 		parked, err := w.dlq.Parked(ctx, d.job.ID, d.gen)
 		if err != nil {
 			d.dependencyDown(err)
-			return
+			return false
 		}
 		if parked {
 			if err := w.durably(ctx, d.msg, func(c context.Context) error {
 				return w.ledger.MarkParked(c, d.job.ID, d.gen, "parked")
 			}); err != nil {
-				return
+				return false
 			}
 			d.alreadyDone("parked")
-			return
+			return false
 		}
 	}
 	if d.job.Expired(w.now()) {
 		d.park(ctx, policy.ReasonExpired, "not_after "+d.job.NotAfter.UTC().Format(time.RFC3339)+" passed before the job could be sent", nil, ledger.Attempt{Outcome: "expired"})
-		return
+		return false
 	}
 	num, err := w.numbers.Lookup(d.job.PhoneNumberID)
 	if err != nil {
 		d.park(ctx, policy.ReasonInvalid, err.Error(), nil, ledger.Attempt{Outcome: "invalid", Error: "no token"})
-		return
+		return false
 	}
-	adm, err := d.admit(ctx, num)
+	return d.admit(ctx, num, 0)
+}
+
+// admitted carries on with a job the gate has answered for.
+func (d *delivery) admitted(ctx context.Context, num numbers.Number, adm throttle.Admission, err error) {
+	w := d.w
 	if err != nil {
-		if !errors.Is(err, errHandedBack) {
-			d.dependencyDown(err)
-		}
+		d.dependencyDown(err)
 		return
 	}
 	if adm.Park != "" {
@@ -192,57 +209,62 @@ func (d *delivery) run(ctx context.Context) {
 	d.send(ctx, num)
 }
 
-// errHandedBack means the job went back to JetStream (a stop) while it
-// waited.
-var errHandedBack = errors.New("handed back")
-
-// admit asks the gate until the job may go. A job whose paced slot is near
-// (within maxLocalWait) waits for it here, without a send slot. A job whose
-// number's schedule is further out also waits here, asking again, while its
-// number holds fewer than a few seconds' worth of such jobs: that keeps a
-// backlog in the stream instead of churning it through NakWithDelay. Any
-// other wait (a pause, a hold, a hot recipient) is returned for a
-// NakWithDelay.
-func (d *delivery) admit(ctx context.Context, num numbers.Number) (throttle.Admission, error) {
+// admit asks the gate whether the job may go (try i of its asking). A job
+// whose paced slot is near (within maxLocalWait) waits for it here, without
+// a send slot or a goroutine. A job whose number's schedule is further out
+// also waits here, asking again, while its number holds fewer than a few
+// seconds' worth of such jobs: that keeps a backlog in the stream instead of
+// churning it through NakWithDelay. Any other wait (a pause, a hold, a hot
+// recipient) goes back to JetStream with NakWithDelay.
+func (d *delivery) admit(ctx context.Context, num numbers.Number, i int) (waiting bool) {
 	w := d.w
-	kept := false
-	defer func() {
-		if kept {
-			w.unkeep(num.PhoneNumberID)
+	adm, err := w.gate.Admit(ctx, num, d.sum.To, maxLocalWait)
+	if err != nil {
+		d.admitted(ctx, num, adm, err)
+		return false
+	}
+	if adm.Reserved {
+		d.unkeep(num)
+		if adm.Wait > 0 {
+			d.after(adm.Wait, func() bool { d.admitted(ctx, num, throttle.Admission{}, nil); return false })
+			return true
 		}
-	}()
-	progress := time.Now()
-	for i := 0; ; i++ {
-		adm, err := w.gate.Admit(ctx, num, d.sum.To, maxLocalWait)
-		if err != nil {
-			return adm, err
-		}
-		if adm.Reserved {
-			if adm.Wait > 0 {
-				if err := d.waitLocally(ctx, adm.Wait); err != nil {
-					return adm, errHandedBack
-				}
-			}
-			return throttle.Admission{}, nil
-		}
-		if adm.Wait <= 0 || adm.Scope != "pace" || i >= 1000 {
-			return adm, nil
-		}
-		if !kept {
-			if !w.keep(num) {
-				return adm, nil
-			}
-			kept = true
-		}
-		if time.Since(progress) > w.cfg.AckWait/3 {
-			_ = d.msg.InProgress()
-			progress = time.Now()
-		}
-		// Ask again once the schedule has moved up to the horizon.
-		again := min(max(adm.Wait-maxLocalWait/2, 100*time.Millisecond), maxLocalWait)
-		if err := d.waitLocally(ctx, again); err != nil {
-			return adm, errHandedBack
-		}
+		d.admitted(ctx, num, throttle.Admission{}, nil)
+		return false
+	}
+	if adm.Wait <= 0 || adm.Scope != "pace" || i >= 1000 || !d.keep(num) {
+		d.unkeep(num)
+		d.admitted(ctx, num, adm, nil)
+		return false
+	}
+	if time.Since(d.progress) > w.cfg.AckWait/3 {
+		_ = d.msg.InProgress()
+		d.progress = time.Now()
+	}
+	// Ask again once the schedule has moved up to the horizon.
+	again := min(max(adm.Wait-maxLocalWait/2, 100*time.Millisecond), maxLocalWait)
+	d.after(again, func() bool { return d.admit(ctx, num, i+1) })
+	return true
+}
+
+// keep counts the job among those its number holds waiting for the
+// schedule (once); it reports false past about four seconds' worth.
+func (d *delivery) keep(num numbers.Number) bool {
+	if d.kept {
+		return true
+	}
+	if !d.w.keep(num) {
+		return false
+	}
+	d.kept = true
+	return true
+}
+
+// unkeep takes the job out of its number's waiting count.
+func (d *delivery) unkeep(num numbers.Number) {
+	if d.kept {
+		d.w.unkeep(num.PhoneNumberID)
+		d.kept = false
 	}
 }
 
@@ -267,19 +289,36 @@ func (w *Worker) unkeep(pn string) {
 	}
 }
 
-// waitLocally waits for a reserved slot. A stop hands the job back instead.
-func (d *delivery) waitLocally(ctx context.Context, wait time.Duration) error {
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-d.w.stopping:
-		_ = d.msg.Nak()
-		return errors.New("stopping")
-	case <-ctx.Done():
-		return ctx.Err()
+// after carries the job on with next once wait has passed, on a timer,
+// and the caller must return without touching the job again: the timer's
+// goroutine owns it now. next reports whether the job waits again. A stop
+// hands the waiting job back at once.
+func (d *delivery) after(wait time.Duration, next func() (waiting bool)) {
+	d.w.timers.schedule(d, wait, func(stopping bool) {
+		if stopping {
+			_ = d.msg.Nak()
+			d.done()
+			return
+		}
+		if !next() {
+			d.done()
+		}
+	})
+}
+
+// done finishes the job: the span ends, and the send slot, the hold and the
+// in-flight count are given back.
+func (d *delivery) done() {
+	d.release()
+	if d.span != nil {
+		d.span.End()
 	}
+	if d.kept {
+		d.w.unkeep(d.job.PhoneNumberID)
+		d.kept = false
+	}
+	<-d.w.held
+	d.w.inflight.Done()
 }
 
 // send makes one attempt and acts on its answer.
@@ -590,8 +629,8 @@ func (d *delivery) alreadyDone(why string) {
 	d.ack()
 	if d.w.log.Enabled(context.Background(), slog.LevelDebug) {
 		if d.w.log.Enabled(context.Background(), slog.LevelDebug) {
-		d.logger().Debug("already done; acknowledged without a send", "state", why, "delivery", d.delivered)
-	}
+			d.logger().Debug("already done; acknowledged without a send", "state", why, "delivery", d.delivered)
+		}
 	}
 }
 

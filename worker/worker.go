@@ -78,6 +78,8 @@ type Worker struct {
 	// in the stream rather than churning through naks.
 	slots chan struct{}
 	held  chan struct{}
+	// timers carry on the jobs that wait for their paced slot.
+	timers timers
 	// kept counts, per number, jobs waiting here for the number's schedule.
 	keptMu sync.Mutex
 	kept   map[string]int
@@ -272,6 +274,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 
 	close(w.stopping)
+	w.timers.stop()
 	done := make(chan struct{})
 	go func() { w.inflight.Wait(); close(done) }()
 	select {
@@ -407,10 +410,7 @@ func (w *Worker) consume(ctx, work context.Context) error {
 			return
 		}
 		w.inflight.Add(1)
-		go func() {
-			defer func() { <-w.held; w.inflight.Done() }()
-			w.handle(work, msg)
-		}()
+		go w.handle(work, msg) // gives back the hold and the in-flight count
 	},
 		jetstream.PullMaxMessages(batch),
 		jetstream.PullExpiry(5*time.Second),
