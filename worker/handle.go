@@ -89,36 +89,47 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 	h := msg.Headers()
 	d.gen = queue.ReplayOf(h)
 	parent := propagation.TraceContext{}.Extract(ctx, queue.HeaderCarrier(h))
+	job, sum, decodeErr := queue.Decode(msg.Data())
+	// Every attribute known now goes in at the start, in one slice: adding
+	// them one call at a time grows the span's slice again and again.
+	attrs := make([]attribute.KeyValue, 0, 16+metadataLen(job))
+	attrs = append(attrs,
+		telemetry.AttrMessagingSystem.String("nats"),
+		telemetry.AttrOperation.String("process"),
+		telemetry.AttrDestination.String(msg.Subject()),
+	)
+	if decodeErr == nil {
+		attrs = append(attrs,
+			telemetry.AttrMessageID.String(job.ID),
+			telemetry.AttrPhoneNumberID.String(job.PhoneNumberID),
+			telemetry.AttrRecipient.String(w.hasher.Hash(sum.To)),
+		)
+		if sum.Template != "" {
+			attrs = append(attrs, telemetry.AttrTemplate.String(sum.Template))
+		}
+		if d.gen > 0 {
+			attrs = append(attrs, telemetry.AttrReplay.Int(d.gen))
+		}
+		for k, v := range job.Metadata {
+			attrs = append(attrs, attribute.String(telemetry.AttrMetadataPrefix+k, v))
+		}
+	}
 	ctx, d.span = w.tracer.Start(parent, "process "+msg.Subject(),
-		trace.WithSpanKind(trace.SpanKindConsumer),
-		trace.WithAttributes(
-			telemetry.AttrMessagingSystem.String("nats"),
-			telemetry.AttrOperation.String("process"),
-			telemetry.AttrDestination.String(msg.Subject()),
-		))
-
-	job, sum, err := queue.Decode(msg.Data())
-	if err != nil {
-		d.parkInvalid(ctx, err)
+		trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(attrs...))
+	if decodeErr != nil {
+		d.parkInvalid(ctx, decodeErr)
 		return
 	}
 	d.job, d.sum = job, sum
 	d.logID = job.ID
-	d.span.SetAttributes(
-		telemetry.AttrMessageID.String(job.ID),
-		telemetry.AttrPhoneNumberID.String(job.PhoneNumberID),
-		telemetry.AttrRecipient.String(w.hasher.Hash(sum.To)),
-	)
-	if sum.Template != "" {
-		d.span.SetAttributes(telemetry.AttrTemplate.String(sum.Template))
-	}
-	if d.gen > 0 {
-		d.span.SetAttributes(telemetry.AttrReplay.Int(d.gen))
-	}
-	for k, v := range job.Metadata {
-		d.span.SetAttributes(attribute.String(telemetry.AttrMetadataPrefix+k, v))
-	}
 	waiting = d.run(ctx)
+}
+
+func metadataLen(j *queue.Job) int {
+	if j == nil {
+		return 0
+	}
+	return len(j.Metadata)
 }
 
 // run takes a decoded job to its outcome for this delivery. It reports true
