@@ -3,7 +3,7 @@ GO        ?= go
 PKGS      ?= ./...
 BIN       := bin
 
-.PHONY: test test-short lint dev bench build fuzz clean
+.PHONY: test test-short lint dev bench bench-go bench-pipeline build fuzz clean
 
 build:
 	$(GO) build -o $(BIN)/waq ./cmd/waq
@@ -25,8 +25,16 @@ lint: $(BIN)/staticcheck
 dev:
 	$(GO) run ./cmd/waq dev
 
-bench:
+# bench runs the Go benchmarks and a short pipeline benchmark against its
+# baseline; bench-pipeline alone takes BENCH_ARGS (see waq bench -h).
+bench: bench-go bench-pipeline
+
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem $(PKGS)
+
+BENCH_ARGS ?= --jobs 20000 --baseline
+bench-pipeline: build
+	$(BIN)/waq bench $(BENCH_ARGS)
 
 # fuzz runs every fuzz target for FUZZTIME each.
 FUZZTIME ?= 30s

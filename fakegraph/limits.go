@@ -69,20 +69,6 @@ func (w *callWindow) take(now time.Time, limit CallLimit) (u usage, ok bool) {
 	return u, true
 }
 
-// peek is the state of the window without a call.
-func (w *callWindow) peek(now time.Time, limit CallLimit) usage {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.start.IsZero() || now.Sub(w.start) >= limit.Per.D() {
-		return usage{}
-	}
-	u := usage{pct: min(100, w.count*100/limit.Calls)}
-	if w.count >= limit.Calls {
-		u.regain = w.start.Add(limit.Per.D()).Sub(now)
-	}
-	return u
-}
-
 // regainMinutes is estimated_time_to_regain_access: whole minutes, rounded
 // up, as Meta reports it.
 func regainMinutes(d time.Duration) int {

@@ -42,6 +42,9 @@ type Config struct {
 	MaxBody int64
 	// HTTPClient delivers webhooks. Defaults to a client with keep-alive.
 	HTTPClient *http.Client
+	// OnSend, when set, is called with every request to the messages
+	// endpoint once it is answered (see onsend.go).
+	OnSend func(Send)
 }
 
 // Server is the simulator: an http.Handler for the Graph API endpoints and
@@ -442,6 +445,9 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request, phoneID string
 		}
 	}
 	s.stats.record(&send)
+	if s.cfg.OnSend != nil {
+		s.cfg.OnSend(send)
+	}
 	if send.Outcome == OutcomeAccepted {
 		s.hooks.accepted(sn, &send, d.phone, d.async)
 	}

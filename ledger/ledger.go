@@ -93,7 +93,7 @@ func (s State) ParkedAt(gen int) bool { return s.Parked != "" && s.ParkedGen >= 
 
 // Ledger is the Redis-backed job ledger. It is safe for concurrent use.
 type Ledger struct {
-	rdb    redis.UniversalClient
+	rdb    redis.Cmdable
 	prefix string
 	ttl    time.Duration
 	resend time.Duration
@@ -122,7 +122,7 @@ type Options struct {
 }
 
 // New returns a ledger over rdb.
-func New(rdb redis.UniversalClient, opts Options) *Ledger {
+func New(rdb redis.Cmdable, opts Options) *Ledger {
 	l := &Ledger{rdb: rdb, prefix: opts.Prefix, ttl: opts.Retention, resend: opts.ResendWindow,
 		wait: conn.Replicas{N: opts.WaitReplicas, Timeout: opts.WaitTimeout}}
 	if l.prefix == "" {
@@ -263,9 +263,12 @@ func (l *Ledger) RecordAttempt(ctx context.Context, id string, gen int, a Attemp
 	return n, nil
 }
 
-// sentScript records the outcome "sent". KEYS: state, history.
-// ARGV: wamid, sent ms, gen, ttl ms, job id, attempt JSON, trace id, span id.
+// sentScript records the outcome "sent", and keeps the job's body for the
+// resend window. KEYS: state, history, body.
+// ARGV: wamid, sent ms, gen, ttl ms, job id, attempt JSON, trace id, span id,
+// body ("" keeps none), resend ms.
 var sentScript = redis.NewScript(`
+if ARGV[9] ~= '' then redis.call('SET', KEYS[3], ARGV[9], 'PX', ARGV[10]) end
 redis.call('HSET', KEYS[1], 'w', ARGV[1], 's', ARGV[2], 'sg', ARGV[3], 'ti', ARGV[7], 'si', ARGV[8])
 redis.call('HDEL', KEYS[1], 'p', 'pg')
 local g = tonumber(redis.call('HGET', KEYS[1], 'g') or '0')
@@ -311,30 +314,66 @@ func (l *Ledger) RecordSentMany(ctx context.Context, recs []SentRecord) error {
 		}
 		datas[i] = d
 	}
-	write := func(p redis.Pipeliner) error {
+	write := func(c redis.Cmdable) []redis.Cmder {
+		cmds := make([]redis.Cmder, 0, 2*len(recs))
 		for i, r := range recs {
-			sentScript.EvalSha(ctx, p, []string{l.stateKey(r.ID), l.historyKey(r.ID)},
-				r.WAMID, r.Attempt.At.UnixMilli(), r.Gen, ttl, r.ID, datas[i], r.Attempt.TraceID, r.Attempt.SpanID)
-			p.Set(ctx, l.wamidKey(r.WAMID), r.ID, l.ttl)
-			if len(r.Body) > 0 && l.resend > 0 {
-				p.Set(ctx, l.bodyKey(r.ID), r.Body, l.resend)
+			var body []byte
+			if l.resend > 0 {
+				body = r.Body
 			}
+			cmds = append(cmds, sentScript.EvalSha(ctx, c, []string{l.stateKey(r.ID), l.historyKey(r.ID), l.bodyKey(r.ID)},
+				r.WAMID, r.Attempt.At.UnixMilli(), r.Gen, ttl, r.ID, datas[i], r.Attempt.TraceID, r.Attempt.SpanID, body, l.resend.Milliseconds()))
+			cmds = append(cmds, c.Set(ctx, l.wamidKey(r.WAMID), r.ID, l.ttl))
 		}
-		return nil
+		return cmds
 	}
-	_, err := l.wait.Pipelined(ctx, l.rdb, write)
+	err := l.outcome(ctx, write)
 	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
 		// A restarted Redis (or a replica promoted by a failover) has
 		// forgotten its scripts; the writes are idempotent, so load and
 		// write again.
 		if err = sentScript.Load(ctx, l.rdb).Err(); err == nil {
-			_, err = l.wait.Pipelined(ctx, l.rdb, write)
+			err = l.outcome(ctx, write)
 		}
 	}
 	if err != nil {
 		return fmt.Errorf("ledger record sent: %w", err)
 	}
 	return nil
+}
+
+// batch sends fn's commands in one round trip and returns the first error:
+// on the autopipeliner they join the batch other callers share; on another
+// client they go as one pipeline.
+func (l *Ledger) batch(ctx context.Context, fn func(c redis.Cmdable) []redis.Cmder) error {
+	if _, ok := l.rdb.(*redis.AutoPipeliner); ok {
+		for _, c := range fn(l.rdb) {
+			if err := c.Err(); err != nil && !errors.Is(err, redis.Nil) {
+				return err
+			}
+		}
+		return nil
+	}
+	_, err := l.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		fn(p)
+		return nil
+	})
+	return err
+}
+
+// outcome sends the writes of an outcome like batch and, with WaitReplicas,
+// as one pipeline of their own ending in a WAIT: WAIT covers the writes of
+// the connection it is sent on, so they must not join a batch that other
+// callers share.
+func (l *Ledger) outcome(ctx context.Context, fn func(c redis.Cmdable) []redis.Cmder) error {
+	if l.wait.N <= 0 {
+		return l.batch(ctx, fn)
+	}
+	_, err := l.wait.Pipelined(ctx, l.rdb, func(p redis.Pipeliner) error {
+		fn(p)
+		return nil
+	})
+	return err
 }
 
 // MarkParked records that generation gen of the job was parked with reason.
@@ -488,6 +527,8 @@ func (l *Ledger) runWaited(ctx context.Context, script *redis.Script, keys []str
 	}
 	err := run()
 	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		// A restarted Redis (or a promoted replica) has forgotten the
+		// script; the write is idempotent, so load it and write again.
 		if err = script.Load(ctx, l.rdb).Err(); err == nil {
 			err = run()
 		}

@@ -48,62 +48,71 @@ type Summary struct {
 }
 
 // messageFields decodes the parts of a message object waq looks at. Each
-// type's payload is kept raw: only its presence is checked.
+// type's payload is only checked for presence: decoding it into a present
+// copies nothing.
 type messageFields struct {
-	MessagingProduct string          `json:"messaging_product"`
-	RecipientType    string          `json:"recipient_type"`
-	To               json.RawMessage `json:"to"`
-	Type             string          `json:"type"`
+	MessagingProduct string  `json:"messaging_product"`
+	RecipientType    string  `json:"recipient_type"`
+	To               *string `json:"to"`
+	Type             string  `json:"type"`
 	Template         *struct {
 		Name     string `json:"name"`
 		Language *struct {
 			Code string `json:"code"`
 		} `json:"language"`
 	} `json:"template"`
-	Text        json.RawMessage `json:"text"`
-	Image       json.RawMessage `json:"image"`
-	Audio       json.RawMessage `json:"audio"`
-	Video       json.RawMessage `json:"video"`
-	Document    json.RawMessage `json:"document"`
-	Sticker     json.RawMessage `json:"sticker"`
-	Location    json.RawMessage `json:"location"`
-	Contacts    json.RawMessage `json:"contacts"`
-	Interactive json.RawMessage `json:"interactive"`
-	Reaction    json.RawMessage `json:"reaction"`
+	Text        present `json:"text"`
+	Image       present `json:"image"`
+	Audio       present `json:"audio"`
+	Video       present `json:"video"`
+	Document    present `json:"document"`
+	Sticker     present `json:"sticker"`
+	Location    present `json:"location"`
+	Contacts    present `json:"contacts"`
+	Interactive present `json:"interactive"`
+	Reaction    present `json:"reaction"`
+}
+
+// present records that a JSON value other than null was there.
+type present bool
+
+// UnmarshalJSON marks the value present unless it is null.
+func (p *present) UnmarshalJSON(b []byte) error {
+	*p = present(!bytes.Equal(b, []byte("null")))
+	return nil
 }
 
 // MessageTypes are the message.type values the Cloud API accepts.
 var MessageTypes = []string{"text", "template", "image", "audio", "video", "document", "sticker", "location", "contacts", "interactive", "reaction"}
 
-func (m *messageFields) payload(typ string) (json.RawMessage, bool) {
+// payload reports whether the object a message type needs is there, and
+// whether the type is known at all.
+func (m *messageFields) payload(typ string) (has, known bool) {
 	switch typ {
 	case "text":
-		return m.Text, true
+		return bool(m.Text), true
 	case "template":
-		if m.Template == nil {
-			return nil, true
-		}
-		return json.RawMessage("{}"), true
+		return m.Template != nil, true
 	case "image":
-		return m.Image, true
+		return bool(m.Image), true
 	case "audio":
-		return m.Audio, true
+		return bool(m.Audio), true
 	case "video":
-		return m.Video, true
+		return bool(m.Video), true
 	case "document":
-		return m.Document, true
+		return bool(m.Document), true
 	case "sticker":
-		return m.Sticker, true
+		return bool(m.Sticker), true
 	case "location":
-		return m.Location, true
+		return bool(m.Location), true
 	case "contacts":
-		return m.Contacts, true
+		return bool(m.Contacts), true
 	case "interactive":
-		return m.Interactive, true
+		return bool(m.Interactive), true
 	case "reaction":
-		return m.Reaction, true
+		return bool(m.Reaction), true
 	}
-	return nil, false
+	return false, false
 }
 
 // ValidationError says which field of a job is wrong and how.
@@ -223,6 +232,10 @@ func SummarizeMessage(msg json.RawMessage) (Summary, error) {
 	}
 	var m messageFields
 	if err := json.Unmarshal(trimmed, &m); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field == "to" {
+			return Summary{}, invalid("message.to", "want a string of digits with country code, like \"15551234567\"")
+		}
 		return Summary{}, invalid("message", "%s", jsonProblem(err))
 	}
 	if m.MessagingProduct != "whatsapp" {
@@ -243,11 +256,11 @@ func SummarizeMessage(msg json.RawMessage) (Summary, error) {
 		// Meta treats a message without a type as text.
 		typ = "text"
 	}
-	payload, known := m.payload(typ)
+	has, known := m.payload(typ)
 	if !known {
 		return Summary{}, invalid("message.type", "unknown type %q; want one of %s", typ, strings.Join(MessageTypes, ", "))
 	}
-	if len(bytes.TrimSpace(payload)) == 0 || bytes.Equal(bytes.TrimSpace(payload), []byte("null")) {
+	if !has {
 		return Summary{}, invalid("message."+typ, "missing: a %s message needs a %q object", typ, typ)
 	}
 	s := Summary{MessagingProduct: m.MessagingProduct, To: to, Type: typ}
@@ -264,18 +277,14 @@ func SummarizeMessage(msg json.RawMessage) (Summary, error) {
 	return s, nil
 }
 
-func recipient(raw json.RawMessage) (string, error) {
-	if len(raw) == 0 {
+func recipient(to *string) (string, error) {
+	if to == nil {
 		return "", invalid("message.to", "missing")
 	}
-	var to string
-	if err := json.Unmarshal(raw, &to); err != nil {
-		return "", invalid("message.to", "want a string of digits with country code, like \"15551234567\"")
-	}
-	if err := ValidateRecipient(to); err != nil {
+	if err := ValidateRecipient(*to); err != nil {
 		return "", err
 	}
-	return to, nil
+	return *to, nil
 }
 
 // ValidateRecipient checks a recipient number: digits only, with country

@@ -102,17 +102,18 @@ type Config struct {
 // Gate is the throughput control shared by a worker's slots.
 type Gate struct {
 	cfg     Config
-	rdb     redis.UniversalClient
+	rdb     redis.Cmdable
 	numbers *numbers.Registry
 	graph   *graph.Client
 	metrics *telemetry.Metrics
 	log     *slog.Logger
 	now     func() time.Time
 
-	mu    sync.RWMutex
-	holds map[string]hold // key → hold, as last read from Redis (and our own writes)
-	rates map[string]rateState
-	seen  map[string]numbers.Number // numbers this worker sent for, for status
+	mu     sync.RWMutex
+	holds  map[string]hold // key → hold, as last read from Redis (and our own writes)
+	pauses int             // how many of holds are pauses
+	rates  map[string]rateState
+	seen   map[string]numbers.Number // numbers this worker sent for, for status
 }
 
 // hold is a pause or a time-limited hold, as stored in the shared hash.
@@ -138,7 +139,7 @@ type rateState struct {
 }
 
 // New returns a gate. Run must run for holds and pauses to be shared.
-func New(rdb redis.UniversalClient, reg *numbers.Registry, gc *graph.Client, m *telemetry.Metrics, log *slog.Logger, cfg Config) *Gate {
+func New(rdb redis.Cmdable, reg *numbers.Registry, gc *graph.Client, m *telemetry.Metrics, log *slog.Logger, cfg Config) *Gate {
 	if cfg.Prefix == "" {
 		cfg.Prefix = "waq"
 	}
@@ -210,6 +211,7 @@ func (g *Gate) refresh(ctx context.Context) {
 	}
 	g.mu.Lock()
 	g.holds = holds
+	g.countPausesLocked()
 	seen := make([]numbers.Number, 0, len(g.seen))
 	for _, n := range g.seen {
 		seen = append(seen, n)
@@ -465,9 +467,24 @@ func pauseKeys(num numbers.Number) []string {
 	return keys
 }
 
+// countPausesLocked recounts the pauses among the holds (g.mu held).
+func (g *Gate) countPausesLocked() {
+	g.pauses = 0
+	for _, h := range g.holds {
+		if h.Kind == "pause" {
+			g.pauses++
+		}
+	}
+}
+
+// pausedFor finds the pause that stops num. It is asked before every send,
+// so it builds no key when nothing is paused (the usual case).
 func (g *Gate) pausedFor(num numbers.Number) (string, hold, bool) {
 	g.mu.RLock()
 	defer g.mu.RUnlock()
+	if g.pauses == 0 {
+		return "", hold{}, false
+	}
 	for _, k := range pauseKeys(num) {
 		if h, ok := g.holds[k]; ok {
 			return k, h, true
@@ -547,6 +564,7 @@ func (g *Gate) store(ctx context.Context, key string, h hold, onlyNew bool) bool
 	if ok || err != nil {
 		g.mu.Lock()
 		g.holds[key] = h
+		g.countPausesLocked()
 		g.mu.Unlock()
 	}
 	return ok
@@ -618,6 +636,7 @@ func (g *Gate) probe(ctx context.Context, key string, h hold, num numbers.Number
 		g.rdb.HDel(ctx, g.holdsKey(), key)
 		g.mu.Lock()
 		delete(g.holds, key)
+		g.countPausesLocked()
 		g.mu.Unlock()
 		g.log.Info("resumed: the probe succeeded", "key", key, "status", out.Status, "paused_for", now.Sub(h.Since).Round(time.Second).String())
 		g.publishMetrics()
@@ -680,6 +699,17 @@ func (g *Gate) known() []numbers.Number {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].PhoneNumberID < out[j].PhoneNumberID })
 	return out
+}
+
+// Paused reports, from memory, whether num is paused now, and how long to
+// hold its jobs back (until the next probe). It costs no round trip: the
+// worker asks it right before each send.
+func (g *Gate) Paused(num numbers.Number) (time.Duration, bool) {
+	_, h, ok := g.pausedFor(num)
+	if !ok {
+		return 0, false
+	}
+	return spread(h.Until.Sub(g.now())), true
 }
 
 // Sent is told of every success.

@@ -25,6 +25,9 @@ type Gate interface {
 	// Pause is told of a credential or account failure and returns how long
 	// to hold the job back.
 	Pause(ctx context.Context, num numbers.Number, scope policy.Scope, f graph.Failure, last *deadletter.LastError) time.Duration
+	// Paused reports, from memory, whether num is paused now, and how long
+	// to hold its jobs back.
+	Paused(num numbers.Number) (time.Duration, bool)
 	// Sent is told of every success.
 	Sent(num numbers.Number)
 	// Status lists what is paused or throttled, for /readyz.
@@ -39,7 +42,7 @@ const maxLocalWait = 2 * time.Second
 
 // newGate builds the default gate for w.
 func newGate(w *Worker) Gate {
-	return throttle.New(w.rdb, w.numbers, w.graph, w.metrics, w.log, throttle.Config{
+	return throttle.New(w.fast, w.numbers, w.graph, w.metrics, w.log, throttle.Config{
 		Prefix:         w.cfg.KeyPrefix,
 		PauseParkAfter: w.cfg.PauseParkAfter,
 		ProbeFirst:     w.cfg.PauseProbe,

@@ -40,9 +40,20 @@ type delivery struct {
 	gen       int
 	delivered uint64
 	span      trace.Span
-	log       *slog.Logger
+	logID     string       // the job id for log lines; "" before the body decoded
+	lg        *slog.Logger // built on the first line logged: most jobs log nothing
 	state     ledger.State
-	holding   bool // holds a send slot
+	holding   bool      // holds a send slot
+	kept      bool      // counted among its number's jobs waiting for the schedule
+	progress  time.Time // when JetStream was last told the job is in progress
+}
+
+// logger is the job's logger: every line has its id and trace id.
+func (d *delivery) logger() *slog.Logger {
+	if d.lg == nil {
+		d.lg = d.w.log.With("job_id", d.logID, "trace_id", traceID(d.span))
+	}
+	return d.lg
 }
 
 // release gives the send slot back.
@@ -56,9 +67,20 @@ func (d *delivery) release() {
 // handle gives one delivered message its outcome for this delivery: ack
 // (sent or parked, durably recorded), NakWithDelay (try again later), or
 // nothing (the work context ended; JetStream redelivers after the ack wait).
+//
+// A job that waits for its paced slot does so on a timer, not in a
+// goroutine: handle returns, and the timer carries the job on. finish gives
+// back what the job holds, once, when it is done.
 func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 	d := &delivery{w: w, msg: msg, delivered: 1}
-	defer d.release()
+	// waiting is this goroutine's own: once the job waits on a timer,
+	// another goroutine owns it and this one must not touch it again.
+	waiting := false
+	defer func() {
+		if !waiting {
+			d.done()
+		}
+	}()
 	if md, err := msg.Metadata(); err == nil {
 		d.delivered = md.NumDelivered
 	}
@@ -68,58 +90,70 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 	h := msg.Headers()
 	d.gen = queue.ReplayOf(h)
 	parent := propagation.TraceContext{}.Extract(ctx, queue.HeaderCarrier(h))
+	job, sum, decodeErr := queue.Decode(msg.Data())
+	// Every attribute known now goes in at the start, in one slice: adding
+	// them one call at a time grows the span's slice again and again.
+	attrs := make([]attribute.KeyValue, 0, 16+metadataLen(job))
+	attrs = append(attrs,
+		telemetry.AttrMessagingSystem.String("nats"),
+		telemetry.AttrOperation.String("process"),
+		telemetry.AttrDestination.String(msg.Subject()),
+	)
+	if decodeErr == nil {
+		attrs = append(attrs,
+			telemetry.AttrMessageID.String(job.ID),
+			telemetry.AttrPhoneNumberID.String(job.PhoneNumberID),
+			telemetry.AttrRecipient.String(w.hasher.Hash(sum.To)),
+		)
+		if sum.Template != "" {
+			attrs = append(attrs, telemetry.AttrTemplate.String(sum.Template))
+		}
+		if d.gen > 0 {
+			attrs = append(attrs, telemetry.AttrReplay.Int(d.gen))
+		}
+		for k, v := range job.Metadata {
+			attrs = append(attrs, attribute.String(telemetry.AttrMetadataPrefix+k, v))
+		}
+	}
 	ctx, d.span = w.tracer.Start(parent, "process "+msg.Subject(),
-		trace.WithSpanKind(trace.SpanKindConsumer),
-		trace.WithAttributes(
-			telemetry.AttrMessagingSystem.String("nats"),
-			telemetry.AttrOperation.String("process"),
-			telemetry.AttrDestination.String(msg.Subject()),
-		))
-	defer d.span.End()
-
-	job, sum, err := queue.Decode(msg.Data())
-	if err != nil {
-		d.parkInvalid(ctx, err)
+		trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(attrs...))
+	if decodeErr != nil {
+		d.parkInvalid(ctx, decodeErr)
 		return
 	}
 	d.job, d.sum = job, sum
-	d.log = w.log.With("job_id", job.ID, "trace_id", traceID(d.span))
-	d.span.SetAttributes(
-		telemetry.AttrMessageID.String(job.ID),
-		telemetry.AttrPhoneNumberID.String(job.PhoneNumberID),
-		telemetry.AttrRecipient.String(w.hasher.Hash(sum.To)),
-	)
-	if sum.Template != "" {
-		d.span.SetAttributes(telemetry.AttrTemplate.String(sum.Template))
-	}
-	if d.gen > 0 {
-		d.span.SetAttributes(telemetry.AttrReplay.Int(d.gen))
-	}
-	for k, v := range job.Metadata {
-		d.span.SetAttributes(attribute.String(telemetry.AttrMetadataPrefix+k, v))
-	}
-	d.run(ctx)
+	d.logID = job.ID
+	waiting = d.run(ctx)
 }
 
-func (d *delivery) run(ctx context.Context) {
+func metadataLen(j *queue.Job) int {
+	if j == nil {
+		return 0
+	}
+	return len(j.Metadata)
+}
+
+// run takes a decoded job to its outcome for this delivery. It reports true
+// when the job now waits on a timer (see admit): done is then the timer's.
+func (d *delivery) run(ctx context.Context) (waiting bool) {
 	w := d.w
 	st, err := w.ledger.Load(ctx, d.job.ID)
 	if err != nil {
 		d.dependencyDown(err)
-		return
+		return false
 	}
 	d.state = st
 	switch {
 	case st.HasSent(d.gen):
 		d.alreadyDone("sent")
-		return
+		return false
 	case st.ParkedAt(d.gen):
 		d.alreadyDone("parked")
-		return
+		return false
 	case d.gen < st.Gen:
 		// A newer generation (a replay) owns the job now.
 		d.alreadyDone("superseded")
-		return
+		return false
 	}
 	if d.delivered > 1 {
 		// A worker may have parked the job and died before marking the
@@ -127,32 +161,35 @@ func (d *delivery) run(ctx context.Context) {
 		parked, err := w.dlq.Parked(ctx, d.job.ID, d.gen)
 		if err != nil {
 			d.dependencyDown(err)
-			return
+			return false
 		}
 		if parked {
 			if err := w.durably(ctx, d.msg, func(c context.Context) error {
 				return w.ledger.MarkParked(c, d.job.ID, d.gen, "parked")
 			}); err != nil {
-				return
+				return false
 			}
 			d.alreadyDone("parked")
-			return
+			return false
 		}
 	}
 	if d.job.Expired(w.now()) {
 		d.park(ctx, policy.ReasonExpired, "not_after "+d.job.NotAfter.UTC().Format(time.RFC3339)+" passed before the job could be sent", nil, ledger.Attempt{Outcome: "expired"})
-		return
+		return false
 	}
 	num, err := w.numbers.Lookup(d.job.PhoneNumberID)
 	if err != nil {
 		d.park(ctx, policy.ReasonInvalid, err.Error(), nil, ledger.Attempt{Outcome: "invalid", Error: "no token"})
-		return
+		return false
 	}
-	adm, err := d.admit(ctx, num)
+	return d.admit(ctx, num, 0)
+}
+
+// admitted carries on with a job the gate has answered for.
+func (d *delivery) admitted(ctx context.Context, num numbers.Number, adm throttle.Admission, err error) {
+	w := d.w
 	if err != nil {
-		if !errors.Is(err, errHandedBack) {
-			d.dependencyDown(err)
-		}
+		d.dependencyDown(err)
 		return
 	}
 	if adm.Park != "" {
@@ -174,60 +211,72 @@ func (d *delivery) run(ctx context.Context) {
 	case <-ctx.Done():
 		return
 	}
+	// A pause may have begun while the job waited for its slot (another
+	// send's 190): a job that has not gone yet does not go with a bad token.
+	if wait, paused := w.gate.Paused(num); paused {
+		w.metrics.Throttled.WithLabelValues("paused").Inc()
+		d.nak(wait)
+		return
+	}
 	d.send(ctx, num)
 }
 
-// errHandedBack means the job went back to JetStream (a stop) while it
-// waited.
-var errHandedBack = errors.New("handed back")
-
-// admit asks the gate until the job may go. A job whose paced slot is near
-// (within maxLocalWait) waits for it here, without a send slot. A job whose
-// number's schedule is further out also waits here, asking again, while its
-// number holds fewer than a few seconds' worth of such jobs: that keeps a
-// backlog in the stream instead of churning it through NakWithDelay. Any
-// other wait (a pause, a hold, a hot recipient) is returned for a
-// NakWithDelay.
-func (d *delivery) admit(ctx context.Context, num numbers.Number) (throttle.Admission, error) {
+// admit asks the gate whether the job may go (try i of its asking). A job
+// whose paced slot is near (within maxLocalWait) waits for it here, without
+// a send slot or a goroutine. A job whose number's schedule is further out
+// also waits here, asking again, while its number holds fewer than a few
+// seconds' worth of such jobs: that keeps a backlog in the stream instead of
+// churning it through NakWithDelay. Any other wait (a pause, a hold, a hot
+// recipient) goes back to JetStream with NakWithDelay.
+func (d *delivery) admit(ctx context.Context, num numbers.Number, i int) (waiting bool) {
 	w := d.w
-	kept := false
-	defer func() {
-		if kept {
-			w.unkeep(num.PhoneNumberID)
+	adm, err := w.gate.Admit(ctx, num, d.sum.To, maxLocalWait)
+	if err != nil {
+		d.admitted(ctx, num, adm, err)
+		return false
+	}
+	if adm.Reserved {
+		d.unkeep(num)
+		if adm.Wait > 0 {
+			d.after(adm.Wait, func() bool { d.admitted(ctx, num, throttle.Admission{}, nil); return false })
+			return true
 		}
-	}()
-	progress := time.Now()
-	for i := 0; ; i++ {
-		adm, err := w.gate.Admit(ctx, num, d.sum.To, maxLocalWait)
-		if err != nil {
-			return adm, err
-		}
-		if adm.Reserved {
-			if adm.Wait > 0 {
-				if err := d.waitLocally(ctx, adm.Wait); err != nil {
-					return adm, errHandedBack
-				}
-			}
-			return throttle.Admission{}, nil
-		}
-		if adm.Wait <= 0 || adm.Scope != "pace" || i >= 1000 {
-			return adm, nil
-		}
-		if !kept {
-			if !w.keep(num) {
-				return adm, nil
-			}
-			kept = true
-		}
-		if time.Since(progress) > w.cfg.AckWait/3 {
-			_ = d.msg.InProgress()
-			progress = time.Now()
-		}
-		// Ask again once the schedule has moved up to the horizon.
-		again := min(max(adm.Wait-maxLocalWait/2, 100*time.Millisecond), maxLocalWait)
-		if err := d.waitLocally(ctx, again); err != nil {
-			return adm, errHandedBack
-		}
+		d.admitted(ctx, num, throttle.Admission{}, nil)
+		return false
+	}
+	if adm.Wait <= 0 || adm.Scope != "pace" || i >= 1000 || !d.keep(num) {
+		d.unkeep(num)
+		d.admitted(ctx, num, adm, nil)
+		return false
+	}
+	if time.Since(d.progress) > w.cfg.AckWait/3 {
+		_ = d.msg.InProgress()
+		d.progress = time.Now()
+	}
+	// Ask again once the schedule has moved up to the horizon.
+	again := min(max(adm.Wait-maxLocalWait/2, 100*time.Millisecond), maxLocalWait)
+	d.after(again, func() bool { return d.admit(ctx, num, i+1) })
+	return true
+}
+
+// keep counts the job among those its number holds waiting for the
+// schedule (once); it reports false past about four seconds' worth.
+func (d *delivery) keep(num numbers.Number) bool {
+	if d.kept {
+		return true
+	}
+	if !d.w.keep(num) {
+		return false
+	}
+	d.kept = true
+	return true
+}
+
+// unkeep takes the job out of its number's waiting count.
+func (d *delivery) unkeep(num numbers.Number) {
+	if d.kept {
+		d.w.unkeep(num.PhoneNumberID)
+		d.kept = false
 	}
 }
 
@@ -252,19 +301,36 @@ func (w *Worker) unkeep(pn string) {
 	}
 }
 
-// waitLocally waits for a reserved slot. A stop hands the job back instead.
-func (d *delivery) waitLocally(ctx context.Context, wait time.Duration) error {
-	t := time.NewTimer(wait)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-d.w.stopping:
-		_ = d.msg.Nak()
-		return errors.New("stopping")
-	case <-ctx.Done():
-		return ctx.Err()
+// after carries the job on with next once wait has passed, on a timer,
+// and the caller must return without touching the job again: the timer's
+// goroutine owns it now. next reports whether the job waits again. A stop
+// hands the waiting job back at once.
+func (d *delivery) after(wait time.Duration, next func() (waiting bool)) {
+	d.w.timers.schedule(d, wait, func(stopping bool) {
+		if stopping {
+			_ = d.msg.Nak()
+			d.done()
+			return
+		}
+		if !next() {
+			d.done()
+		}
+	})
+}
+
+// done finishes the job: the span ends, and the send slot, the hold and the
+// in-flight count are given back.
+func (d *delivery) done() {
+	d.release()
+	if d.span != nil {
+		d.span.End()
 	}
+	if d.kept {
+		d.w.unkeep(d.job.PhoneNumberID)
+		d.kept = false
+	}
+	<-d.w.held
+	d.w.inflight.Done()
 }
 
 // send makes one attempt and acts on its answer.
@@ -280,11 +346,7 @@ func (d *delivery) send(ctx context.Context, num numbers.Number) {
 
 	hctx, hspan := w.tracer.Start(ctx, "POST /{version}/{phone_number_id}/messages",
 		trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithAttributes(
-			attribute.String("http.request.method", "POST"),
-			attribute.String("url.template", "/{version}/{phone_number_id}/messages"),
-			attribute.String("server.address", w.graph.BaseURL()),
-		))
+		trace.WithAttributes(w.httpAttrs...))
 	w.metrics.InFlight.Inc()
 	start := time.Now()
 	res, err := w.graph.Send(hctx, graph.SendRequest{
@@ -310,7 +372,7 @@ func (d *delivery) send(ctx context.Context, num numbers.Number) {
 		// The work context ended mid-send: we do not know what Meta did.
 		// Leave the job to be redelivered.
 		hspan.End()
-		d.log.Warn("send interrupted by shutdown; the job will be redelivered", "error", err)
+		d.logger().Warn("send interrupted by shutdown; the job will be redelivered", "error", err)
 		return
 	}
 	if f.HTTPStatus != 0 {
@@ -331,7 +393,7 @@ func (d *delivery) sent(ctx context.Context, num numbers.Number, res *graph.Send
 	if err != nil {
 		// The job was sent and its record could not be written before the
 		// work context ended: a redelivery will send it again.
-		d.log.Error("sent, but the record could not be written; the job may be sent twice", "wamid", res.WAMID, "error", err)
+		d.logger().Error("sent, but the record could not be written; the job may be sent twice", "wamid", res.WAMID, "error", err)
 		d.span.SetStatus(codes.Error, "outcome not recorded")
 		return
 	}
@@ -342,7 +404,9 @@ func (d *delivery) sent(ctx context.Context, num numbers.Number, res *graph.Send
 		d.span.SetAttributes(telemetry.AttrFBTraceID.String(res.FBTraceID))
 	}
 	d.ack()
-	d.log.Debug("sent", "wamid", res.WAMID, "phone_number_id", d.job.PhoneNumberID)
+	if w.log.Enabled(ctx, slog.LevelDebug) {
+		d.logger().Debug("sent", "wamid", res.WAMID, "phone_number_id", d.job.PhoneNumberID)
+	}
 }
 
 func (d *delivery) failed(ctx context.Context, num numbers.Number, err error, f graph.Failure, attempts policy.Attempts, took time.Duration, a ledger.Attempt) {
@@ -382,7 +446,7 @@ func (d *delivery) failed(ctx context.Context, num numbers.Number, err error, f 
 			return
 		}
 		w.metrics.Retries.WithLabelValues(label).Inc()
-		d.log.Info("send failed; retrying", "code", label, "fbtrace_id", f.FBTraceID, "attempt", attempts.Sends, "delay", dec.Delay.String())
+		d.logger().Info("send failed; retrying", "code", label, "fbtrace_id", f.FBTraceID, "attempt", attempts.Sends, "delay", dec.Delay.String())
 		d.nak(dec.Delay)
 	case policy.Throttle:
 		a.Outcome = "throttled"
@@ -399,7 +463,7 @@ func (d *delivery) failed(ctx context.Context, num numbers.Number, err error, f 
 			return
 		}
 		w.metrics.Throttled.WithLabelValues(string(dec.Scope)).Inc()
-		d.log.Info("rate limited; holding back", "code", label, "scope", string(dec.Scope), "delay", delay.String())
+		d.logger().Info("rate limited; holding back", "code", label, "scope", string(dec.Scope), "delay", delay.String())
 		d.nak(delay)
 	case policy.Pause:
 		a.Outcome = "paused"
@@ -410,7 +474,7 @@ func (d *delivery) failed(ctx context.Context, num numbers.Number, err error, f 
 		if !d.record(ctx, a, ledger.CountHeld) {
 			return
 		}
-		d.log.Warn("credential or account problem; pausing", "code", label, "fbtrace_id", f.FBTraceID, "scope", string(dec.Scope), "phone_number_id", d.job.PhoneNumberID)
+		d.logger().Warn("credential or account problem; pausing", "code", label, "fbtrace_id", f.FBTraceID, "scope", string(dec.Scope), "phone_number_id", d.job.PhoneNumberID)
 		d.nak(delay)
 	default: // policy.Park, retries exhausted included
 		a.Outcome = "failed"
@@ -436,7 +500,7 @@ func (d *delivery) record(ctx context.Context, a ledger.Attempt, c ledger.Count)
 		return false
 	}
 	if err != nil {
-		d.log.Warn("attempt could not be recorded; the job will be redelivered", "error", err)
+		d.logger().Warn("attempt could not be recorded; the job will be redelivered", "error", err)
 		return false
 	}
 	return true
@@ -483,7 +547,7 @@ func (d *delivery) park(ctx context.Context, reason, problem string, last *deadl
 		Replayed:      d.gen,
 	}
 	if err := w.durably(ctx, d.msg, func(c context.Context) error { return w.dlq.Park(c, e) }); err != nil {
-		d.log.Warn("could not park; the job will be redelivered", "error", err)
+		d.logger().Warn("could not park; the job will be redelivered", "error", err)
 		return
 	}
 	if err := w.durably(ctx, d.msg, func(c context.Context) error {
@@ -496,7 +560,7 @@ func (d *delivery) park(ctx context.Context, reason, problem string, last *deadl
 	d.span.SetAttributes(telemetry.AttrAction.String(string(policy.Park)), telemetry.AttrDLQReason.String(reason))
 	d.span.SetStatus(codes.Error, "parked: "+reason)
 	d.ack()
-	d.log.Info("parked", "reason", reason, "problem", problem, "phone_number_id", d.job.PhoneNumberID, "template", d.sum.Template)
+	d.logger().Info("parked", "reason", reason, "problem", problem, "phone_number_id", d.job.PhoneNumberID, "template", d.sum.Template)
 }
 
 // parkInvalid parks a body that is not a valid job, raw bytes kept.
@@ -514,7 +578,7 @@ func (d *delivery) parkInvalid(ctx context.Context, verr error) {
 		}
 		id = "invalid-" + strconv.FormatUint(seq, 10)
 	}
-	d.log = w.log.With("job_id", id, "trace_id", traceID(d.span))
+	d.logID = id
 	d.span.SetAttributes(telemetry.AttrMessageID.String(id), telemetry.AttrAction.String(string(policy.Park)), telemetry.AttrDLQReason.String(policy.ReasonInvalid))
 	d.span.SetStatus(codes.Error, "invalid job")
 	now := w.now().UTC()
@@ -543,7 +607,18 @@ func (d *delivery) parkInvalid(ctx context.Context, verr error) {
 	}
 	w.metrics.Parked.WithLabelValues(policy.ReasonInvalid).Inc()
 	d.ack()
-	d.log.Info("parked", "reason", policy.ReasonInvalid, "problem", verr.Error())
+	d.logger().Info("parked", "reason", policy.ReasonInvalid, "problem", loggable(verr))
+}
+
+// loggable is a validation problem as a log line may show it: a problem
+// with message.to quotes the recipient's number, which logs never show (the
+// dead-letter entry keeps the whole problem).
+func loggable(verr error) string {
+	var ve *queue.ValidationError
+	if errors.As(verr, &ve) && ve.Field == "message.to" {
+		return "invalid job: message.to: not a number with country code (the dead-letter entry has the details)"
+	}
+	return verr.Error()
 }
 
 func subjectPrefix(subject string) string {
@@ -564,7 +639,11 @@ func (d *delivery) alreadyDone(why string) {
 	d.w.metrics.AlreadyDone.Inc()
 	d.span.SetAttributes(attribute.String("waq.already", why))
 	d.ack()
-	d.log.Debug("already done; acknowledged without a send", "state", why, "delivery", d.delivered)
+	if d.w.log.Enabled(context.Background(), slog.LevelDebug) {
+		if d.w.log.Enabled(context.Background(), slog.LevelDebug) {
+			d.logger().Debug("already done; acknowledged without a send", "state", why, "delivery", d.delivered)
+		}
+	}
 }
 
 // dependencyDown hands the message back and marks Redis down when that is
@@ -573,22 +652,22 @@ func (d *delivery) dependencyDown(err error) {
 	if isTransient(err) {
 		d.w.setRedis(err)
 	}
-	if d.log != nil {
-		d.log.Warn("dependency error; job handed back", "error", err)
+	if d.logID != "" {
+		d.logger().Warn("dependency error; job handed back", "error", err)
 	}
 	d.nak(2 * time.Second)
 }
 
 func (d *delivery) ack() {
-	if err := d.msg.Ack(); err != nil && d.log != nil {
+	if err := d.msg.Ack(); err != nil && d.logID != "" {
 		// The outcome is recorded: a redelivery will be acked without a send.
-		d.log.Debug("ack not sent", "error", err)
+		d.logger().Debug("ack not sent", "error", err)
 	}
 }
 
 func (d *delivery) nak(delay time.Duration) {
-	if err := d.msg.NakWithDelay(jitter(delay)); err != nil && d.log != nil {
-		d.log.Debug("nak not sent; JetStream redelivers after the ack wait", "error", err)
+	if err := d.msg.NakWithDelay(jitter(delay)); err != nil && d.logID != "" {
+		d.logger().Debug("nak not sent; JetStream redelivers after the ack wait", "error", err)
 	}
 }
 

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	mrand "math/rand/v2"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"sync"
@@ -21,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/go-redis/v9"
+	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 
@@ -49,6 +52,11 @@ type Worker struct {
 	gate    Gate
 	now     func() time.Time
 	id      string
+	gauges  time.Duration // Options.GaugeInterval
+	// httpAttrs are the attributes of every Graph API CLIENT span, made
+	// once: server.address is the host alone, as OTel's HTTP conventions
+	// (and a tracing UI's peer grouping) want it, not the base URL.
+	httpAttrs []attribute.KeyValue
 
 	nc     *nats.Conn
 	js     jetstream.JetStream
@@ -58,6 +66,7 @@ type Worker struct {
 	// producer publishes jobs again (a failure reported by webhook).
 	producer *queue.Producer
 	rdb      redis.UniversalClient
+	fast     redis.Cmdable
 	ledger   *ledger.Ledger
 	dlq      *deadletter.Store
 	hasher   *telemetry.RecipientHasher
@@ -69,6 +78,8 @@ type Worker struct {
 	// in the stream rather than churning through naks.
 	slots chan struct{}
 	held  chan struct{}
+	// timers carry on the jobs that wait for their paced slot.
+	timers timers
 	// kept counts, per number, jobs waiting here for the number's schedule.
 	keptMu sync.Mutex
 	kept   map[string]int
@@ -103,6 +114,10 @@ type Options struct {
 	Now func() time.Time
 	// Listener, when set, serves HTTP instead of listening on HTTPAddr.
 	Listener net.Listener
+	// GaugeInterval is how often the gauges read from NATS and Redis are
+	// refreshed (the consumer's pending counts, the dead-letter store's size
+	// by reason). Defaults to 5s for the consumer and 15s for the store.
+	GaugeInterval time.Duration
 }
 
 // New checks the configuration, reads the policy and phone-number files, and
@@ -149,6 +164,7 @@ func New(cfg Config, getenv func(string) string, opts Options) (*Worker, error) 
 		return nil, &ConfigError{Setting: "WAQ_GRAPH_URL", Problem: err.Error()}
 	}
 	w.graph = gc
+	w.httpAttrs = graphSpanAttrs(gc.BaseURL())
 	tp := opts.TracerProvider
 	if tp == nil {
 		tp = noop.NewTracerProvider()
@@ -163,12 +179,37 @@ func New(cfg Config, getenv func(string) string, opts Options) (*Worker, error) 
 	w.metrics = telemetry.NewMetrics(w.reg)
 	w.gate = opts.Gate
 	w.listener = opts.Listener
+	w.gauges = opts.GaugeInterval
 	host, _ := os.Hostname()
 	w.id = host + "-" + strconv.Itoa(os.Getpid())
 	w.slots = make(chan struct{}, cfg.Concurrency)
 	w.held = make(chan struct{}, cfg.Concurrency+waitingJobs(cfg.Concurrency))
 	w.kept = map[string]int{}
 	return w, nil
+}
+
+// graphSpanAttrs are the CLIENT span attributes of a send to base.
+func graphSpanAttrs(base string) []attribute.KeyValue {
+	attrs := []attribute.KeyValue{
+		attribute.String("http.request.method", "POST"),
+		attribute.String("url.template", "/{version}/{phone_number_id}/messages"),
+	}
+	u, err := url.Parse(base)
+	if err != nil || u.Hostname() == "" {
+		return attrs
+	}
+	attrs = append(attrs, attribute.String("server.address", u.Hostname()))
+	port := u.Port()
+	switch {
+	case port == "" && u.Scheme == "https":
+		port = "443"
+	case port == "":
+		port = "80"
+	}
+	if p, err := strconv.Atoi(port); err == nil {
+		attrs = append(attrs, attribute.Int("server.port", p))
+	}
+	return attrs
 }
 
 // Handle mounts an extra handler on the worker's listener (before Run).
@@ -233,6 +274,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 
 	close(w.stopping)
+	w.timers.stop()
 	done := make(chan struct{})
 	go func() { w.inflight.Wait(); close(done) }()
 	select {
@@ -300,7 +342,10 @@ func (w *Worker) connect(ctx context.Context) error {
 		return fmt.Errorf("WAQ_REDIS_URL: redis at %s does not answer: %w", redact(w.cfg.RedisURL), err)
 	}
 	w.metrics.Up.WithLabelValues("redis").Set(1)
-	w.ledger = ledger.New(rdb, ledger.Options{Prefix: w.cfg.KeyPrefix, Retention: w.cfg.SentRetention, ResendWindow: w.cfg.ResendWindow,
+	// The hot path (each job's record, pace and outcome) goes through the
+	// autopipeliner: concurrent jobs share round trips.
+	w.fast = conn.AutoPipelined(rdb)
+	w.ledger = ledger.New(w.fast, ledger.Options{Prefix: w.cfg.KeyPrefix, Retention: w.cfg.SentRetention, ResendWindow: w.cfg.ResendWindow,
 		WaitReplicas: w.cfg.RedisWaitReplicas})
 	if err := w.ledger.LoadScripts(sctx); err != nil {
 		return fmt.Errorf("WAQ_REDIS_URL: %w", err)
@@ -367,10 +412,7 @@ func (w *Worker) consume(ctx, work context.Context) error {
 			return
 		}
 		w.inflight.Add(1)
-		go func() {
-			defer func() { <-w.held; w.inflight.Done() }()
-			w.handle(work, msg)
-		}()
+		go w.handle(work, msg) // gives back the hold and the in-flight count
 	},
 		jetstream.PullMaxMessages(batch),
 		jetstream.PullExpiry(5*time.Second),
@@ -430,7 +472,7 @@ func (w *Worker) setRedis(err error) {
 
 // watchConsumer publishes the consumer's pending counts as metrics.
 func (w *Worker) watchConsumer(ctx context.Context) {
-	t := time.NewTicker(5 * time.Second)
+	t := time.NewTicker(cmp.Or(w.gauges, 5*time.Second))
 	defer t.Stop()
 	for {
 		ictx, cancel := context.WithTimeout(ctx, 2*time.Second)
@@ -451,7 +493,7 @@ func (w *Worker) watchConsumer(ctx context.Context) {
 // sweepDeadLetters removes expired entries now and then, and publishes the
 // store's size by reason.
 func (w *Worker) sweepDeadLetters(ctx context.Context) {
-	t := time.NewTicker(15 * time.Second)
+	t := time.NewTicker(cmp.Or(w.gauges, 15*time.Second))
 	defer t.Stop()
 	last := time.Time{}
 	for {

@@ -91,7 +91,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-func setup(t *testing.T) *env {
+func setup(t testing.TB) *env {
 	t.Helper()
 	e := &env{nats: testenv.StartNATS(t), redis: testenv.StartRedis(t), logs: &syncBuffer{}}
 	e.fake = fakegraph.New(fakegraph.Config{Tokens: []string{token}})
@@ -150,12 +150,23 @@ func newServer(t *testing.T, fake *fakegraph.Server) string {
 // startEnv starts a worker whose environment holds vars (token variables).
 func (e *env) startEnv(t *testing.T, cfg worker.Config, vars map[string]string) *running {
 	t.Helper()
+	return e.startWith(t, cfg, vars, worker.Options{})
+}
+
+// startWith is startEnv with options (a tracer provider, a gauge
+// interval); the logger (JSON into e.logs, unless given) and the listener
+// are filled in.
+func (e *env) startWith(t testing.TB, cfg worker.Config, vars map[string]string, opts worker.Options) *running {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	w, err := worker.New(cfg, func(k string) string { return vars[k] }, worker.Options{Logger: log, Listener: l})
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	opts.Listener = l
+	w, err := worker.New(cfg, func(k string) string { return vars[k] }, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -540,6 +551,19 @@ func TestHealthAndMetricsEndpoints(t *testing.T) {
 	r := e.start(t, e.config())
 	e.publish(t, textJob("m1", "15551234567"))
 	e.waitSent(t, 20*time.Second, "m1")
+	// The counter moves just after the sent record is written: wait for it.
+	testenv.Eventually(t, 5*time.Second, func() error {
+		resp, err := http.Get(r.url + "/metrics")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		if !strings.Contains(string(body), `waq_sends_total{outcome="sent"`) {
+			return errors.New("no sent counter yet")
+		}
+		return nil
+	})
 	for path, want := range map[string]string{"/healthz": `"alive"`, "/readyz": `"ready":true`, "/metrics": `waq_sends_total{outcome="sent",phone_number_id="106540352242922"} 1`} {
 		resp, err := http.Get(r.url + path)
 		if err != nil {

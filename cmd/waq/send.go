@@ -12,6 +12,7 @@ import (
 
 	"github.com/waqhq/waq/internal/conn"
 	"github.com/waqhq/waq/queue"
+	"github.com/waqhq/waq/telemetry"
 )
 
 func init() {
@@ -63,7 +64,18 @@ func runSend(ctx context.Context, env *Env, args []string) error {
 	if _, err := queue.EnsureStream(cctx, js, queue.StreamConfig{Name: stream, Replicas: replicasFromEnv(env)}); err != nil {
 		return err
 	}
-	jid, err := queue.NewProducer(js, queue.ProducerOptions{}).Publish(cctx, job)
+	// The job's trace starts here when OTEL_* configures an exporter, as it
+	// does for `waq dlq replay`: the worker's attempts join it.
+	tracing, err := telemetry.SetupTracing(ctx, "waq-send", env.Getenv)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = tracing.Shutdown(sctx)
+	}()
+	jid, err := queue.NewProducer(js, queue.ProducerOptions{TracerProvider: tracing.Provider}).Publish(cctx, job)
 	if err != nil {
 		return err
 	}

@@ -33,10 +33,12 @@ type Replicas struct {
 
 // Pipelined runs fn's commands in one pipeline and, with r.N > 0, a WAIT
 // for r.N replicas at its end, on the same connection and in the same round
-// trip: WAIT covers the writes of the connection it is sent on. It returns
-// the first command's error, or ErrNotReplicated (wrapped) when fewer
-// replicas acknowledged in time.
-func (r Replicas) Pipelined(ctx context.Context, c redis.UniversalClient, fn func(redis.Pipeliner) error) ([]redis.Cmder, error) {
+// trip: WAIT covers the writes of the connection it is sent on. (On
+// go-redis's autopipeliner too, Pipelined sends its commands together on
+// one connection, not scattered over the batches other callers share.) It
+// returns the first command's error, or ErrNotReplicated (wrapped) when
+// fewer replicas acknowledged in time.
+func (r Replicas) Pipelined(ctx context.Context, c redis.Cmdable, fn func(redis.Pipeliner) error) ([]redis.Cmder, error) {
 	if r.N <= 0 {
 		return c.Pipelined(ctx, fn)
 	}

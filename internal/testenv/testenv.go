@@ -40,13 +40,23 @@ type NATS struct {
 	URL      string
 	StoreDir string
 	Port     int
+	// MonitorURL is the monitoring endpoint, when StartNATSWith asked for one.
+	MonitorURL string
+	tweak      func(*server.Options)
 }
 
 // StartNATS starts an embedded NATS server with JetStream on a free port,
 // storing in a fresh directory; it is shut down when the test ends.
 func StartNATS(t testing.TB) *NATS {
 	t.Helper()
-	n := &NATS{StoreDir: t.TempDir(), Port: FreePort(t)}
+	return StartNATSWith(t, nil)
+}
+
+// StartNATSWith is StartNATS with options changed by tweak (which may set
+// HTTPPort to serve the monitoring endpoint).
+func StartNATSWith(t testing.TB, tweak func(*server.Options)) *NATS {
+	t.Helper()
+	n := &NATS{StoreDir: t.TempDir(), Port: FreePort(t), tweak: tweak}
 	n.start(t)
 	t.Cleanup(n.Shutdown)
 	return n
@@ -64,6 +74,9 @@ func (n *NATS) start(t testing.TB) {
 		// Sync every write, as production should (SPEC §2).
 		SyncAlways: true,
 	}
+	if n.tweak != nil {
+		n.tweak(opts)
+	}
 	s, err := server.NewServer(opts)
 	if err != nil {
 		t.Fatalf("nats server: %v", err)
@@ -74,6 +87,9 @@ func (n *NATS) start(t testing.TB) {
 	}
 	n.Server = s
 	n.URL = s.ClientURL()
+	if opts.HTTPPort > 0 {
+		n.MonitorURL = fmt.Sprintf("http://127.0.0.1:%d", opts.HTTPPort)
+	}
 }
 
 // Shutdown stops the server and waits for it.

@@ -1,0 +1,137 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/waqhq/waq/internal/bench"
+	"github.com/waqhq/waq/internal/testenv"
+)
+
+// TestMain lets `waq bench` start this test binary as its worker processes:
+// with WAQ_BENCH_CHILD set, the binary is waq.
+func TestMain(m *testing.M) {
+	if os.Getenv("WAQ_BENCH_CHILD") == "1" {
+		ctx, stop := signalContext()
+		env := &Env{Stdout: os.Stdout, Stderr: os.Stderr, Stdin: os.Stdin, Getenv: os.Getenv}
+		code := run(ctx, env, os.Args[1:])
+		stop()
+		os.Exit(code)
+	}
+	benchChildEnv = []string{"WAQ_BENCH_CHILD=1"}
+	os.Exit(m.Run())
+}
+
+func benchJSON(t *testing.T, args ...string) *bench.Result {
+	t.Helper()
+	testenv.RedisServerPath(t)
+	code, stdout, stderr := runCmd(t, nil, "", append([]string{"bench", "--json"}, args...)...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if strings.Count(strings.TrimSpace(stdout), "\n") != 0 {
+		t.Fatalf("want one JSON line, got %q", stdout)
+	}
+	var res bench.Result
+	if err := json.Unmarshal([]byte(stdout), &res); err != nil {
+		t.Fatalf("%v: %s", err, stdout)
+	}
+	return &res
+}
+
+func proc(p *bench.Phase, name string) *bench.Proc {
+	for i := range p.Processes {
+		if p.Processes[i].Name == name {
+			return &p.Processes[i]
+		}
+	}
+	return nil
+}
+
+// TestBenchInProcess: a small run in process, with the baseline, gives
+// every figure for every job.
+func TestBenchInProcess(t *testing.T) {
+	res := benchJSON(t, "--jobs", "500", "--in-process", "--baseline", "--numbers", "10")
+	for _, p := range []*bench.Phase{res.Baseline, res.Full} {
+		if p == nil {
+			t.Fatal("a phase is missing")
+		}
+		if p.Published != 500 || p.Completed != 500 || p.Throughput <= 0 || p.Calls < 500 || p.Duplicates != 0 {
+			t.Errorf("%s: %+v", p.Name, p)
+		}
+		if p.PublishToCall == nil || p.PublishToCall.Count != 500 || p.PublishToCall.P99 < p.PublishToCall.P50 {
+			t.Errorf("%s: publish to call %+v", p.Name, p.PublishToCall)
+		}
+		if b := proc(p, bench.ProcBench); b == nil || b.CPUSeconds <= 0 || b.PeakRSSMB <= 0 {
+			t.Errorf("%s: bench process %+v", p.Name, b)
+		}
+	}
+	if l := res.Full.PublishToOutcome; l == nil || l.Count != 500 {
+		t.Errorf("publish to outcome %+v", l)
+	}
+	if res.Baseline.PublishToOutcome != nil {
+		t.Errorf("the baseline records no outcome, got %+v", res.Baseline.PublishToOutcome)
+	}
+	if r := proc(res.Full, bench.ProcRedis); r == nil || r.CPUSeconds <= 0 {
+		t.Errorf("redis %+v", r)
+	}
+	if res.Ratios["throughput"] <= 0 || res.Ratios["publish_to_call_p99"] <= 0 {
+		t.Errorf("ratios %v", res.Ratios)
+	}
+	if !res.Config.InProcess || res.Config.Jobs != 500 || res.Config.MPS != 80 {
+		t.Errorf("config %+v", res.Config)
+	}
+}
+
+// TestBenchProcesses: worker processes (this test binary acting as waq),
+// a backlog and two workers; their CPU and memory are measured.
+func TestBenchProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts worker processes")
+	}
+	res := benchJSON(t, "--jobs", "400", "--workers", "2", "--backlog", "--baseline", "--mps", "1000", "--concurrency", "64")
+	for _, p := range []*bench.Phase{res.Baseline, res.Full} {
+		w := proc(p, bench.ProcWorkers)
+		if w == nil || w.CPUSeconds <= 0 || w.PeakRSSMB <= 0 || w.PID <= 0 {
+			t.Errorf("%s: workers %+v", p.Name, w)
+		}
+		if n := proc(p, bench.ProcNATS); n == nil || n.CPUSeconds <= 0 || n.PeakRSSMB <= 0 {
+			t.Errorf("%s: nats %+v", p.Name, n)
+		}
+		if p.Completed != 400 {
+			t.Errorf("%s: completed %d", p.Name, p.Completed)
+		}
+	}
+	if res.Ratios["workers_cpu_per_10k"] <= 0 {
+		t.Errorf("ratios %v", res.Ratios)
+	}
+}
+
+// TestBenchTable: the readable form names every figure.
+func TestBenchTable(t *testing.T) {
+	testenv.RedisServerPath(t)
+	code, stdout, stderr := runCmd(t, nil, "", "bench", "--jobs", "200", "--in-process", "--numbers", "5", "--tracing=false", "--repeat", "2")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{"throughput (jobs/s)", "publish → call p99 (ms)", "publish → outcome p99.9 (ms)", "CPU s/10k jobs: redis", "peak RSS MiB: bench+nats+sim", "run 2 (jobs/s)", "median of 2 runs"} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("table lacks %q:\n%s", want, stdout)
+		}
+	}
+}
+
+func TestBenchBadUsage(t *testing.T) {
+	for _, args := range [][]string{
+		{"bench"},
+		{"bench", "--rate", "10"},
+		{"bench", "--jobs", "10", "--duration", "1s"},
+		{"bench", "--jobs", "10", "--nats-sync", "sometimes"},
+	} {
+		if code, _, stderr := runCmd(t, nil, "", args...); code != 2 {
+			t.Errorf("%v: code %d, %s", args, code, stderr)
+		}
+	}
+}

@@ -1,0 +1,165 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/waqhq/waq/internal/testenv"
+)
+
+// syncBuffer is a buffer a command writes while the test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestDev runs `waq dev --no-tty` end to end with each kind of Redis: it
+// starts everything, the demo's jobs get their outcomes (sent, parked as
+// window and template), the state file exists while it runs and is gone
+// after, and no redis-server child is left.
+func TestDev(t *testing.T) {
+	testenv.RedisServerPath(t)
+	for _, mode := range []string{"redis-server", "in-process"} {
+		t.Run(mode, func(t *testing.T) {
+			state := filepath.Join(t.TempDir(), "waq-dev.json")
+			var out, errb syncBuffer
+			env := &Env{Stdout: &out, Stderr: &errb, Stdin: strings.NewReader(""), Getenv: func(k string) string {
+				if k == "WAQ_DEV_STATE" {
+					return state
+				}
+				return ""
+			}}
+			done := make(chan int, 1)
+			go func() {
+				done <- run(context.Background(), env, []string{"dev", "--no-tty", "--any-port", "--duration", "7s", "--rate", "40", "--redis", mode})
+			}()
+			// While it runs, the state file names what it started.
+			testenv.Eventually(t, 30*time.Second, func() error {
+				m := readDevState(state)
+				if m == nil {
+					select {
+					case code := <-done:
+						done <- code
+						return fmt.Errorf("waq dev ended (%d) before writing its state: %s", code, errb.String())
+					default:
+					}
+					return testenv.ErrNotYet
+				}
+				for _, k := range []string{"nats_url", "redis_url", "graph_url", "http_addr"} {
+					if !strings.HasPrefix(strings.TrimPrefix(strings.TrimPrefix(m[k], "nats://"), "redis://"), "127.0.0.1") &&
+						!strings.HasPrefix(m[k], "http://127.0.0.1") {
+						return fmt.Errorf("%s = %q, want a loopback address", k, m[k])
+					}
+				}
+				env2 := &Env{Getenv: func(k string) string {
+					if k == "WAQ_DEV_STATE" {
+						return state
+					}
+					return ""
+				}}
+				if got := devSetting(env2, "nats_url"); got != m["nats_url"] {
+					return fmt.Errorf("devSetting(nats_url) = %q", got)
+				}
+				return nil
+			})
+			var code int
+			select {
+			case code = <-done:
+			case <-time.After(90 * time.Second):
+				t.Fatal("waq dev did not stop after its --duration")
+			}
+			stdout := out.String()
+			if code != 0 {
+				t.Fatalf("exit %d: %s\n%s", code, errb.String(), stdout)
+			}
+			wantRedis := "redis-server 7"
+			if mode == "in-process" {
+				wantRedis = "in-process Redis-compatible server"
+			}
+			for _, want := range []string{
+				wantRedis,
+				"dlq list --reason window",
+				"dlq stats",
+				"dlq replay --reason window --as-template hello_world --language en_US",
+				"/readyz",
+				"final: ",
+			} {
+				if !strings.Contains(stdout, want) {
+					t.Errorf("output lacks %q:\n%s", want, stdout)
+				}
+			}
+			final := stdout[strings.LastIndex(stdout, "final: "):]
+			for _, k := range []string{"published", "sent", "dlq_window", "dlq_template"} {
+				if n := intField(final, k); n <= 0 {
+					t.Errorf("final %s = %d, want some:\n%s", k, n, final)
+				}
+			}
+			if _, err := os.Stat(state); !os.IsNotExist(err) {
+				t.Errorf("state file still there after the end: %v", err)
+			}
+			if m := regexp.MustCompile(`child process (\d+)`).FindStringSubmatch(stdout); m != nil {
+				pid, _ := strconv.Atoi(m[1])
+				if processAlive(pid) {
+					t.Errorf("redis-server %d still runs", pid)
+				}
+			} else if mode == "redis-server" {
+				t.Errorf("no redis-server pid printed:\n%s", stdout)
+			}
+		})
+	}
+}
+
+func intField(line, key string) int {
+	m := regexp.MustCompile(`\b` + key + `=(\d+)`).FindStringSubmatch(line)
+	if m == nil {
+		return -1
+	}
+	n, _ := strconv.Atoi(m[1])
+	return n
+}
+
+// TestDevStaleState: a state file whose process is gone is ignored, by the
+// commands and by a new waq dev.
+func TestDevStaleState(t *testing.T) {
+	state := filepath.Join(t.TempDir(), "waq-dev.json")
+	env := &Env{Getenv: func(k string) string {
+		if k == "WAQ_DEV_STATE" {
+			return state
+		}
+		return ""
+	}}
+	// A pid that cannot be alive: beyond pid_max.
+	os.WriteFile(state, []byte(`{"pid":"99999999","nats_url":"nats://127.0.0.1:1"}`), 0o600)
+	if got := devSetting(env, "nats_url"); got != "" {
+		t.Errorf("stale file: devSetting = %q, want empty", got)
+	}
+	os.WriteFile(state, []byte(fmt.Sprintf(`{"pid":"%d","nats_url":"nats://127.0.0.1:2"}`, os.Getpid())), 0o600)
+	if got := devSetting(env, "nats_url"); got != "nats://127.0.0.1:2" {
+		t.Errorf("live file: devSetting = %q", got)
+	}
+	code, _, stderr := runCmd(t, map[string]string{"WAQ_DEV_STATE": state}, "", "dev", "--no-tty", "--any-port", "--duration", "1s")
+	if code != 1 || !strings.Contains(stderr, "another waq dev") {
+		t.Errorf("second waq dev: code %d, %q", code, stderr)
+	}
+}

@@ -1,0 +1,113 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/waqhq/waq/deadletter"
+	"github.com/waqhq/waq/doctor"
+	"github.com/waqhq/waq/graph"
+	"github.com/waqhq/waq/internal/conn"
+	"github.com/waqhq/waq/numbers"
+)
+
+func init() {
+	register("doctor", "run the 131000 troubleshooting guide and the durability checks", runDoctor)
+}
+
+func runDoctor(ctx context.Context, env *Env, args []string) error {
+	fs := newFlags(env, "doctor", "[--phone-number-id P] [--template NAME --language CODE] [--to N] [--json]")
+	var o doctor.Options
+	fs.StringVar(&o.PhoneNumberID, "phone-number-id", "", "business phone number to check")
+	fs.StringVar(&o.WABAID, "waba-id", "", "WABA of the template (default: the phone-number file's)")
+	fs.StringVar(&o.Template, "template", "", "template name to check")
+	fs.StringVar(&o.Language, "language", "", "template language code, like en_US")
+	fs.StringVar(&o.To, "to", "", "recipient number to check the format of")
+	fs.StringVar(&o.NATSMonitorURL, "nats-monitor-url", "", "NATS monitoring endpoint, to read the sync setting (default: the server's host, port 8222)")
+	since := fs.Duration("since", 24*time.Hour, "how far back the dead-letter check looks")
+	asJSON := fs.Bool("json", false, "one JSON object per check")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	if o.Template != "" && o.Language == "" {
+		return usagef("--template needs --language (like en_US)")
+	}
+	if *since <= 0 {
+		return usagef("--since must be positive")
+	}
+	o.Since = *since
+
+	get := func(key, dev, def string) string { return firstNonEmpty(env.Getenv(key), devSetting(env, dev), def) }
+	gc, err := graph.New(graph.Options{BaseURL: get("WAQ_GRAPH_URL", "graph_url", graph.DefaultBaseURL),
+		Version: env.Getenv("WAQ_GRAPH_VERSION"), Timeout: 15 * time.Second})
+	if err != nil {
+		return usagef("WAQ_GRAPH_URL: %v", err)
+	}
+	o.Graph = gc
+	tokens := func(k string) string {
+		if k == numbers.DefaultTokenEnv {
+			return firstNonEmpty(env.Getenv(k), devSetting(env, "access_token"))
+		}
+		return env.Getenv(k)
+	}
+	reg, err := numbers.Load(env.Getenv("WAQ_PHONE_NUMBERS_FILE"), tokens)
+	if err != nil {
+		return fmt.Errorf("WAQ_PHONE_NUMBERS_FILE: %w", err)
+	}
+	o.Numbers = reg
+
+	var pre []doctor.Result
+	redisURL := get("WAQ_REDIS_URL", "redis_url", "redis://127.0.0.1:6379/0")
+	if rdb, err := conn.Redis(redisURL); err != nil {
+		pre = append(pre, doctor.Result{Check: "redis", Status: doctor.Fail, Detail: err.Error(), Fix: "fix WAQ_REDIS_URL"})
+	} else {
+		defer rdb.Close()
+		o.Redis = rdb
+		o.Store = deadletter.New(rdb, deadletter.Options{Prefix: firstNonEmpty(env.Getenv("WAQ_KEY_PREFIX"), "waq")})
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := rdb.Ping(pctx).Err()
+		cancel()
+		if err != nil {
+			pre = append(pre, doctor.Result{Check: "redis", Status: doctor.Fail, Detail: "redis at " + redactRedis(redisURL) + " does not answer: " + err.Error(), Fix: "check WAQ_REDIS_URL"})
+			o.Redis, o.Store = nil, nil
+		}
+	}
+	natsURL := get("WAQ_NATS_URL", "nats_url", "nats://127.0.0.1:4222")
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	nc, err := conn.NATS(cctx, natsURL, "waq doctor", nats.MaxReconnects(0))
+	cancel()
+	if err != nil {
+		pre = append(pre, doctor.Result{Check: "jetstream", Status: doctor.Fail, Detail: err.Error(), Fix: "check WAQ_NATS_URL"})
+	} else {
+		defer nc.Close()
+		o.NATS = nc
+		o.Stream = firstNonEmpty(env.Getenv("WAQ_STREAM"), "WAQ_SEND")
+	}
+
+	rctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	results := append(doctor.Run(rctx, o), pre...)
+	for _, r := range results {
+		if *asJSON {
+			b, _ := json.Marshal(r)
+			fmt.Fprintln(env.Stdout, string(b))
+			continue
+		}
+		line := fmt.Sprintf("%-4s  %-14s %s", r.Status, r.Check, r.Detail)
+		if r.Fix != "" {
+			line += " — " + r.Fix
+		}
+		fmt.Fprintln(env.Stdout, line)
+	}
+	if doctor.Failed(results) {
+		return &exitError{code: 1}
+	}
+	return nil
+}

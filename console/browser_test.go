@@ -1,0 +1,80 @@
+package console
+
+import (
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/chromedp"
+
+	"github.com/waqhq/waq/internal/browsertest"
+)
+
+// TestBrowserOverview draws an hour of samples in a real browser: the
+// charts are there and sized, and the pages read without JavaScript.
+// (The operator's story with a worker is cmd/waq's TestConsoleInBrowser.)
+func TestBrowserOverview(t *testing.T) {
+	b := browsertest.Start(t, 90*time.Second)
+	f := setup(t, func(o *Options) { o.Refresh = time.Hour }) // no reload while the test looks
+	m := f.metrics
+	// An hour with a 131000 burst in its middle, and a few parks.
+	for i := 0; i <= slots; i++ {
+		f.c.samples.record()
+		sent := 40 + 25*math.Sin(float64(i)/6)
+		m.Sends.WithLabelValues("sent", pn).Add(math.Round(sent))
+		if i > 25 && i < 35 {
+			m.Sends.WithLabelValues("failed", pn).Add(12)
+			m.APIErrors.WithLabelValues("131000").Add(11)
+			m.Sends.WithLabelValues("throttled", pn).Add(4)
+		}
+		if i%7 == 0 {
+			m.Parked.WithLabelValues("window").Add(3)
+		}
+		if i%11 == 0 {
+			m.Parked.WithLabelValues("template").Add(1)
+		}
+		m.Pending.Set(math.Max(0, 300-float64((i-30)*(i-30))))
+		m.Paused.WithLabelValues(pn).Set(1)
+		f.clock.Add(time.Minute)
+	}
+	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
+	b.Do("sign in", chromedp.Navigate(f.srv.URL+Prefix), chromedp.WaitVisible(css("#signin")),
+		chromedp.SendKeys(css("#token"), token), chromedp.Submit(css("#signin")),
+		chromedp.WaitVisible(css("body.page-overview figure.chart svg")))
+	if n := browsertest.Eval[int](b, `document.querySelectorAll("figure.chart svg rect").length`); n < 100 {
+		t.Errorf("%d bars drawn", n)
+	}
+	// A bar is as wide as a slot of the chart as the browser lays it out.
+	if w := browsertest.Eval[float64](b, `document.querySelector("figure.chart svg rect").getBoundingClientRect().width`); w < 4 {
+		t.Errorf("bars %.1fpx wide", w)
+	}
+	body := b.Text("main")
+	for _, want := range []string{"131000 ERRORS", "190: access token expired", "130429: rate lowered", "PARKED"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("overview lacks %q", want)
+		}
+	}
+	b.Screenshot("overview-hour")
+
+	// Without JavaScript everything reads; only the copy button stays away.
+	if _, err := chromedp.Call(b.Ctx, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true}); err != nil {
+		t.Fatal(err)
+	}
+	b.Do("list without JavaScript", chromedp.Navigate(f.srv.URL+Prefix+"dlq"), chromedp.WaitVisible(css("body.page-list table.list")))
+	b.Screenshot("list-no-js")
+	b.Do("entry without JavaScript", chromedp.Navigate(f.srv.URL+Prefix+"dlq/w1"), chromedp.WaitVisible(css("body.page-entry #fbtrace")))
+	// DOM reads only: the page's scripts (and so Evaluate) are off.
+	if hidden, err := chromedp.Run(b.Ctx, chromedp.AttributeValue(css("button[data-copy]"), "hidden")); err != nil || !hidden.Exists {
+		t.Errorf("the copy button is not hidden without JavaScript (%v)", err)
+	}
+	// Hidden means not laid out: no box model.
+	if _, err := chromedp.Run(b.Ctx, chromedp.Dimensions(css("button[data-copy]"))); err == nil {
+		t.Error("the copy button is laid out without JavaScript")
+	}
+	if html, err := chromedp.Run(b.Ctx, chromedp.OuterHTML(css("main"))); err != nil || !strings.Contains(html, "131047") || !strings.Contains(html, "•••••••0001") {
+		t.Errorf("entry without JavaScript: %v", err)
+	}
+	b.Screenshot("entry-no-js")
+}

@@ -1,0 +1,237 @@
+package console
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/waqhq/waq/deadletter"
+	"github.com/waqhq/waq/worker"
+)
+
+// Prefix is the path the console is served under.
+const Prefix = "/admin/ui/"
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// Options configure the console.
+type Options struct {
+	// Token is the admin token (WAQ_ADMIN_TOKEN) an operator signs in
+	// with. Empty turns the console off: every path answers 404.
+	Token string
+	// Store is the dead-letter store.
+	Store *deadletter.Store
+	// Publisher republishes replayed jobs; nil makes replay unavailable.
+	Publisher deadletter.Publisher
+	// Gatherer is the worker's metrics registry, sampled for the overview;
+	// nil leaves the overview's charts empty.
+	Gatherer prometheus.Gatherer
+	// Readiness returns what /readyz would answer; nil shows nothing of it.
+	Readiness func() worker.Readiness
+	// TraceURL links a trace id to the tracing UI: a template with
+	// {trace_id}, such as http://jaeger:16686/trace/{trace_id}. Empty shows
+	// the trace id without a link.
+	TraceURL string
+	// SessionTTL is how long a sign-in lasts. Defaults to 12h.
+	SessionTTL time.Duration
+	// SampleEvery is the interval of the overview's samples; the ring keeps
+	// 60 of them. Defaults to 1m (an hour).
+	SampleEvery time.Duration
+	// Refresh is how often the overview reloads itself. Defaults to 30s.
+	Refresh time.Duration
+	// Process names this process on the overview. Defaults to host-pid.
+	Process string
+	// Now is the clock of sessions and samples. Defaults to time.Now.
+	Now func() time.Time
+	// Logger records sign-ins and changes (never the token). Defaults to
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// Console is the ops console's handler. Create it with New, mount it at
+// Prefix, and Run its sampler for as long as the worker runs.
+type Console struct {
+	opts     Options
+	sessions *sessions
+	samples  *sampler
+	pages    map[string]*template.Template
+	mux      *http.ServeMux
+	static   http.Handler
+	started  time.Time
+}
+
+// maxForm bounds a form body: a confirm form carries up to
+// deadletter.MaxIDs ids of at most 128 bytes.
+const maxForm = 2 << 20
+
+// New returns the console. It does nothing until it serves a request or
+// Run starts sampling.
+func New(opts Options) *Console {
+	if opts.SessionTTL <= 0 {
+		opts.SessionTTL = 12 * time.Hour
+	}
+	if opts.SampleEvery <= 0 {
+		opts.SampleEvery = time.Minute
+	}
+	if opts.Refresh <= 0 {
+		opts.Refresh = 30 * time.Second
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Process == "" {
+		host, _ := os.Hostname()
+		opts.Process = host + "-" + strconv.Itoa(os.Getpid())
+	}
+	c := &Console{
+		opts:     opts,
+		sessions: newSessions(opts.Token, opts.SessionTTL, opts.Now),
+		samples:  newSampler(opts.Gatherer, opts.SampleEvery, opts.Now),
+		pages:    parsePages(),
+		mux:      http.NewServeMux(),
+		started:  opts.Now(),
+	}
+	sub, _ := fs.Sub(staticFS, "static")
+	c.static = http.StripPrefix(Prefix+"static/", http.FileServerFS(sub))
+
+	c.mux.HandleFunc("GET "+Prefix+"login", c.loginPage)
+	c.mux.HandleFunc("POST "+Prefix+"login", c.login)
+	c.mux.Handle("POST "+Prefix+"logout", c.signedIn(c.csrf(c.logout)))
+	c.mux.Handle("GET "+Prefix+"{$}", c.signedIn(c.overview))
+	c.mux.Handle("GET "+Prefix+"dlq", c.signedIn(c.list))
+	c.mux.Handle("GET "+Prefix+"dlq/{id}", c.signedIn(c.entry))
+	c.mux.Handle("GET "+Prefix+"replay", c.signedIn(c.replayPreview))
+	c.mux.Handle("POST "+Prefix+"replay", c.signedIn(c.csrf(c.replay)))
+	c.mux.Handle("GET "+Prefix+"purge", c.signedIn(c.purgePreview))
+	c.mux.Handle("POST "+Prefix+"purge", c.signedIn(c.csrf(c.purge)))
+	c.mux.Handle("GET "+Prefix+"export", c.signedIn(c.exportPreview))
+	c.mux.Handle("GET "+Prefix+"export/ticket", c.signedIn(c.exportTicket))
+	c.mux.Handle("GET "+Prefix+"static/", c.static)
+	// Anything else: the sign-in page for a stranger, 404 for an operator,
+	// so that the console's shape is not shown to someone without a token.
+	c.mux.Handle(Prefix, c.signedIn(func(w http.ResponseWriter, r *http.Request, s session) {
+		c.fail(w, r, s, http.StatusNotFound, "There is no such page in the console.")
+	}))
+	return c
+}
+
+// Run samples the worker's counters every SampleEvery until ctx ends.
+func (c *Console) Run(ctx context.Context) {
+	c.samples.run(ctx)
+}
+
+// ServeHTTP serves the console's pages; with no token configured, 404.
+func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if c.opts.Token == "" {
+		http.NotFound(w, r)
+		return
+	}
+	h := w.Header()
+	// Nothing from elsewhere: the pages use their own stylesheet and
+	// script only, and are never framed (clickjacking a replay button).
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("X-Content-Type-Options", "nosniff")
+	// A trace link must not tell the tracing UI which entry was open.
+	h.Set("Referrer-Policy", "no-referrer")
+	if !strings.HasPrefix(r.URL.Path, Prefix+"static/") {
+		h.Set("Cache-Control", "no-store")
+	}
+	c.mux.ServeHTTP(w, r)
+}
+
+// handler is a page handler of a signed-in operator.
+type handler func(w http.ResponseWriter, r *http.Request, s session)
+
+// page is what every template gets.
+type page struct {
+	Name    string // the template's name, the body's class: page-NAME
+	Title   string
+	Nav     string
+	CSRF    string
+	Refresh int // seconds; 0: none
+	Prefix  string
+	Flash   string
+	Error   string
+	Data    any
+}
+
+func parsePages() map[string]*template.Template {
+	// base.html is the layout; _*.html are partials every page may use.
+	base := template.Must(template.New("base.html").Funcs(funcs).ParseFS(templateFS, "templates/base.html", "templates/_*.html"))
+	names, err := fs.Glob(templateFS, "templates/*.html")
+	if err != nil {
+		panic(err)
+	}
+	out := map[string]*template.Template{}
+	for _, n := range names {
+		name := strings.TrimSuffix(strings.TrimPrefix(n, "templates/"), ".html")
+		if name == "base" || strings.HasPrefix(name, "_") {
+			continue
+		}
+		t := template.Must(base.Clone())
+		out[name] = template.Must(t.ParseFS(templateFS, n))
+	}
+	return out
+}
+
+// render writes a page. It renders into a buffer first, so that a template
+// error is a clean 500 page rather than half a page (it is a bug: the
+// tests render every page).
+func (c *Console) render(w http.ResponseWriter, status int, name string, p page) {
+	p.Prefix, p.Name = Prefix, name
+	var buf bytes.Buffer
+	if err := c.pages[name].ExecuteTemplate(&buf, "base.html", p); err != nil {
+		c.opts.Logger.Error("console: page does not render", "page", name, "error", err)
+		http.Error(w, "the console could not draw this page; the log says why", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// fail shows an error page: 400 for bad parameters, 404, 503 when Redis or
+// NATS does not answer. Never a 500 for what a request or a dependency did.
+func (c *Console) fail(w http.ResponseWriter, r *http.Request, s session, status int, msg string) {
+	c.render(w, status, "error", page{Title: http.StatusText(status), CSRF: s.csrf, Data: struct {
+		Status  int
+		Message string
+	}{status, msg}})
+}
+
+// storeFailed answers an error of a store operation: bad parameters are
+// 400, a missing entry 404, anything else is Redis failing, 503.
+func (c *Console) storeFailed(w http.ResponseWriter, r *http.Request, s session, op string, err error) {
+	var pe *deadletter.ParamError
+	switch {
+	case errors.As(err, &pe):
+		c.fail(w, r, s, http.StatusBadRequest, pe.Error())
+	case errors.Is(err, deadletter.ErrNotFound):
+		c.fail(w, r, s, http.StatusNotFound, "No dead-letter entry has that id: it was replayed, purged or has expired.")
+	case errors.Is(err, context.Canceled):
+		// The browser went away; nobody reads the answer.
+	default:
+		c.opts.Logger.Warn("console: "+op+" failed", "error", err)
+		c.fail(w, r, s, http.StatusServiceUnavailable, fmt.Sprintf("%s: the dead-letter store did not answer (%v). Nothing was changed by this page; try again.", op, err))
+	}
+}

@@ -1,0 +1,291 @@
+package console
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/goleak"
+
+	"github.com/waqhq/waq/deadletter"
+	"github.com/waqhq/waq/internal/testenv"
+	"github.com/waqhq/waq/queue"
+	"github.com/waqhq/waq/telemetry"
+	"github.com/waqhq/waq/throttle"
+	"github.com/waqhq/waq/worker"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// The embedded NATS server and HTTP keep-alive pools outlive a test
+		// by design; they are not the console's goroutines.
+		goleak.IgnoreTopFunction("github.com/nats-io/nats-server/v2/server.(*Server).Start.func1"),
+		goleak.IgnoreAnyFunction("net/http.(*persistConn).writeLoop"),
+		goleak.IgnoreAnyFunction("net/http.(*persistConn).readLoop"),
+		goleak.IgnoreAnyFunction("internal/poll.runtime_pollWait"),
+	)
+}
+
+// token is the admin token of the tests; no page or log line may hold it.
+const token = "console-test-admin-token-5f3c9a"
+
+const pn = "106540352242922"
+
+// clock is a settable clock for sessions and samples.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// syncBuffer is a log sink that tests read while handlers write.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// fixture is a console over a real Redis and NATS, with parked entries,
+// a registry with the worker's metrics and a readiness with one pause.
+type fixture struct {
+	c       *Console
+	srv     *httptest.Server
+	store   *deadletter.Store
+	stream  jetstream.Stream
+	metrics *telemetry.Metrics
+	clock   *clock
+	logs    *syncBuffer
+	ready   worker.Readiness
+}
+
+func setup(t *testing.T, opts ...func(*Options)) *fixture {
+	t.Helper()
+	r := testenv.StartRedis(t)
+	n := testenv.StartNATS(t)
+	_, js := n.Connect(t)
+	stream, err := queue.EnsureStream(context.Background(), js, queue.StreamConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &fixture{clock: &clock{t: time.Now()}, logs: &syncBuffer{}, stream: stream}
+	f.store = deadletter.New(r.Client(t), deadletter.Options{Prefix: "con", Now: f.clock.Now})
+	reg := prometheus.NewRegistry()
+	f.metrics = telemetry.NewMetrics(reg)
+	code := 190
+	f.ready = worker.Readiness{Ready: true, Paused: []throttle.State{{Key: "pn:" + pn, PhoneNumberID: pn, Scope: "token", Reason: "190: access token expired", Code: &code, Since: f.clock.Now().Add(-7 * time.Minute)}},
+		Throttled: []throttle.State{{Key: "rate", PhoneNumberID: "106540352242923", Scope: "number", Reason: "130429: rate lowered", Rate: 61.5, MPS: 80}}}
+	o := Options{
+		Token: token, Store: f.store, Publisher: queue.NewProducer(js, queue.ProducerOptions{}), Gatherer: reg,
+		Readiness: func() worker.Readiness { return f.ready },
+		TraceURL:  "http://jaeger.test:16686/trace/{trace_id}", SessionTTL: time.Hour, Process: "test-worker-1",
+		Now: f.clock.Now, Logger: slog.New(slog.NewTextHandler(f.logs, nil)),
+	}
+	for _, fn := range opts {
+		fn(&o)
+	}
+	f.c = New(o)
+	f.srv = httptest.NewServer(f.c)
+	t.Cleanup(f.srv.Close)
+	t.Cleanup(func() {
+		if strings.Contains(f.logs.String(), token) {
+			t.Errorf("the admin token is in the log:\n%s", f.logs.String())
+		}
+	})
+	f.park(t)
+	return f
+}
+
+// park stores the fixture's entries: two window failures (free-form), a
+// template failure and a 131000 given up on.
+func (f *fixture) park(t *testing.T) {
+	t.Helper()
+	now := f.clock.Now().UTC()
+	for i, sp := range []struct {
+		id, reason string
+		code       int
+		tpl, to    string
+	}{
+		{"w1", "window", 131047, "", "15550000001"},
+		{"w2", "window", 131047, "", "15550000002"},
+		{"t1", "template", 132001, "order_update", "15550000003"},
+		{"r1", "retries_exhausted", 131000, "order_update", "15550000004"},
+	} {
+		msg := fmt.Sprintf(`{"messaging_product":"whatsapp","recipient_type":"individual","to":%q,"type":"text","text":{"body":"hi"}}`, sp.to)
+		typ := "text"
+		if sp.tpl != "" {
+			msg = fmt.Sprintf(`{"messaging_product":"whatsapp","to":%q,"type":"template","template":{"name":%q,"language":{"code":"en_US"}}}`, sp.to, sp.tpl)
+			typ = "template"
+		}
+		code := sp.code
+		at := now.Add(-time.Duration(i+1) * time.Minute)
+		e := &deadletter.Entry{ID: sp.id, Reason: sp.reason, Job: json.RawMessage(fmt.Sprintf(`{"id":%q,"phone_number_id":%q,"message":%s}`, sp.id, pn, msg)),
+			PhoneNumberID: pn, To: sp.to, Template: sp.tpl, MessageType: typ, ParkedAt: at, Subject: "waq.send." + pn,
+			Metadata:  map[string]string{"tenant": "acme"},
+			LastError: &deadletter.LastError{HTTPStatus: 400, Code: &code, Subcode: 2494010, Type: "OAuthException", FBTraceID: "fb-" + sp.id, Title: "title " + sp.id, Message: "message to " + sp.to, Details: "details"},
+			TraceID:   "4bf92f3577b34da6a3ce929d0e0e4736", SpanID: "00f067aa0ba902b7",
+		}
+		e.Attempts = append(e.Attempts, attempt(at.Add(-40*time.Second), "failed", "retry", 131000, "fb-a-"+sp.id), attempt(at, "failed", "park", code, "fb-"+sp.id))
+		if err := f.store.Park(context.Background(), e); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func (f *fixture) parked(t *testing.T) int64 {
+	t.Helper()
+	st, err := f.store.Stats(context.Background(), deadletter.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Total
+}
+
+func (f *fixture) published(t *testing.T) uint64 {
+	t.Helper()
+	info, err := f.stream.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Msgs
+}
+
+// client is a browser stand-in: it keeps one session cookie and never
+// follows redirects, so that tests see them.
+type client struct {
+	t      *testing.T
+	f      *fixture
+	cookie *http.Cookie
+	csrf   string
+}
+
+type resp struct {
+	code   int
+	body   string
+	header http.Header
+}
+
+func (f *fixture) client(t *testing.T) *client { return &client{t: t, f: f} }
+
+func (c *client) do(method, path string, form url.Values, header ...string) resp {
+	c.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, c.f.srv.URL+path, body)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	if c.cookie != nil {
+		req.AddCookie(c.cookie)
+	}
+	res, err := (&http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}).Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	for _, ck := range res.Cookies() {
+		if ck.Name == cookieName {
+			if ck.MaxAge < 0 {
+				c.cookie = nil
+			} else {
+				c.cookie = ck
+			}
+		}
+	}
+	r := resp{code: res.StatusCode, body: string(b), header: res.Header}
+	if strings.Contains(r.body, token) {
+		c.t.Errorf("%s %s: the admin token is in the page", method, path)
+	}
+	if r.code >= 500 && r.code != http.StatusServiceUnavailable {
+		c.t.Errorf("%s %s: %d", method, path, r.code)
+	}
+	if m := csrfRE.FindStringSubmatch(r.body); m != nil {
+		c.csrf = m[1]
+	}
+	return r
+}
+
+var csrfRE = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+func (c *client) get(path string) resp { c.t.Helper(); return c.do("GET", path, nil) }
+
+func (c *client) post(path string, form url.Values) resp {
+	c.t.Helper()
+	return c.do("POST", path, form)
+}
+
+// signIn signs the client in and reads its CSRF token from the overview.
+func (c *client) signIn() {
+	c.t.Helper()
+	r := c.post(Prefix+"login", url.Values{"token": {token}})
+	if r.code != http.StatusSeeOther || c.cookie == nil {
+		c.t.Fatalf("sign-in: %d, cookie %v", r.code, c.cookie)
+	}
+	if r := c.get(Prefix); r.code != 200 || c.csrf == "" {
+		c.t.Fatalf("overview after sign-in: %d", r.code)
+	}
+}
+
+// formOf reads the hidden fields of the form with this id in a page.
+func formOf(t *testing.T, body, id string) url.Values {
+	t.Helper()
+	i := strings.Index(body, `id="`+id+`"`)
+	if i < 0 {
+		t.Fatalf("no form %q in the page", id)
+	}
+	end := strings.Index(body[i:], "</form>")
+	v := url.Values{}
+	for _, m := range hiddenRE.FindAllStringSubmatch(body[i:i+end], -1) {
+		v.Add(m[1], htmlUnescape(m[2]))
+	}
+	return v
+}
+
+var hiddenRE = regexp.MustCompile(`<input type="hidden" name="([^"]+)" value="([^"]*)">`)
+
+func htmlUnescape(s string) string {
+	return strings.NewReplacer("&amp;", "&", "&lt;", "<", "&gt;", ">", "&#34;", `"`, "&#39;", "'", "&#43;", "+").Replace(s)
+}
