@@ -170,6 +170,26 @@ func StartRedis(t testing.TB, extraArgs ...string) *Redis {
 	return r
 }
 
+// StartRedisConfig starts redis-server with the config file conf, on a free
+// loopback port and in a fresh directory (the command line overrides the
+// file's port, bind, dir and logfile); it is killed when the test ends. It
+// shows that a shipped config file works with the installed Redis.
+func StartRedisConfig(t testing.TB, conf string, extraArgs ...string) *Redis {
+	t.Helper()
+	r := &Redis{Port: FreePort(t), Dir: t.TempDir()}
+	r.args = append([]string{conf,
+		"--port", strconv.Itoa(r.Port),
+		"--bind", "127.0.0.1",
+		"--dir", r.Dir,
+		"--logfile", filepath.Join(r.Dir, "redis.log"),
+	}, extraArgs...)
+	r.Addr = fmt.Sprintf("127.0.0.1:%d", r.Port)
+	r.URL = "redis://" + r.Addr + "/0"
+	r.Start(t)
+	t.Cleanup(r.Stop)
+	return r
+}
+
 // Start starts the process (again, after Stop) and waits until it answers.
 func (r *Redis) Start(t testing.TB) {
 	t.Helper()
