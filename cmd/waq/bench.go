@@ -50,6 +50,7 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	fs.BoolVar(&cfg.Backlog, "backlog", false, "publish every job first, then start the workers (draining a backlog)")
 	fs.BoolVar(&cfg.Baseline, "baseline", false, "first run a minimal pull-POST-ack loop on the same servers, and give ratios to it")
 	fs.BoolVar(&cfg.Tracing, "tracing", true, "workers export spans (to a sink here that discards them), as in production")
+	fs.BoolVar(&cfg.H2C, "h2c", true, "workers (and the baseline) speak HTTP/2 to the simulator, as they do to Meta over TLS; false: HTTP/1.1, a connection per send in flight")
 	// JetStream syncing every write caps the embedded server at about 1,000
 	// publishes per second on a small VM's disk: it would measure the disk,
 	// not the pipeline. Production should sync always (SPEC §2).
@@ -139,6 +140,7 @@ func runBaselineWorker(ctx context.Context, env *Env, args []string) error {
 	return bench.RunBaseline(ctx, bench.BaselineConfig{
 		NATSURL:     env.Getenv("WAQ_NATS_URL"),
 		GraphURL:    env.Getenv("WAQ_GRAPH_URL"),
+		H2C:         env.Getenv("WAQ_GRAPH_H2C") == "true",
 		Stream:      env.Getenv("WAQ_STREAM"),
 		Token:       env.Getenv("WAQ_ACCESS_TOKEN"),
 		Concurrency: conc,
