@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -64,6 +65,7 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	start := fs.Bool("start", false, "start everything here (the default when no URLs are given)")
 	asJSON := fs.Bool("json", false, "print the result as one JSON object")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process (publishers, embedded NATS, simulator) to `file`")
+	memProfile := fs.String("memprofile", "", "write a heap profile of this process, taken when its heap was largest, to `file` (with --in-process: the workers' too)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -112,6 +114,10 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 			return err
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if *memProfile != "" {
+		stop := peakHeapProfile(*memProfile)
+		defer stop()
 	}
 	res, err := bench.Run(ctx, cfg)
 	if err != nil {
@@ -289,4 +295,35 @@ func printBench(w io.Writer, r *bench.Result) {
 	}
 	row("duplicate sends", "", func(p *bench.Phase) (float64, bool) { return float64(p.Duplicates), true }, "%.0f")
 	tw.Flush()
+}
+
+// peakHeapProfile writes a heap profile to path each time the heap in use
+// reaches a new high, checking every 250ms, until stop is called.
+func peakHeapProfile(path string) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		var peak uint64
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			if ms.HeapInuse <= peak {
+				continue
+			}
+			peak = ms.HeapInuse
+			if f, err := os.Create(path); err == nil {
+				_ = pprof.WriteHeapProfile(f)
+				f.Close()
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
 }
