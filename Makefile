@@ -42,6 +42,8 @@ fuzz:
 	$(GO) test ./queue -run '^$$' -fuzz FuzzDecode -fuzztime $(FUZZTIME)
 	$(GO) test ./graph -run '^$$' -fuzz FuzzDecodeAnswer -fuzztime $(FUZZTIME)
 	$(GO) test ./policy -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
+	$(GO) test ./webhook -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME)
+	$(GO) test ./fakegraph -run '^$$' -fuzz FuzzDecodeScenario -fuzztime $(FUZZTIME)
 
 clean:
 	rm -rf $(BIN)

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -276,4 +277,27 @@ func FuzzDecodeAnswer(f *testing.F) {
 			t.Fatal("not classified")
 		}
 	})
+}
+
+// TestH2C: with H2C the client speaks HTTP/2 to an http:// server that
+// offers it (the simulator), many sends over one connection.
+func TestH2C(t *testing.T) {
+	var proto atomic.Int32
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		proto.Store(int32(r.ProtoMajor))
+		fmt.Fprint(w, `{"messages":[{"id":"wamid.H2"}]}`)
+	}))
+	var p http.Protocols
+	p.SetHTTP1(true)
+	p.SetUnencryptedHTTP2(true)
+	srv.Config.Protocols = &p
+	srv.Start()
+	defer srv.Close()
+	res, err := send(t, newClient(t, srv.URL, func(o *Options) { o.H2C = true }))
+	if err != nil || res.WAMID != "wamid.H2" || proto.Load() != 2 {
+		t.Fatalf("h2c: %+v %v, protocol %d", res, err, proto.Load())
+	}
+	if _, err := New(Options{BaseURL: "https://graph.facebook.com", H2C: true}); err == nil {
+		t.Error("h2c accepted for an https URL")
+	}
 }

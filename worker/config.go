@@ -35,6 +35,9 @@ type Config struct {
 	GraphURL string
 	// GraphVersion defaults to graph.DefaultVersion.
 	GraphVersion string
+	// GraphH2C speaks HTTP/2 without TLS to an http:// WAQ_GRAPH_URL (a
+	// stand-in such as waq fakegraph). Off by default.
+	GraphH2C bool
 	// AccessToken is the token of numbers the phone-number file does not
 	// give one for. Required unless the file gives every token.
 	AccessToken string
@@ -100,6 +103,7 @@ type setting struct {
 	str              *string
 	num              *int
 	dur              *time.Duration
+	boolean          *bool
 	secret           bool
 }
 
@@ -110,6 +114,7 @@ func (c *Config) settings() []setting {
 		{env: "WAQ_REDIS_WAIT_REPLICAS", flag: "redis-wait-replicas", usage: "Redis replicas that must acknowledge an outcome before its job is acknowledged", num: &c.RedisWaitReplicas},
 		{env: "WAQ_GRAPH_URL", flag: "graph-url", usage: "Graph API base URL", str: &c.GraphURL},
 		{env: "WAQ_GRAPH_VERSION", flag: "graph-version", usage: "Graph API version", str: &c.GraphVersion},
+		{env: "WAQ_GRAPH_H2C", flag: "graph-h2c", usage: "HTTP/2 without TLS to an http:// Graph URL (the simulator)", boolean: &c.GraphH2C},
 		{env: "WAQ_ACCESS_TOKEN", flag: "access-token", usage: "access token (prefer the variable: flags show in ps)", str: &c.AccessToken, secret: true},
 		{env: "WAQ_POLICY_FILE", flag: "policy-file", usage: "policy file (YAML)", str: &c.PolicyFile},
 		{env: "WAQ_HTTP_ADDR", flag: "http-addr", usage: "listen address for /metrics, /healthz, /readyz, /admin/, /webhook", str: &c.HTTPAddr},
@@ -171,7 +176,20 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 			fs.Func(name, usage, intSetter(s.env, s.num))
 		case s.dur != nil:
 			fs.Func(name, usage, durSetter(s.env, s.dur))
+		case s.boolean != nil:
+			fs.BoolFunc(name, usage, boolSetter(s.env, s.boolean))
 		}
+	}
+}
+
+func boolSetter(env string, p *bool) func(string) error {
+	return func(v string) error {
+		b, err := strconv.ParseBool(strings.TrimSpace(v))
+		if err != nil {
+			return &ConfigError{Setting: env, Problem: fmt.Sprintf("%q is not true or false", v)}
+		}
+		*p = b
+		return nil
 	}
 }
 
@@ -219,6 +237,12 @@ func (c *Config) FromEnv(getenv func(string) string) error {
 		case s.dur != nil:
 			if *s.dur == 0 {
 				if err := durSetter(s.env, s.dur)(v); err != nil {
+					return err
+				}
+			}
+		case s.boolean != nil:
+			if !*s.boolean {
+				if err := boolSetter(s.env, s.boolean)(v); err != nil {
 					return err
 				}
 			}
@@ -314,6 +338,9 @@ func (c *Config) Validate() error {
 	}
 	if _, err := graph.New(graph.Options{BaseURL: c.GraphURL, Version: c.GraphVersion}); err != nil {
 		return &ConfigError{Setting: "WAQ_GRAPH_VERSION", Problem: fmt.Sprintf("%q: want the form v25.0", c.GraphVersion)}
+	}
+	if c.GraphH2C && !strings.HasPrefix(c.GraphURL, "http://") {
+		return &ConfigError{Setting: "WAQ_GRAPH_H2C", Problem: "HTTP/2 without TLS needs an http:// WAQ_GRAPH_URL; https negotiates HTTP/2 by itself"}
 	}
 	if c.AccessToken == "" && c.PhoneNumbersFile == "" {
 		return &ConfigError{Setting: "WAQ_ACCESS_TOKEN", Problem: "not set (and no WAQ_PHONE_NUMBERS_FILE gives tokens)"}

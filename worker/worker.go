@@ -159,7 +159,7 @@ func New(cfg Config, getenv func(string) string, opts Options) (*Worker, error) 
 		return nil, fmt.Errorf("WAQ_PHONE_NUMBERS_FILE: %w", err)
 	}
 	w.numbers = reg
-	gc, err := graph.New(graph.Options{BaseURL: cfg.GraphURL, Version: cfg.GraphVersion, Timeout: cfg.GraphTimeout})
+	gc, err := graph.New(graph.Options{BaseURL: cfg.GraphURL, Version: cfg.GraphVersion, Timeout: cfg.GraphTimeout, H2C: cfg.GraphH2C})
 	if err != nil {
 		return nil, &ConfigError{Setting: "WAQ_GRAPH_URL", Problem: err.Error()}
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -50,6 +51,7 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	fs.BoolVar(&cfg.Backlog, "backlog", false, "publish every job first, then start the workers (draining a backlog)")
 	fs.BoolVar(&cfg.Baseline, "baseline", false, "first run a minimal pull-POST-ack loop on the same servers, and give ratios to it")
 	fs.BoolVar(&cfg.Tracing, "tracing", true, "workers export spans (to a sink here that discards them), as in production")
+	fs.BoolVar(&cfg.H2C, "h2c", true, "workers (and the baseline) speak HTTP/2 to the simulator, as they do to Meta over TLS; false: HTTP/1.1, a connection per send in flight")
 	// JetStream syncing every write caps the embedded server at about 1,000
 	// publishes per second on a small VM's disk: it would measure the disk,
 	// not the pipeline. Production should sync always (SPEC §2).
@@ -63,6 +65,7 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	start := fs.Bool("start", false, "start everything here (the default when no URLs are given)")
 	asJSON := fs.Bool("json", false, "print the result as one JSON object")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process (publishers, embedded NATS, simulator) to `file`")
+	memProfile := fs.String("memprofile", "", "write a heap profile of this process, taken when its heap was largest, to `file` (with --in-process: the workers' too)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -112,6 +115,10 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	if *memProfile != "" {
+		stop := peakHeapProfile(*memProfile)
+		defer stop()
+	}
 	res, err := bench.Run(ctx, cfg)
 	if err != nil {
 		return err
@@ -139,6 +146,7 @@ func runBaselineWorker(ctx context.Context, env *Env, args []string) error {
 	return bench.RunBaseline(ctx, bench.BaselineConfig{
 		NATSURL:     env.Getenv("WAQ_NATS_URL"),
 		GraphURL:    env.Getenv("WAQ_GRAPH_URL"),
+		H2C:         env.Getenv("WAQ_GRAPH_H2C") == "true",
 		Stream:      env.Getenv("WAQ_STREAM"),
 		Token:       env.Getenv("WAQ_ACCESS_TOKEN"),
 		Concurrency: conc,
@@ -287,4 +295,35 @@ func printBench(w io.Writer, r *bench.Result) {
 	}
 	row("duplicate sends", "", func(p *bench.Phase) (float64, bool) { return float64(p.Duplicates), true }, "%.0f")
 	tw.Flush()
+}
+
+// peakHeapProfile writes a heap profile to path each time the heap in use
+// reaches a new high, checking every 250ms, until stop is called.
+func peakHeapProfile(path string) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		var peak uint64
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			if ms.HeapInuse <= peak {
+				continue
+			}
+			peak = ms.HeapInuse
+			if f, err := os.Create(path); err == nil {
+				_ = pprof.WriteHeapProfile(f)
+				f.Close()
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
 }

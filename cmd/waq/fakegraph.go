@@ -83,7 +83,7 @@ func runFakegraph(ctx context.Context, env *Env, args []string) error {
 		WebhookURL: *webhookURL,
 		AppSecret:  secret,
 	})
-	hs := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	hs := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second, Protocols: fakegraph.Protocols(), ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
 	fmt.Fprintf(env.Stdout, "fakegraph listening on http://%s\n", ln.Addr())

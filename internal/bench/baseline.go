@@ -19,6 +19,8 @@ import (
 type BaselineConfig struct {
 	NATSURL  string
 	GraphURL string
+	// H2C speaks HTTP/2 without TLS to the simulator, as the workers do.
+	H2C bool
 	// Stream holds the jobs; its consumer is BaselineDurable.
 	Stream string
 	Token  string
@@ -58,7 +60,7 @@ func RunBaseline(ctx context.Context, cfg BaselineConfig) error {
 	if err != nil {
 		return err
 	}
-	gc, err := graph.New(graph.Options{BaseURL: cfg.GraphURL})
+	gc, err := graph.New(graph.Options{BaseURL: cfg.GraphURL, H2C: cfg.H2C})
 	if err != nil {
 		return err
 	}

@@ -61,6 +61,9 @@ type Config struct {
 	MPS int
 	// Workers is how many worker processes consume. Defaults to 1.
 	Workers int
+	// H2C has the workers and the baseline speak HTTP/2 to the simulator
+	// (WAQ_GRAPH_H2C), as they do to Meta over TLS.
+	H2C bool
 	// InProcess runs the workers (and the baseline loop) as goroutines of
 	// this process instead of child processes: quicker, but their CPU and
 	// memory are this process's.
@@ -1111,6 +1114,9 @@ func (b *bench) workerVars(stream string, port int) []string {
 		"WAQ_LOG_LEVEL=warn",
 		"WAQ_KEY_PREFIX=waq",
 	}
+	if b.cfg.H2C {
+		v = append(v, "WAQ_GRAPH_H2C=true")
+	}
 	if b.cfg.Concurrency > 0 {
 		v = append(v, "WAQ_CONCURRENCY="+strconv.Itoa(b.cfg.Concurrency))
 		if mp := 2 * b.cfg.Concurrency * b.cfg.Workers; mp > 20000 {
@@ -1147,7 +1153,7 @@ func (b *bench) inProcessWorker(name, stream string) (func(context.Context) erro
 	}
 	if name == "baseline" {
 		return func(ctx context.Context) error {
-			return RunBaseline(ctx, BaselineConfig{NATSURL: b.natsURL, GraphURL: b.graph.URL, Stream: stream, Token: "bench-token", Concurrency: b.cfg.Concurrency})
+			return RunBaseline(ctx, BaselineConfig{NATSURL: b.natsURL, GraphURL: b.graph.URL, H2C: b.cfg.H2C, Stream: stream, Token: "bench-token", Concurrency: b.cfg.Concurrency})
 		}, nil
 	}
 	var cfg worker.Config

@@ -34,7 +34,7 @@ func ServeGraph(port int, cfg fakegraph.Config) (*Graph, error) {
 func ServeGraphOn(ln net.Listener, cfg fakegraph.Config) *Graph {
 	sim := fakegraph.New(cfg)
 	g := &Graph{Sim: sim, URL: "http://" + ln.Addr().String(), served: make(chan error, 1),
-		server: &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second}}
+		server: &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second, Protocols: fakegraph.Protocols()}}
 	go func() { g.served <- g.server.Serve(ln) }()
 	return g
 }
