@@ -51,10 +51,13 @@ func (t *timers) stop() {
 	t.stopped = true
 	fire := make([]func(bool), 0, len(t.pending))
 	for d, w := range t.pending {
+		// A timer that has fired already is waiting for the lock: it must
+		// find its entry and carry the job on itself, or the job is never
+		// done and the stop waits for it for ever.
 		if w.timer.Stop() {
 			fire = append(fire, w.fn)
+			delete(t.pending, d)
 		}
-		delete(t.pending, d)
 	}
 	t.mu.Unlock()
 	for _, fn := range fire {

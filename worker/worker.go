@@ -240,13 +240,14 @@ func (w *Worker) Run(ctx context.Context) error {
 		return err
 	}
 	defer w.close()
+	// The gate before the listener: /readyz reads it from the first request.
+	if w.gate == nil {
+		w.gate = newGate(w)
+	}
 	if err := w.serveHTTP(); err != nil {
 		return err
 	}
 	defer w.stopHTTP()
-	if w.gate == nil {
-		w.gate = newGate(w)
-	}
 
 	// work is the context of sends in flight: it outlives ctx by the
 	// shutdown bound, so a send that has begun can finish and record its
