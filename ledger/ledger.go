@@ -13,7 +13,8 @@
 //
 // Keys (prefix P, job id I): P:j:{I} (hash), P:j:{I}:h (list), P:j:{I}:b
 // (the job as published, kept for the resend window so that a failure
-// reported later by webhook can be parked with it or sent again), P:w:{wamid}
+// reported later by webhook can be parked with it or sent again), P:j:{I}:c
+// (a minute's marker of Confirm, with replica waits only), P:w:{wamid}
 // (string). The braces are a Redis Cluster hash tag, so each job's keys live
 // on one node and one script can touch them together.
 package ledger
@@ -374,6 +375,28 @@ func (l *Ledger) outcome(ctx context.Context, fn func(c redis.Cmdable) []redis.C
 		return nil
 	})
 	return err
+}
+
+// Confirm returns once the replicas WaitReplicas asks for have everything
+// written to the primary before it, the job's outcome included: a worker
+// that finds an outcome on a redelivery acknowledges the job only then,
+// since the worker that wrote it may have died before its WAIT returned.
+// Replication keeps the primary's order, so a WAIT for a write of Confirm's
+// own covers every earlier one. Without WaitReplicas it does nothing.
+func (l *Ledger) Confirm(ctx context.Context, id string) error {
+	if l.wait.N <= 0 {
+		return nil
+	}
+	_, err := l.wait.Pipelined(ctx, l.rdb, func(p redis.Pipeliner) error {
+		// A write that always replicates (a no-op, such as PEXPIRE of a
+		// missing key, would not move the connection's offset).
+		p.Set(ctx, l.stateKey(id)+":c", 1, time.Minute)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("ledger confirm %s: %w", id, err)
+	}
+	return nil
 }
 
 // MarkParked records that generation gen of the job was parked with reason.

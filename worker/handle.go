@@ -145,10 +145,14 @@ func (d *delivery) run(ctx context.Context) (waiting bool) {
 	d.state = st
 	switch {
 	case st.HasSent(d.gen):
-		d.alreadyDone("sent")
+		if d.confirmed(ctx) {
+			d.alreadyDone("sent")
+		}
 		return false
 	case st.ParkedAt(d.gen):
-		d.alreadyDone("parked")
+		if d.confirmed(ctx) {
+			d.alreadyDone("parked")
+		}
 		return false
 	case d.gen < st.Gen:
 		// A newer generation (a replay) owns the job now.
@@ -166,7 +170,7 @@ func (d *delivery) run(ctx context.Context) (waiting bool) {
 		if parked {
 			if err := w.durably(ctx, d.msg, func(c context.Context) error {
 				return w.ledger.MarkParked(c, d.job.ID, d.gen, "parked")
-			}); err != nil {
+			}); err != nil || !d.confirmed(ctx) {
 				return false
 			}
 			d.alreadyDone("parked")
@@ -633,6 +637,16 @@ func subjectPrefix(subject string) string {
 func jobJSON(b []byte) bool {
 	t := bytes.TrimSpace(b)
 	return len(t) > 0 && t[0] == '{' && json.Valid(t)
+}
+
+// confirmed makes sure, with WAQ_REDIS_WAIT_REPLICAS, that the replicas
+// have the outcome a delivery found before the job is acknowledged again;
+// false leaves the job for a later delivery.
+func (d *delivery) confirmed(ctx context.Context) bool {
+	if d.w.cfg.RedisWaitReplicas == 0 {
+		return true
+	}
+	return d.w.durably(ctx, d.msg, func(c context.Context) error { return d.w.ledger.Confirm(c, d.job.ID) }) == nil
 }
 
 func (d *delivery) alreadyDone(why string) {

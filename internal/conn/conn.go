@@ -67,7 +67,7 @@ type RedisURL struct {
 func ParseRedisURL(rawURL string) (*RedisURL, error) {
 	scheme, rest, ok := strings.Cut(rawURL, "://")
 	if !ok {
-		return nil, errors.New("redis url: want redis://host:port/db, redis-sentinel://host:port,...?master=NAME or redis-cluster://host:port,...")
+		return nil, errors.New("redis url: want redis://host:port/db, redis-sentinel://host:port,host:port?master=NAME or redis-cluster://host:port,host:port")
 	}
 	switch scheme {
 	case "redis", "rediss":
