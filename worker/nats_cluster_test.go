@@ -31,7 +31,7 @@ import (
 // outcome; the duplicate sends the simulator saw are reported.
 func TestNATSClusterLeaderKilled(t *testing.T) {
 	if testing.Short() {
-		t.Skip("NATS cluster test: about 40 seconds")
+		t.Skip("NATS cluster test: about 30 seconds")
 	}
 	const (
 		jobs       = 5000

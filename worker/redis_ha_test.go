@@ -30,8 +30,9 @@ import (
 const haAppSecret = "ha-app-secret"
 
 // startWorkerProcess starts `waq worker` as a child process with the
-// settings every test of a real deployment shares, plus env; it is killed
-// when the test ends.
+// settings every test of a real deployment shares, plus env (whose entries
+// win: os/exec keeps the last of a duplicated variable); it is killed when
+// the test ends.
 func startWorkerProcess(t *testing.T, name string, env ...string) *testenv.Process {
 	t.Helper()
 	waqBin, _ := testenv.Binaries(t)
@@ -226,7 +227,7 @@ func haScenario(webhookURL string, random bool) *fakegraph.Scenario {
 // and replayed until they are sent.
 func TestRedisCluster(t *testing.T) {
 	if testing.Short() {
-		t.Skip("Redis Cluster test: about 20 seconds")
+		t.Skip("Redis Cluster test: about 10 seconds")
 	}
 	const jobs, numbers = 600, 6
 	testenv.Binaries(t) // built once per test process; not part of the time below
