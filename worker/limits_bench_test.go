@@ -148,9 +148,20 @@ func runLimits(b *testing.B, pair bool) {
 
 	st := fake.Stats(false)
 	sends := fake.Sends(jobs * 2)
-	var first, last time.Time
+	// The rate is that of the jobs to ordinary recipients: a hot pair's jobs
+	// go at one every 6 s whatever the worker does (Meta's pair limit), and
+	// are reported on their own.
+	var first, last, hotLast time.Time
+	hotJobs := 0
 	for _, s := range sends {
 		if s.Outcome != fakegraph.OutcomeAccepted {
+			continue
+		}
+		if strings.HasPrefix(s.To, "1555999") {
+			hotJobs++
+			if s.Time.After(hotLast) {
+				hotLast = s.Time
+			}
 			continue
 		}
 		if first.IsZero() || s.Time.Before(first) {
@@ -161,13 +172,18 @@ func runLimits(b *testing.B, pair bool) {
 		}
 	}
 	span := last.Sub(first).Seconds()
-	rate := float64(jobs) / span
+	rate := float64(jobs-hotJobs) / span
 	allowed := float64(numbersN * mps)
 	b.ReportMetric(rate, "sends/s")
 	b.ReportMetric(rate/allowed*100, "%-of-allowed")
 	b.ReportMetric(float64(st.ByCode[130429])/float64(st.Requests)*100, "%-130429")
 	b.ReportMetric(float64(st.ByCode[131056])/float64(st.Requests)*100, "%-131056")
 	b.ReportMetric(float64(st.Duplicates), "duplicates")
-	b.Logf("%d jobs over %.1fs: %.0f sends/s of %.0f allowed (%.1f%%); %d requests, %d answered 130429 (%.2f%%), %d answered 131056",
-		jobs, span, rate, allowed, rate/allowed*100, st.Requests, st.ByCode[130429], float64(st.ByCode[130429])/float64(st.Requests)*100, st.ByCode[131056])
+	b.Logf("%d jobs over %.1fs: %.0f sends/s of %.0f allowed (%.1f%%); %d requests, %d answered 130429 (%.2f%%), %d answered 131056 (%.2f%%)",
+		jobs-hotJobs, span, rate, allowed, rate/allowed*100, st.Requests, st.ByCode[130429], float64(st.ByCode[130429])/float64(st.Requests)*100,
+		st.ByCode[131056], float64(st.ByCode[131056])/float64(st.Requests)*100)
+	if hotJobs > 0 {
+		b.Logf("%d jobs to %d hot recipients (10 per pair of number and recipient): the last sent %.1fs after the first job; Meta's pair limit (3 at once, then one every 6 s) allows it no sooner than 42s",
+			hotJobs, hot, hotLast.Sub(first).Seconds())
+	}
 }
