@@ -45,6 +45,7 @@ type delivery struct {
 	state     ledger.State
 	holding   bool      // holds a send slot
 	kept      bool      // counted among its number's jobs waiting for the schedule
+	claimed   bool      // holds its job id in the worker's active set
 	progress  time.Time // when JetStream was last told the job is in progress
 }
 
@@ -123,6 +124,14 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 	}
 	d.job, d.sum = job, sum
 	d.logID = job.ID
+	if !w.claim(job.ID) {
+		// Another delivery of this job is under way in this process (one
+		// JetStream redelivered while this process still held it): two at
+		// once could both send it. This one waits its turn.
+		d.nak(time.Second)
+		return
+	}
+	d.claimed = true
 	waiting = d.run(ctx)
 }
 
@@ -263,6 +272,24 @@ func (d *delivery) admit(ctx context.Context, num numbers.Number, i int) (waitin
 	return true
 }
 
+// claim marks a job id as under way in this process; false when it already
+// is.
+func (w *Worker) claim(id string) bool {
+	w.activeMu.Lock()
+	defer w.activeMu.Unlock()
+	if _, busy := w.active[id]; busy {
+		return false
+	}
+	w.active[id] = struct{}{}
+	return true
+}
+
+func (w *Worker) unclaim(id string) {
+	w.activeMu.Lock()
+	delete(w.active, id)
+	w.activeMu.Unlock()
+}
+
 // keep counts the job among those its number holds waiting for the
 // schedule (once); it reports false past about four seconds' worth.
 func (d *delivery) keep(num numbers.Number) bool {
@@ -332,6 +359,10 @@ func (d *delivery) done() {
 	if d.kept {
 		d.w.unkeep(d.job.PhoneNumberID)
 		d.kept = false
+	}
+	if d.claimed {
+		d.w.unclaim(d.job.ID)
+		d.claimed = false
 	}
 	<-d.w.held
 	d.w.inflight.Done()
@@ -689,11 +720,18 @@ func (d *delivery) nak(delay time.Duration) {
 // reason (Redis down, failing over). Meanwhile Redis is marked down and
 // JetStream is told the job is still being worked on. It gives up when ctx
 // ends or the error is not transient.
+//
+// The job must not be handed to another worker meanwhile: while this one
+// holds an answer it could not record, a second delivery would find no
+// record and send again. So each try and each pause between tries is
+// bounded by a quarter of the ack wait, and JetStream hears "in progress"
+// at least every half of it, however long Redis stays away.
 func (w *Worker) durably(ctx context.Context, msg jetstream.Msg, write func(context.Context) error) error {
+	quarter := w.cfg.AckWait / 4
 	wait := 50 * time.Millisecond
 	progress := time.Now()
 	for {
-		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		wctx, cancel := context.WithTimeout(ctx, min(5*time.Second, quarter))
 		err := write(wctx)
 		cancel()
 		if err == nil {
@@ -703,14 +741,14 @@ func (w *Worker) durably(ctx context.Context, msg jetstream.Msg, write func(cont
 			return err
 		}
 		w.setRedis(err)
-		if time.Since(progress) > w.cfg.AckWait/3 {
+		if time.Since(progress) >= quarter {
 			_ = msg.InProgress()
 			progress = time.Now()
 		}
 		select {
 		case <-ctx.Done():
 			return err
-		case <-time.After(wait):
+		case <-time.After(min(wait, quarter)):
 		}
 		if wait < 2*time.Second {
 			wait *= 2

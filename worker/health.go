@@ -78,3 +78,34 @@ func (h *health) waitUp(ctx context.Context) error {
 		}
 	}
 }
+
+// anyDown reports whether a dependency is down now.
+func (h *health) anyDown() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.down) > 0
+}
+
+// whenDown returns a channel closed once a dependency is down (at once if
+// one is), or when ctx ends.
+func (h *health) whenDown(ctx context.Context) <-chan struct{} {
+	out := make(chan struct{})
+	go func() {
+		defer close(out)
+		for {
+			h.mu.Lock()
+			h.init()
+			n, ch := len(h.down), h.changed
+			h.mu.Unlock()
+			if n > 0 {
+				return
+			}
+			select {
+			case <-ch:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out
+}

@@ -391,7 +391,7 @@ func TestRedisSentinelFailover(t *testing.T) {
 	// Sentinel down-after of a few seconds): a job the worker holds while
 	// Redis is away is not handed to a second delivery meanwhile.
 	w := startWorkerProcess(t, "worker-sentinel", "WAQ_NATS_URL="+n.URL, "WAQ_REDIS_URL="+rs.URL,
-		"WAQ_REDIS_WAIT_REPLICAS="+waitReplicas, "WAQ_GRAPH_URL="+srv.URL, "WAQ_CONCURRENCY=32", "WAQ_ACK_WAIT=30s")
+		"WAQ_REDIS_WAIT_REPLICAS="+waitReplicas, "WAQ_GRAPH_URL="+srv.URL, "WAQ_CONCURRENCY=32", "WAQ_ACK_WAIT="+ackWaitForTest())
 
 	testenv.Eventually(t, 15*time.Second, func() error {
 		_, err := js.Stream(context.Background(), "WAQ_SEND")
@@ -487,4 +487,15 @@ func TestRedisSentinelFailover(t *testing.T) {
 		// not yet recorded waits for Redis, it is not sent again.
 		t.Errorf("%d duplicate sends; a Redis failover should cause none", st.DuplicateSends)
 	}
+}
+
+// ackWaitForTest is the Sentinel test's ack wait: 30s as in production, or
+// WAQ_TEST_ACK_WAIT to show that a failover longer than the ack wait sends
+// nothing twice either (the worker holding an unrecorded answer keeps
+// telling JetStream it is in progress).
+func ackWaitForTest() string {
+	if v := os.Getenv("WAQ_TEST_ACK_WAIT"); v != "" {
+		return v
+	}
+	return "30s"
 }

@@ -80,6 +80,9 @@ type Worker struct {
 	held  chan struct{}
 	// timers carry on the jobs that wait for their paced slot.
 	timers timers
+	// active holds the ids of the jobs under way in this process.
+	activeMu sync.Mutex
+	active   map[string]struct{}
 	// kept counts, per number, jobs waiting here for the number's schedule.
 	keptMu sync.Mutex
 	kept   map[string]int
@@ -185,6 +188,7 @@ func New(cfg Config, getenv func(string) string, opts Options) (*Worker, error) 
 	w.slots = make(chan struct{}, cfg.Concurrency)
 	w.held = make(chan struct{}, cfg.Concurrency+waitingJobs(cfg.Concurrency))
 	w.kept = map[string]int{}
+	w.active = map[string]struct{}{}
 	return w, nil
 }
 
@@ -399,11 +403,16 @@ func (w *Worker) consume(ctx, work context.Context) error {
 	if batch > 1000 {
 		batch = 1000
 	}
-	cc, err := w.cons.Consume(func(msg jetstream.Msg) {
-		if ctx.Err() != nil || w.health.waitUp(ctx) != nil {
+	callback := func(msg jetstream.Msg) {
+		if ctx.Err() != nil {
 			// Stopping: hand back what was pulled and not started, so
 			// another worker takes it now rather than after the ack wait.
 			_ = msg.Nak()
+			return
+		}
+		if w.health.anyDown() {
+			// Pulled before a dependency went down: leave it to come back
+			// after the ack wait (see below).
 			return
 		}
 		select {
@@ -414,25 +423,53 @@ func (w *Worker) consume(ctx, work context.Context) error {
 		}
 		w.inflight.Add(1)
 		go w.handle(work, msg) // gives back the hold and the in-flight count
-	},
-		jetstream.PullMaxMessages(batch),
-		jetstream.PullExpiry(5*time.Second),
-		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			if ctx.Err() == nil && !errors.Is(err, nats.ErrConnectionClosed) {
-				w.log.Debug("pull", "error", err)
+	}
+	for {
+		if err := w.health.waitUp(ctx); err != nil {
+			return nil
+		}
+		cc, err := w.cons.Consume(callback,
+			jetstream.PullMaxMessages(batch),
+			jetstream.PullExpiry(5*time.Second),
+			jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+				if ctx.Err() == nil && !errors.Is(err, nats.ErrConnectionClosed) {
+					w.log.Debug("pull", "error", err)
+				}
+			}))
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
 			}
-		}))
-	if err != nil {
-		return fmt.Errorf("consume: %w", err)
+			w.log.Warn("could not start pulling; trying again", "error", err)
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			cc.Drain()
+			select {
+			case <-cc.Closed():
+			case <-time.After(5 * time.Second):
+				cc.Stop()
+			}
+			return nil
+		case <-w.health.whenDown(ctx):
+			// A dependency is down: stop pulling, and drop what was pulled
+			// and not started. Those jobs come back after the ack wait. Kept
+			// here until the dependency returned, they could be taken up
+			// late, while JetStream had already given them to another
+			// delivery: two deliveries of one job at once may both send it.
+			cc.Stop()
+			select {
+			case <-cc.Closed():
+			case <-time.After(5 * time.Second):
+			}
+		}
 	}
-	<-ctx.Done()
-	cc.Drain()
-	select {
-	case <-cc.Closed():
-	case <-time.After(5 * time.Second):
-		cc.Stop()
-	}
-	return nil
 }
 
 // watchRedis pings Redis while it is marked down, and marks it up again.
