@@ -79,7 +79,7 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 	waiting := false
 	defer func() {
 		if !waiting {
-			d.done()
+			d.done(true)
 		}
 	}()
 	if md, err := msg.Metadata(); err == nil {
@@ -337,21 +337,30 @@ func (w *Worker) unkeep(pn string) {
 // goroutine owns it now. next reports whether the job waits again. A stop
 // hands the waiting job back at once.
 func (d *delivery) after(wait time.Duration, next func() (waiting bool)) {
+	// A job on a timer has no goroutine: it gives its busy place back.
+	<-d.w.busy
 	d.w.timers.schedule(d, wait, func(stopping bool) {
+		if !stopping {
+			select {
+			case d.w.busy <- struct{}{}:
+			case <-d.w.stopping:
+				stopping = true
+			}
+		}
 		if stopping {
 			_ = d.msg.Nak()
-			d.done()
+			d.done(false)
 			return
 		}
 		if !next() {
-			d.done()
+			d.done(true)
 		}
 	})
 }
 
-// done finishes the job: the span ends, and the send slot, the hold and the
-// in-flight count are given back.
-func (d *delivery) done() {
+// done finishes the job: the span ends, and the send slot, the busy place
+// (when it has one), the hold and the in-flight count are given back.
+func (d *delivery) done(busy bool) {
 	d.release()
 	if d.span != nil {
 		d.span.End()
@@ -363,6 +372,9 @@ func (d *delivery) done() {
 	if d.claimed {
 		d.w.unclaim(d.job.ID)
 		d.claimed = false
+	}
+	if busy {
+		<-d.w.busy
 	}
 	<-d.w.held
 	d.w.inflight.Done()

@@ -78,6 +78,10 @@ type Worker struct {
 	// in the stream rather than churning through naks.
 	slots chan struct{}
 	held  chan struct{}
+	// busy bounds the jobs with a goroutine of their own (all but those
+	// waiting on a timer): a job that waits for a send slot waits in its
+	// goroutine, and each goroutine's stack costs memory.
+	busy chan struct{}
 	// timers carry on the jobs that wait for their paced slot.
 	timers timers
 	// active holds the ids of the jobs under way in this process.
@@ -187,6 +191,7 @@ func New(cfg Config, getenv func(string) string, opts Options) (*Worker, error) 
 	w.id = host + "-" + strconv.Itoa(os.Getpid())
 	w.slots = make(chan struct{}, cfg.Concurrency)
 	w.held = make(chan struct{}, cfg.Concurrency+waitingJobs(cfg.Concurrency))
+	w.busy = make(chan struct{}, cfg.Concurrency+max(64, cfg.Concurrency/8))
 	w.kept = map[string]int{}
 	w.active = map[string]struct{}{}
 	return w, nil
@@ -418,6 +423,13 @@ func (w *Worker) consume(ctx, work context.Context) error {
 		select {
 		case w.held <- struct{}{}:
 		case <-ctx.Done():
+			_ = msg.Nak()
+			return
+		}
+		select {
+		case w.busy <- struct{}{}:
+		case <-ctx.Done():
+			<-w.held
 			_ = msg.Nak()
 			return
 		}
