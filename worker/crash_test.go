@@ -2,7 +2,6 @@ package worker_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http/httptest"
@@ -181,55 +180,9 @@ func TestCrashLosesNothing(t *testing.T) {
 	rdb := rds.Client(t)
 	led := ledger.New(rdb, ledger.Options{})
 	dlq := deadletter.New(rdb, deadletter.Options{})
-	var sent, parked int
-	testenv.Eventually(t, 120*time.Second, func() error {
-		sent, parked = 0, 0
-		for _, p := range procs {
-			if !p.Running() {
-				return fmt.Errorf("%s exited; see %s", p.Name, p.Log)
-			}
-		}
-		states, err := led.LoadMany(context.Background(), ids)
-		if err != nil {
-			return err
-		}
-		var missing []string
-		for i, st := range states {
-			isParked, err := dlq.Parked(context.Background(), ids[i], 0)
-			if err != nil {
-				return err
-			}
-			switch {
-			case st.Sent() && isParked:
-				return errors.New("job " + ids[i] + " is both sent and parked")
-			case st.Sent():
-				sent++
-			case isParked:
-				parked++
-			default:
-				missing = append(missing, ids[i])
-			}
-		}
-		if len(missing) > 0 {
-			return fmt.Errorf("%d jobs without an outcome yet (e.g. %s)", len(missing), missing[0])
-		}
-		return nil
-	})
+	sent, parked := waitOutcomes(t, 120*time.Second, led, dlq, ids, procs...)
 	// Once every job has its outcome, every message is acknowledged.
-	testenv.Eventually(t, 30*time.Second, func() error {
-		s, err := js.Stream(context.Background(), "WAQ_SEND")
-		if err != nil {
-			return err
-		}
-		info, err := s.Info(context.Background())
-		if err != nil {
-			return err
-		}
-		if info.State.Msgs != 0 {
-			return fmt.Errorf("%d messages unacknowledged", info.State.Msgs)
-		}
-		return nil
-	})
+	waitStreamDrained(t, js, 30*time.Second)
 	st := fake.Stats(false)
 	// A job Meta accepted whose worker died before recording it is sent
 	// again; if that second send fails for good, the job ends parked although

@@ -458,20 +458,7 @@ func TestRedisSentinelFailover(t *testing.T) {
 	led := ledger.New(c, ledger.Options{})
 	dlq := deadletter.New(c, deadletter.Options{})
 	sent, parked := waitOutcomes(t, 90*time.Second, led, dlq, ids, w)
-	testenv.Eventually(t, 30*time.Second, func() error {
-		s, err := js.Stream(context.Background(), "WAQ_SEND")
-		if err != nil {
-			return err
-		}
-		info, err := s.Info(context.Background())
-		if err != nil {
-			return err
-		}
-		if info.State.Msgs != 0 {
-			return fmt.Errorf("%d jobs unacknowledged", info.State.Msgs)
-		}
-		return nil
-	})
+	waitStreamDrained(t, js, 30*time.Second)
 	// The outcomes are read from the promoted primary itself, not through
 	// Sentinel: they survived the failover there.
 	direct := second.Client(t)

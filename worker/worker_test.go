@@ -1,7 +1,6 @@
 package worker_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -74,22 +73,7 @@ type env struct {
 	policy   string
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = testenv.Buffer
 
 func setup(t testing.TB) *env {
 	t.Helper()
@@ -259,8 +243,14 @@ func (e *env) waitParked(t *testing.T, timeout time.Duration, id string) *deadle
 // was acknowledged.
 func (e *env) streamEmpty(t *testing.T, timeout time.Duration) {
 	t.Helper()
+	waitStreamDrained(t, e.js, timeout)
+}
+
+// waitStreamDrained waits until the job stream of js holds no message.
+func waitStreamDrained(t *testing.T, js jetstream.JetStream, timeout time.Duration) {
+	t.Helper()
 	testenv.Eventually(t, timeout, func() error {
-		s, err := e.js.Stream(context.Background(), "WAQ_SEND")
+		s, err := js.Stream(context.Background(), "WAQ_SEND")
 		if err != nil {
 			return err
 		}

@@ -8,7 +8,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"sort"
 	"strconv"
@@ -147,28 +146,6 @@ func parseDLQ(env *Env, sub string, args []string) (*dlqCmd, error) {
 		return nil, usagef("--json and --format text contradict each other")
 	}
 	return c, nil
-}
-
-// interspersed parses flags before, between and after positional
-// arguments ("replay ID1 ID2 --dry-run" reads naturally), since the flag
-// package stops at the first positional one; "--" ends the flags.
-func interspersed(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for rounds := len(args); rounds >= 0; rounds-- {
-		if err := parseFlags(fs, args); err != nil {
-			return nil, err
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			return pos, nil
-		}
-		if i := len(args) - len(rest) - 1; i >= 0 && args[i] == "--" {
-			return append(pos, rest...), nil
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
-	}
-	return pos, nil
 }
 
 // paramUsage turns the shared parameter check's error into bad usage,

@@ -154,6 +154,28 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
+// interspersed parses flags before, between and after positional
+// arguments ("dlq replay ID1 ID2 --dry-run", "policy explain 131000 --json"), since the flag
+// package stops at the first positional one; "--" ends the flags.
+func interspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for rounds := len(args); rounds >= 0; rounds-- {
+		if err := parseFlags(fs, args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		if i := len(args) - len(rest) - 1; i >= 0 && args[i] == "--" {
+			return append(pos, rest...), nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+	return pos, nil
+}
+
 // stringList is a repeatable string flag.
 type stringList []string
 

@@ -6,7 +6,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"io"
 	"strconv"
@@ -46,30 +45,9 @@ func runPolicy(ctx context.Context, env *Env, args []string) error {
 	return usagef("unknown subcommand %q (check, explain or show)", args[0])
 }
 
-// policyArgs parses flags that may come before, between or after the
-// positional arguments ("explain 131000 --json" reads naturally), since
-// the flag package stops at the first positional one.
-func policyArgs(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := parseFlags(fs, args); err != nil {
-			return nil, err
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			return pos, nil
-		}
-		if i := len(args) - len(rest) - 1; i >= 0 && args[i] == "--" {
-			return append(pos, rest...), nil
-		}
-		pos = append(pos, rest[0])
-		args = rest[1:]
-	}
-}
-
 func policyCheck(env *Env, args []string) error {
 	fs := newFlags(env, "policy check", "FILE")
-	pos, err := policyArgs(fs, args)
+	pos, err := interspersed(fs, args)
 	if err != nil {
 		return err
 	}
@@ -192,7 +170,7 @@ func policyExplain(env *Env, args []string) error {
 	fs := newFlags(env, "policy explain", "CODE [--policy FILE] [--json]   (CODE: 131000, http:503 or transport)")
 	file := fs.String("policy", "", "policy file (default $WAQ_POLICY_FILE, else the built-in table)")
 	asJSON := fs.Bool("json", false, "print one JSON object")
-	pos, err := policyArgs(fs, args)
+	pos, err := interspersed(fs, args)
 	if err != nil {
 		return err
 	}
@@ -262,7 +240,7 @@ func policyShow(env *Env, args []string) error {
 	fs := newFlags(env, "policy show", "[--policy FILE] [--json]")
 	file := fs.String("policy", "", "policy file (default $WAQ_POLICY_FILE, else the built-in table)")
 	asJSON := fs.Bool("json", false, "print one JSON object per rule")
-	pos, err := policyArgs(fs, args)
+	pos, err := interspersed(fs, args)
 	if err != nil {
 		return err
 	}
