@@ -92,6 +92,9 @@ type Config struct {
 	// reported later by webhook can park it with the job or send it again.
 	// Defaults to 24h.
 	ResendWindow time.Duration
+	// Pprof serves Go's profiles under /debug/pprof/ on the listener. Off by
+	// default.
+	Pprof bool
 	// TraceURL is a link template for a trace in the tracing UI, with
 	// {trace_id}; used by the console.
 	TraceURL string
@@ -138,6 +141,7 @@ func (c *Config) settings() []setting {
 		{env: "WAQ_PAUSE_PROBE_INTERVAL", flag: "pause-probe-interval", usage: "first wait before a paused number is probed", dur: &c.PauseProbe},
 		{env: "WAQ_EVENTS_STREAM", flag: "events-stream", usage: "JetStream stream of status webhook events", str: &c.EventsStream},
 		{env: "WAQ_RESEND_WINDOW", flag: "resend-window", usage: "how long a sent job is kept to be parked or sent again on a webhook failure", dur: &c.ResendWindow},
+		{env: "WAQ_PPROF", flag: "pprof", usage: "serve Go profiles under /debug/pprof/", boolean: &c.Pprof},
 		{env: "WAQ_TRACE_URL", flag: "trace-url", usage: "trace link template with {trace_id}", str: &c.TraceURL},
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -25,6 +26,15 @@ func (w *Worker) serveHTTP() error {
 	})
 	mux.HandleFunc("GET /readyz", w.readyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(w.reg, promhttp.HandlerOpts{}))
+	if w.cfg.Pprof {
+		// Profiles say where a worker's time goes; off by default, as they
+		// cost CPU while taken and show the code's internals.
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	}
 	if w.cfg.AppSecret != "" && w.cfg.WebhookVerifyToken != "" {
 		mux.Handle("/webhook", &webhook.Handler{
 			AppSecret: w.cfg.AppSecret, VerifyToken: w.cfg.WebhookVerifyToken, JS: w.js, Log: w.log,

@@ -1117,6 +1117,10 @@ func (b *bench) workerVars(stream string, port int) []string {
 	if b.cfg.H2C {
 		v = append(v, "WAQ_GRAPH_H2C=true")
 	}
+	if b.cfg.Getenv != nil && b.cfg.Getenv("WAQ_PPROF") != "" {
+		// Profiles of the workers themselves, taken from their listeners.
+		v = append(v, "WAQ_PPROF="+b.cfg.Getenv("WAQ_PPROF"))
+	}
 	if b.cfg.Concurrency > 0 {
 		v = append(v, "WAQ_CONCURRENCY="+strconv.Itoa(b.cfg.Concurrency))
 		if mp := 2 * b.cfg.Concurrency * b.cfg.Workers; mp > 20000 {
