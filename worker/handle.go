@@ -46,6 +46,9 @@ type delivery struct {
 	holding   bool      // holds a send slot
 	kept      bool      // counted among its number's jobs waiting for the schedule
 	claimed   bool      // holds its job id in the worker's active set
+	// attrs wait for the span's end: set in one call, the span's slice of
+	// attributes grows once rather than at every step.
+	attrs []attribute.KeyValue
 	progress  time.Time // when JetStream was last told the job is in progress
 }
 
@@ -211,7 +214,7 @@ func (d *delivery) admitted(ctx context.Context, num numbers.Number, adm throttl
 	}
 	if adm.Wait > 0 {
 		w.metrics.Throttled.WithLabelValues(adm.Scope).Inc()
-		d.span.SetAttributes(telemetry.AttrAction.String("wait"), attribute.String("waq.wait.scope", adm.Scope))
+		d.attr(telemetry.AttrAction.String("wait"), attribute.String("waq.wait.scope", adm.Scope))
 		d.nak(adm.Wait)
 		return
 	}
@@ -358,11 +361,22 @@ func (d *delivery) after(wait time.Duration, next func() (waiting bool)) {
 	})
 }
 
+// attr adds attributes to the job's span (when it ends).
+func (d *delivery) attr(kv ...attribute.KeyValue) {
+	if d.attrs == nil {
+		d.attrs = make([]attribute.KeyValue, 0, 8)
+	}
+	d.attrs = append(d.attrs, kv...)
+}
+
 // done finishes the job: the span ends, and the send slot, the busy place
 // (when it has one), the hold and the in-flight count are given back.
 func (d *delivery) done(busy bool) {
 	d.release()
 	if d.span != nil {
+		if len(d.attrs) > 0 {
+			d.span.SetAttributes(d.attrs...)
+		}
 		d.span.End()
 	}
 	if d.kept {
@@ -389,7 +403,7 @@ func (d *delivery) send(ctx context.Context, num numbers.Number) {
 	if d.state.Gen == d.gen {
 		attempts = policy.Attempts{Sends: d.state.Attempts + d.state.Throttles + 1, Held: d.state.Throttles}
 	}
-	d.span.SetAttributes(telemetry.AttrAttempt.Int(attempts.Sends))
+	d.attr(telemetry.AttrAttempt.Int(attempts.Sends))
 
 	hctx, hspan := w.tracer.Start(ctx, "POST /{version}/{phone_number_id}/messages",
 		trace.WithSpanKind(trace.SpanKindClient),
@@ -446,9 +460,9 @@ func (d *delivery) sent(ctx context.Context, num numbers.Number, res *graph.Send
 	}
 	w.gate.Sent(num)
 	w.metrics.Sends.WithLabelValues("sent", d.job.PhoneNumberID).Inc()
-	d.span.SetAttributes(telemetry.AttrWAMID.String(res.WAMID), telemetry.AttrAction.String("sent"))
+	d.attr(telemetry.AttrWAMID.String(res.WAMID), telemetry.AttrAction.String("sent"))
 	if res.FBTraceID != "" {
-		d.span.SetAttributes(telemetry.AttrFBTraceID.String(res.FBTraceID))
+		d.attr(telemetry.AttrFBTraceID.String(res.FBTraceID))
 	}
 	d.ack()
 	if w.log.Enabled(ctx, slog.LevelDebug) {
@@ -466,21 +480,21 @@ func (d *delivery) failed(ctx context.Context, num numbers.Number, err error, f 
 	if f.HasCode {
 		c := f.Code
 		a.Code = &c
-		d.span.SetAttributes(telemetry.AttrErrorCode.Int(f.Code))
+		d.attr(telemetry.AttrErrorCode.Int(f.Code))
 		if f.Subcode != 0 {
-			d.span.SetAttributes(telemetry.AttrErrorSubcode.Int(f.Subcode))
+			d.attr(telemetry.AttrErrorSubcode.Int(f.Subcode))
 		}
 	} else {
 		a.Error = shortError(err)
 	}
 	if f.FBTraceID != "" {
-		d.span.SetAttributes(telemetry.AttrFBTraceID.String(f.FBTraceID))
+		d.attr(telemetry.AttrFBTraceID.String(f.FBTraceID))
 	}
 	d.span.SetStatus(codes.Error, label)
 
 	dec := w.policy.DecideAttempts(f, attempts)
 	a.Action = string(dec.Action)
-	d.span.SetAttributes(telemetry.AttrAction.String(string(dec.Action)))
+	d.attr(telemetry.AttrAction.String(string(dec.Action)))
 	last := lastError(err, f)
 
 	switch dec.Action {
@@ -604,7 +618,7 @@ func (d *delivery) park(ctx context.Context, reason, problem string, last *deadl
 		return
 	}
 	w.metrics.Parked.WithLabelValues(reason).Inc()
-	d.span.SetAttributes(telemetry.AttrAction.String(string(policy.Park)), telemetry.AttrDLQReason.String(reason))
+	d.attr(telemetry.AttrAction.String(string(policy.Park)), telemetry.AttrDLQReason.String(reason))
 	d.span.SetStatus(codes.Error, "parked: "+reason)
 	d.ack()
 	d.logger().Info("parked", "reason", reason, "problem", problem, "phone_number_id", d.job.PhoneNumberID, "template", d.sum.Template)
@@ -626,7 +640,7 @@ func (d *delivery) parkInvalid(ctx context.Context, verr error) {
 		id = "invalid-" + strconv.FormatUint(seq, 10)
 	}
 	d.logID = id
-	d.span.SetAttributes(telemetry.AttrMessageID.String(id), telemetry.AttrAction.String(string(policy.Park)), telemetry.AttrDLQReason.String(policy.ReasonInvalid))
+	d.attr(telemetry.AttrMessageID.String(id), telemetry.AttrAction.String(string(policy.Park)), telemetry.AttrDLQReason.String(policy.ReasonInvalid))
 	d.span.SetStatus(codes.Error, "invalid job")
 	now := w.now().UTC()
 	e := &deadletter.Entry{
@@ -694,7 +708,7 @@ func (d *delivery) confirmed(ctx context.Context) bool {
 
 func (d *delivery) alreadyDone(why string) {
 	d.w.metrics.AlreadyDone.Inc()
-	d.span.SetAttributes(attribute.String("waq.already", why))
+	d.attr(attribute.String("waq.already", why))
 	d.ack()
 	if d.w.log.Enabled(context.Background(), slog.LevelDebug) {
 		if d.w.log.Enabled(context.Background(), slog.LevelDebug) {
