@@ -43,13 +43,13 @@ type delivery struct {
 	logID     string       // the job id for log lines; "" before the body decoded
 	lg        *slog.Logger // built on the first line logged: most jobs log nothing
 	state     ledger.State
-	holding   bool      // holds a send slot
-	kept      bool      // counted among its number's jobs waiting for the schedule
-	claimed   bool      // holds its job id in the worker's active set
+	holding   bool // holds a send slot
+	kept      bool // counted among its number's jobs waiting for the schedule
+	claimed   bool // holds its job id in the worker's active set
 	// attrs wait for the span's end: set in one call, the span's slice of
 	// attributes grows once rather than at every step.
-	attrs []attribute.KeyValue
-	progress  time.Time // when JetStream was last told the job is in progress
+	attrs    []attribute.KeyValue
+	progress time.Time // when JetStream was last told the job is in progress
 }
 
 // logger is the job's logger: every line has its id and trace id.
