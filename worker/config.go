@@ -329,7 +329,7 @@ func (c *Config) Validate() error {
 	}
 	ru, err := conn.ParseRedisURL(c.RedisURL)
 	if err != nil {
-		return &ConfigError{Setting: "WAQ_REDIS_URL", Problem: fmt.Sprintf("%q: %v", redact(c.RedisURL), strings.TrimPrefix(err.Error(), "redis url: "))}
+		return &ConfigError{Setting: "WAQ_REDIS_URL", Problem: fmt.Sprintf("%q: %v", conn.Redact(c.RedisURL), strings.TrimPrefix(err.Error(), "redis url: "))}
 	}
 	if c.RedisWaitReplicas < 0 || c.RedisWaitReplicas > 16 {
 		return &ConfigError{Setting: "WAQ_REDIS_WAIT_REPLICAS", Problem: fmt.Sprintf("%d: want 0 to 16", c.RedisWaitReplicas)}
@@ -431,29 +431,3 @@ func validStreamName(s string) bool {
 	return true
 }
 
-// redact hides a password in a URL for an error message. It works on the
-// text, not url.Parse, which refuses the host lists of redis-sentinel://
-// and redis-cluster://.
-func redact(v string) string {
-	scheme, rest, ok := strings.Cut(v, "://")
-	if !ok {
-		return v
-	}
-	auth := rest
-	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
-		auth = rest[:i]
-	}
-	if at := strings.LastIndex(auth, "@"); at >= 0 {
-		if user, _, hasPassword := strings.Cut(auth[:at], ":"); hasPassword {
-			rest = user + ":xxxxx" + rest[at:]
-		}
-	}
-	if before, after, ok := strings.Cut(rest, "sentinel_password="); ok {
-		_, tail, more := strings.Cut(after, "&")
-		rest = before + "sentinel_password=xxxxx"
-		if more {
-			rest += "&" + tail
-		}
-	}
-	return scheme + "://" + rest
-}

@@ -349,7 +349,7 @@ func (w *Worker) connect(ctx context.Context) error {
 	}
 	w.rdb = rdb
 	if err := rdb.Ping(sctx).Err(); err != nil {
-		return fmt.Errorf("WAQ_REDIS_URL: redis at %s does not answer: %w", redact(w.cfg.RedisURL), err)
+		return fmt.Errorf("WAQ_REDIS_URL: redis at %s does not answer: %w", conn.Redact(w.cfg.RedisURL), err)
 	}
 	w.metrics.Up.WithLabelValues("redis").Set(1)
 	// The hot path (each job's record, pace and outcome) goes through the

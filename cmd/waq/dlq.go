@@ -184,7 +184,7 @@ func openStore(ctx context.Context, env *Env, c *dlqCmd) (*deadletter.Store, fun
 	defer cancel()
 	if err := store.Ping(pctx); err != nil {
 		closeFn()
-		return nil, nil, fmt.Errorf("redis at %s does not answer: %w", redactRedis(url), err)
+		return nil, nil, fmt.Errorf("redis at %s does not answer: %w", conn.Redact(url), err)
 	}
 	if _, err := store.Sweep(ctx); err != nil {
 		closeFn()
@@ -193,17 +193,6 @@ func openStore(ctx context.Context, env *Env, c *dlqCmd) (*deadletter.Store, fun
 	return store, closeFn, nil
 }
 
-// redactRedis hides a password in a Redis URL.
-func redactRedis(u string) string {
-	scheme, rest, ok := strings.Cut(u, "://")
-	if !ok {
-		return "(url)"
-	}
-	if at := strings.LastIndex(rest, "@"); at >= 0 {
-		rest = "xxxxx@" + rest[at+1:]
-	}
-	return scheme + "://" + rest
-}
 
 func dlqList(ctx context.Context, env *Env, c *dlqCmd) error {
 	f, cursor, limit, err := c.p.ListArgs()

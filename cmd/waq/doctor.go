@@ -75,7 +75,7 @@ func runDoctor(ctx context.Context, env *Env, args []string) error {
 		err := rdb.Ping(pctx).Err()
 		cancel()
 		if err != nil {
-			pre = append(pre, doctor.Result{Check: "redis", Status: doctor.Fail, Detail: "redis at " + redactRedis(redisURL) + " does not answer: " + err.Error(), Fix: "check WAQ_REDIS_URL"})
+			pre = append(pre, doctor.Result{Check: "redis", Status: doctor.Fail, Detail: "redis at " + conn.Redact(redisURL) + " does not answer: " + err.Error(), Fix: "check WAQ_REDIS_URL"})
 			o.Redis, o.Store = nil, nil
 		}
 	}

@@ -58,7 +58,7 @@ func runJob(ctx context.Context, env *Env, args []string) error {
 	defer cancel()
 	st, err := l.Load(cctx, id)
 	if err != nil {
-		return fmt.Errorf("redis at %s: %w", redactRedis(url), err)
+		return fmt.Errorf("redis at %s: %w", conn.Redact(url), err)
 	}
 	h, err := l.History(cctx, id)
 	if err != nil {

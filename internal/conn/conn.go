@@ -268,7 +268,7 @@ func NATS(ctx context.Context, rawURL, name string, opts ...nats.Option) (*nats.
 	select {
 	case r := <-ch:
 		if r.err != nil {
-			return nil, fmt.Errorf("nats %s: %w", redactURL(rawURL), r.err)
+			return nil, fmt.Errorf("nats %s: %w", Redact(rawURL), r.err)
 		}
 		return r.nc, nil
 	case <-ctx.Done():
@@ -281,15 +281,35 @@ func NATS(ctx context.Context, rawURL, name string, opts ...nats.Option) (*nats.
 	}
 }
 
-func redactURL(v string) string {
-	u, err := url.Parse(strings.Split(v, ",")[0])
-	if err != nil {
-		return "(url)"
+// Redact hides the secrets of a NATS or Redis URL for an error message or a
+// log line: the password (or a bare user part, which NATS uses for a token)
+// and a sentinel_password parameter. It works on the text, not url.Parse,
+// which refuses the host lists of redis-sentinel://, redis-cluster:// and
+// NATS clusters.
+func Redact(v string) string {
+	scheme, rest, ok := strings.Cut(v, "://")
+	if !ok {
+		return "(a URL that does not parse)"
 	}
-	if u.User != nil {
-		u.User = url.User("xxxxx")
+	auth := rest
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		auth = rest[:i]
 	}
-	return u.String()
+	if at := strings.LastIndex(auth, "@"); at >= 0 {
+		if user, _, hasPassword := strings.Cut(auth[:at], ":"); hasPassword {
+			rest = user + ":xxxxx" + rest[at:]
+		} else {
+			rest = "xxxxx" + rest[at:]
+		}
+	}
+	if before, after, ok := strings.Cut(rest, "sentinel_password="); ok {
+		_, tail, more := strings.Cut(after, "&")
+		rest = before + "sentinel_password=xxxxx"
+		if more {
+			rest += "&" + tail
+		}
+	}
+	return scheme + "://" + rest
 }
 
 // redisLogger sends go-redis's own messages (dial failures while Redis is
