@@ -430,4 +430,3 @@ func validStreamName(s string) bool {
 	}
 	return true
 }
-

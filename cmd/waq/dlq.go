@@ -193,7 +193,6 @@ func openStore(ctx context.Context, env *Env, c *dlqCmd) (*deadletter.Store, fun
 	return store, closeFn, nil
 }
 
-
 func dlqList(ctx context.Context, env *Env, c *dlqCmd) error {
 	f, cursor, limit, err := c.p.ListArgs()
 	if err != nil {
