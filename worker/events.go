@@ -54,13 +54,14 @@ func (w *Worker) consumeEvents(ctx, work context.Context) error {
 		return fmt.Errorf("consume status events: %w", err)
 	}
 	<-ctx.Done()
-	cc.Drain()
-	select {
-	case <-cc.Closed():
-	case <-time.After(5 * time.Second):
-		cc.Stop()
-	}
+	drain(cc)
 	return nil
+}
+
+// redisLater hands a status event back for a moment: Redis failed under it.
+func (w *Worker) redisLater(msg jetstream.Msg, err error) {
+	w.setRedis(err)
+	_ = msg.NakWithDelay(2 * time.Second)
 }
 
 // statusRank orders delivery statuses: a late "sent" does not undo a
@@ -76,8 +77,7 @@ func (w *Worker) handleStatus(ctx context.Context, msg jetstream.Msg) {
 	}
 	id, err := w.ledger.JobByWAMID(ctx, ev.WAMID)
 	if err != nil {
-		w.setRedis(err)
-		_ = msg.NakWithDelay(2 * time.Second)
+		w.redisLater(msg, err)
 		return
 	}
 	if id == "" {
@@ -96,8 +96,7 @@ func (w *Worker) handleStatus(ctx context.Context, msg jetstream.Msg) {
 	}
 	st, err := w.ledger.Load(ctx, id)
 	if err != nil {
-		w.setRedis(err)
-		_ = msg.NakWithDelay(2 * time.Second)
+		w.redisLater(msg, err)
 		return
 	}
 	ctx, span := w.statusSpan(ctx, ev, id, st)
@@ -107,8 +106,7 @@ func (w *Worker) handleStatus(ctx context.Context, msg jetstream.Msg) {
 	if ev.Status != "failed" {
 		fresh, err := w.ledger.RecordStatus(ctx, id, ev.Status, orNow(ev.Time(), w.now()))
 		if err != nil {
-			w.setRedis(err)
-			_ = msg.NakWithDelay(2 * time.Second)
+			w.redisLater(msg, err)
 			return
 		}
 		result := "matched"
@@ -198,8 +196,7 @@ func (w *Worker) statusFailed(ctx context.Context, msg jetstream.Msg, ev webhook
 	}
 	body, err := w.ledger.Body(ctx, id)
 	if err != nil {
-		w.setRedis(err)
-		_ = msg.NakWithDelay(2 * time.Second)
+		w.redisLater(msg, err)
 		return
 	}
 
@@ -219,8 +216,7 @@ func (w *Worker) statusFailed(ctx context.Context, msg jetstream.Msg, ev webhook
 		}
 		out, err := w.ledger.RecordWebhookFailure(ctx, id, ev.WAMID, false, "", st.SentGen, a)
 		if err != nil {
-			w.setRedis(err)
-			_ = msg.NakWithDelay(2 * time.Second)
+			w.redisLater(msg, err)
 			return
 		}
 		w.metrics.Webhooks.WithLabelValues("failed", "resent").Inc()
@@ -237,8 +233,7 @@ func (w *Worker) statusFailed(ctx context.Context, msg jetstream.Msg, ev webhook
 	}
 	history, err := w.ledger.History(ctx, id)
 	if err != nil {
-		w.setRedis(err)
-		_ = msg.NakWithDelay(2 * time.Second)
+		w.redisLater(msg, err)
 		return
 	}
 	history = append(history, a)
@@ -262,13 +257,11 @@ func (w *Worker) statusFailed(ctx context.Context, msg jetstream.Msg, ev webhook
 		e.To = ev.RecipientID
 	}
 	if err := w.dlq.Park(ctx, e); err != nil {
-		w.setRedis(err)
-		_ = msg.NakWithDelay(2 * time.Second)
+		w.redisLater(msg, err)
 		return
 	}
 	if _, err := w.ledger.RecordWebhookFailure(ctx, id, ev.WAMID, true, reason, st.SentGen, a); err != nil {
-		w.setRedis(err)
-		_ = msg.NakWithDelay(2 * time.Second)
+		w.redisLater(msg, err)
 		return
 	}
 	w.metrics.Webhooks.WithLabelValues("failed", "parked").Inc()

@@ -462,12 +462,7 @@ func (w *Worker) consume(ctx, work context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
-			cc.Drain()
-			select {
-			case <-cc.Closed():
-			case <-time.After(5 * time.Second):
-				cc.Stop()
-			}
+			drain(cc)
 			return nil
 		case <-w.health.whenDown(ctx):
 			// A dependency is down: stop pulling, and drop what was pulled
@@ -481,6 +476,17 @@ func (w *Worker) consume(ctx, work context.Context) error {
 			case <-time.After(5 * time.Second):
 			}
 		}
+	}
+}
+
+// drain stops pulling and lets the messages already pulled reach the
+// callback (which hands them back), for at most five seconds.
+func drain(cc jetstream.ConsumeContext) {
+	cc.Drain()
+	select {
+	case <-cc.Closed():
+	case <-time.After(5 * time.Second):
+		cc.Stop()
 	}
 }
 
