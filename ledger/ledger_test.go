@@ -3,9 +3,11 @@ package ledger_test
 import (
 	"context"
 	"errors"
+	"strconv"
 	"testing"
 	"time"
 
+	"github.com/waqhq/waq/internal/conn"
 	"github.com/waqhq/waq/internal/testenv"
 	"github.com/waqhq/waq/ledger"
 )
@@ -140,5 +142,47 @@ func TestRestartedRedisForgetsScripts(t *testing.T) {
 	}
 	if st, _ := l.Load(ctx, "a"); !st.Sent() {
 		t.Error("not recorded after a restart")
+	}
+}
+
+// TestRecordSentFresh: the plain-command record of a job sent first time
+// reads back as the script's does: state, wamid lookup, body, expiries, and
+// no history.
+func TestRecordSentFresh(t *testing.T) {
+	r := testenv.StartRedis(t)
+	rdb := r.Client(t)
+	l := ledger.New(conn.AutoPipelined(rdb), ledger.Options{Retention: time.Hour, ResendWindow: time.Minute})
+	ctx := context.Background()
+	at := time.UnixMilli(1764100000123)
+	a := ledger.Attempt{At: at, TraceID: "t1", SpanID: "s1"}
+	if err := l.RecordSent(ctx, "script", 0, "wamid.s", a, []byte(`{"id":"script"}`)); err != nil {
+		t.Fatal(err)
+	}
+	for _, gen := range []int{0, 2} {
+		id := "fresh" + strconv.Itoa(gen)
+		if err := l.RecordSentFresh(ctx, id, gen, "wamid."+id, a, []byte(`{"id":"`+id+`"}`)); err != nil {
+			t.Fatal(err)
+		}
+		want, _ := l.Load(ctx, "script")
+		want.WAMID, want.Gen, want.SentGen = "wamid."+id, gen, gen
+		got, err := l.Load(ctx, id)
+		if err != nil || got != want || !got.HasSent(gen) || got.HasSent(gen+1) {
+			t.Errorf("gen %d: state %+v, want %+v (%v)", gen, got, want, err)
+		}
+		if j, err := l.JobByWAMID(ctx, "wamid."+id); err != nil || j != id {
+			t.Errorf("gen %d: wamid lookup %q %v", gen, j, err)
+		}
+		if b, _ := l.Body(ctx, id); string(b) != `{"id":"`+id+`"}` {
+			t.Errorf("gen %d: body %s", gen, b)
+		}
+		if h, _ := l.History(ctx, id); len(h) != 0 {
+			t.Errorf("gen %d: a job sent first time has no history: %+v", gen, h)
+		}
+		if ttl := rdb.PTTL(ctx, "waq:j:{"+id+"}").Val(); ttl <= 59*time.Minute || ttl > time.Hour {
+			t.Errorf("gen %d: record expires in %v, want the retention", gen, ttl)
+		}
+		if ttl := rdb.PTTL(ctx, "waq:j:{"+id+"}:b").Val(); ttl <= 59*time.Second || ttl > time.Minute {
+			t.Errorf("gen %d: body expires in %v, want the resend window", gen, ttl)
+		}
 	}
 }

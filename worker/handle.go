@@ -448,7 +448,11 @@ func (d *delivery) sent(ctx context.Context, num numbers.Number, res *graph.Send
 	w := d.w
 	a.HTTPStatus = res.HTTPStatus
 	a.FBTraceID = res.FBTraceID
+	fresh := d.state == (ledger.State{})
 	err := w.durably(ctx, d.msg, func(c context.Context) error {
+		if fresh {
+			return w.ledger.RecordSentFresh(c, d.job.ID, d.gen, res.WAMID, a, d.msg.Data())
+		}
 		return w.ledger.RecordSent(c, d.job.ID, d.gen, res.WAMID, a, d.msg.Data())
 	})
 	if err != nil {
