@@ -19,7 +19,7 @@
 //
 // Holds and pauses are shared through one small Redis hash that every worker
 // reads twice a second, so the hot path consults memory; the per-number
-// schedule costs one Redis round trip per send.
+// schedule costs one Redis round trip per lease of slots (see lease.go).
 package throttle
 
 import (
@@ -114,6 +114,8 @@ type Gate struct {
 	pauses int             // how many of holds are pauses
 	rates  map[string]rateState
 	seen   map[string]numbers.Number // numbers this worker sent for, for status
+
+	leases leases // slots of the numbers' schedules reserved ahead
 }
 
 // hold is a pause or a time-limited hold, as stored in the shared hash.
@@ -156,7 +158,7 @@ func New(rdb redis.Cmdable, reg *numbers.Registry, gc *graph.Client, m *telemetr
 		cfg.PairEvery = 6 * time.Second
 	}
 	g := &Gate{cfg: cfg, rdb: rdb, numbers: reg, graph: gc, metrics: m, log: log, now: cfg.Now,
-		holds: map[string]hold{}, rates: map[string]rateState{}, seen: map[string]numbers.Number{}}
+		holds: map[string]hold{}, rates: map[string]rateState{}, seen: map[string]numbers.Number{}, leases: leases{m: map[string]*lease{}}}
 	if g.now == nil {
 		g.now = time.Now
 	}
@@ -373,7 +375,51 @@ local next = now + tonumber(ARGV[1])
 local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
 if cur > next then next = cur end
 redis.call('SET', KEYS[1], tostring(next), 'PX', 600000)
+redis.call('HSET', KEYS[2], 'pu', tostring(now + 600000))
+redis.call('PEXPIRE', KEYS[2], 3600000)
 return next
+`)
+
+// leaseScript reserves up to ARGV[4] consecutive slots of a number's
+// schedule at once (GCRA as paceScript), for a worker to hand out to its
+// jobs without a round trip each. It leases nothing while the number has
+// recipients on their own schedule (131056 in the last ten minutes): each
+// job must then be checked against its recipient's schedule.
+//
+// KEYS: number state hash. ARGV: mps, burst, max wait ms, count.
+// Returns {n, base, interval, rate*1000}: n slots were leased and slot i
+// (1..n) may go base + i*interval ms after now (at once when negative);
+// n = 0: none within max wait, base is the wait of the first; n = -1: the
+// number has pair schedules.
+var leaseScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local mps = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local maxwait = tonumber(ARGV[3])
+local k = tonumber(ARGV[4])
+local st = redis.call('HMGET', KEYS[1], 'tat', 'rate', 'dec', 'pu')
+if st[4] and tonumber(st[4]) > now then return {-1, '0', '0', 0} end
+local rate = mps
+if st[2] and st[3] then
+  rate = tonumber(st[2]) + (now - tonumber(st[3])) / 1000 * mps * ` + strconv.FormatFloat(recoverPerSecond, 'f', -1, 64) + `
+  if rate >= mps then
+    rate = mps
+    redis.call('HDEL', KEYS[1], 'rate', 'dec')
+  end
+end
+local interval = 1000 / rate
+local tat = tonumber(st[1] or '0')
+if tat < now then tat = now end
+local base = tat - burst * interval - now
+local n = k
+if base + n * interval > maxwait then n = math.floor((maxwait - base) / interval) end
+if n < 1 then
+  return {0, tostring(math.max(0, base + interval)), tostring(interval), math.floor(rate * 1000)}
+end
+redis.call('HSET', KEYS[1], 'tat', tostring(tat + n * interval))
+redis.call('PEXPIRE', KEYS[1], 3600000)
+return {n, tostring(base), tostring(interval), math.floor(rate * 1000)}
 `)
 
 // burstOf is the GCRA burst of a number: a tenth of a second's worth,
@@ -408,6 +454,9 @@ func (g *Gate) Admit(ctx context.Context, num numbers.Number, to string, maxWait
 	}
 	if key, h, ok := g.heldFor(num); ok {
 		return Admission{Wait: spread(h.Until.Sub(now)), Scope: h.Scope, Why: key + ": " + h.Reason}, nil
+	}
+	if adm, ok, err := g.admitLeased(ctx, num, maxWait); ok || err != nil {
+		return adm, err
 	}
 	res, err := paceScript.Run(ctx, g.rdb, []string{g.rateKey(num.PhoneNumberID), g.pairKey(num.PhoneNumberID, to)},
 		num.MPS, burstOf(num.MPS), maxWait.Milliseconds(), g.cfg.PairEvery.Milliseconds()).Slice()
@@ -515,6 +564,8 @@ func (g *Gate) heldFor(num numbers.Number) (string, hold, bool) {
 func (g *Gate) Throttled(ctx context.Context, num numbers.Number, to string, scope policy.Scope, usage *graph.Usage, fallback time.Duration) time.Duration {
 	switch scope {
 	case policy.ScopeNumber:
+		// Slots leased at the old rate are given up.
+		g.leases.drop(num.PhoneNumberID)
 		r, err := decreaseScript.Run(ctx, g.rdb, []string{g.rateKey(num.PhoneNumberID)}, num.MPS, burstOf(num.MPS)).Int64()
 		if err == nil {
 			g.log.Info("130429: lowering the number's rate", "phone_number_id", num.PhoneNumberID, "rate", float64(r)/1000, "mps", num.MPS)
@@ -522,7 +573,8 @@ func (g *Gate) Throttled(ctx context.Context, num numbers.Number, to string, sco
 		// The job is paced again when it comes back; a second is enough.
 		return spread(time.Second)
 	case policy.ScopeRecipient:
-		pairScript.Run(ctx, g.rdb, []string{g.pairKey(num.PhoneNumberID, to)}, g.cfg.PairEvery.Milliseconds())
+		g.leases.pairs(num.PhoneNumberID, time.Now().Add(pairLife))
+		pairScript.Run(ctx, g.rdb, []string{g.pairKey(num.PhoneNumberID, to), g.rateKey(num.PhoneNumberID)}, g.cfg.PairEvery.Milliseconds())
 		return spread(g.cfg.PairEvery)
 	case policy.ScopeApp, policy.ScopeWABA:
 		d := usage.RegainAccessIn()

@@ -1,0 +1,203 @@
+package throttle
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/waqhq/waq/numbers"
+)
+
+// Leasing: rather than a Redis round trip (and a script run) per send, a
+// worker reserves a few consecutive slots of a number's schedule at once and
+// hands them to its jobs. The schedule stays one, shared by every worker: a
+// lease moves it forward by as many slots as it holds.
+//
+// What a lease may hold is bounded so that it changes little for the other
+// workers and for Meta:
+//   - at most half the number's burst (so 4 slots at 80 msg/s), and no slot
+//     further out than the caller's max wait;
+//   - its size adapts: it doubles while the number's jobs use every slot,
+//     and halves when slots go unused;
+//   - a slot not taken within a burst's time after it came due is given up
+//     (late sends never bunch up beyond the burst Meta tolerates);
+//   - a 130429 gives up the number's leased slots (they were at the old
+//     rate), and no leases are taken while the number has recipients on
+//     their own schedule after a 131056 (every job is then checked against
+//     its recipient's schedule, one round trip each). A worker that has not
+//     seen that 131056 itself learns of it at its next lease, so for at most
+//     one lease's slots a throttled recipient may be sent to at the number's
+//     pace.
+
+// pairLife is how long a number counts as having recipients on their own
+// schedule after a 131056 (as the pair key lives).
+const pairLife = 10 * time.Minute
+
+type leases struct {
+	mu sync.Mutex
+	m  map[string]*lease
+}
+
+// lease is one number's leased slots: the next at next (or at once when
+// that is before floor, the time the lease came), then one every every.
+type lease struct {
+	next, floor time.Time
+	every       time.Duration
+	left        int
+	size        int       // slots the next lease asks for
+	wasted      bool      // slots of the current lease went unused
+	pairsUntil  time.Time // no leasing before this
+}
+
+// maxLease is the most slots one lease of num holds: half its burst.
+func maxLease(num numbers.Number) int {
+	return burstOf(num.MPS) / 2
+}
+
+func (ls *leases) get(pn string) *lease {
+	l := ls.m[pn]
+	if l == nil {
+		l = &lease{size: 1}
+		ls.m[pn] = l
+	}
+	return l
+}
+
+// take hands out the number's next leased slot, if one is still good at
+// now. ok is false when there is none (or leasing is off for the number
+// until pairs passes).
+func (ls *leases) take(pn string, now time.Time, stale time.Duration) (at time.Time, ok bool, pairs bool) {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	l := ls.m[pn]
+	if l == nil {
+		return time.Time{}, false, false
+	}
+	if now.Before(l.pairsUntil) {
+		return time.Time{}, false, true
+	}
+	for l.left > 0 {
+		at = l.next
+		if at.Before(l.floor) {
+			at = l.floor
+		}
+		l.next = l.next.Add(l.every)
+		l.left--
+		if now.Sub(at) <= stale {
+			return at, true, false
+		}
+		l.wasted = true
+	}
+	return time.Time{}, false, false
+}
+
+// sizeFor sizes the next lease: double after a lease fully used, half after
+// one that wasted slots.
+func (ls *leases) sizeFor(pn string, most int) int {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	l := ls.get(pn)
+	if l.left > 0 {
+		// Another job's lease came meanwhile; this one adds to it.
+		return max(1, min(l.size, most))
+	}
+	if l.wasted {
+		l.size = max(1, l.size/2)
+	} else {
+		l.size = min(l.size*2, most)
+	}
+	l.wasted = false
+	return max(1, min(l.size, most))
+}
+
+// put keeps the slots of a new lease (the caller took its first). Slots of
+// an older lease still unused are given up: the new ones are later.
+func (ls *leases) put(pn string, next, floor time.Time, every time.Duration, n int) {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	l := ls.get(pn)
+	if l.left > 0 {
+		l.wasted = true
+	}
+	l.next, l.floor, l.every, l.left = next, floor, every, n
+}
+
+// drop gives up a number's leased slots and starts its leases small again.
+func (ls *leases) drop(pn string) {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	if l := ls.m[pn]; l != nil {
+		l.left, l.size, l.wasted = 0, 1, false
+	}
+}
+
+// pairs turns leasing off for a number until until.
+func (ls *leases) pairs(pn string, until time.Time) {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	l := ls.get(pn)
+	l.left, l.size, l.wasted = 0, 1, false
+	if until.After(l.pairsUntil) {
+		l.pairsUntil = until
+	}
+}
+
+// admitLeased admits a job on a leased slot, leasing more when there is
+// none. ok is false when leasing does not apply (a number too slow for
+// leases to help, or with recipients on their own schedule): the job is
+// then paced on its own.
+func (g *Gate) admitLeased(ctx context.Context, num numbers.Number, maxWait time.Duration) (Admission, bool, error) {
+	most := maxLease(num)
+	if most < 2 || maxWait <= 0 {
+		return Admission{}, false, nil
+	}
+	pn := num.PhoneNumberID
+	burst := burstOf(num.MPS)
+	stale := time.Duration(burst) * time.Second / time.Duration(num.MPS)
+	now := time.Now()
+	if at, ok, pairs := g.leases.take(pn, now, stale); ok {
+		return reservedAt(at, now), true, nil
+	} else if pairs {
+		return Admission{}, false, nil
+	}
+	k := g.leases.sizeFor(pn, most)
+	res, err := leaseScript.Run(ctx, g.rdb, []string{g.rateKey(pn)}, num.MPS, burst, maxWait.Milliseconds(), k).Slice()
+	if err != nil {
+		return Admission{}, true, fmt.Errorf("pace %s: %w", pn, err)
+	}
+	if len(res) < 4 {
+		return Admission{}, true, fmt.Errorf("pace %s: lease answered %v", pn, res)
+	}
+	n := toInt(res[0])
+	base, _ := strconv.ParseFloat(fmt.Sprint(res[1]), 64)
+	interval, _ := strconv.ParseFloat(fmt.Sprint(res[2]), 64)
+	// The slots are relative to Redis's now, which was at most a round
+	// trip ago: counting them from the answer's arrival errs late.
+	got := time.Now()
+	switch {
+	case n < 0:
+		g.leases.pairs(pn, got.Add(pairLife))
+		return Admission{}, false, nil
+	case n == 0:
+		return Admission{Wait: msDuration(base), Scope: "pace"}, true, nil
+	}
+	first := got.Add(msDuration(base + interval))
+	if n > 1 {
+		g.leases.put(pn, first.Add(msDuration(interval)), got, msDuration(interval), int(n-1))
+	}
+	return reservedAt(first, now), true, nil
+}
+
+// reservedAt is the admission of a job whose slot is at at.
+func reservedAt(at, now time.Time) Admission {
+	if wait := at.Sub(now); wait > 0 {
+		return Admission{Reserved: true, Wait: wait, Scope: "pace"}
+	}
+	return Admission{Reserved: true}
+}
+
+func msDuration(ms float64) time.Duration {
+	return time.Duration(ms * float64(time.Millisecond))
+}

@@ -1,0 +1,146 @@
+package throttle_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/waqhq/waq/internal/testenv"
+	"github.com/waqhq/waq/numbers"
+	"github.com/waqhq/waq/policy"
+	"github.com/waqhq/waq/throttle"
+)
+
+// fastNumber is a number fast enough for leases: 200 msg/s, a burst of 20,
+// leases of up to 10 slots.
+func fastGates(t *testing.T, n int) ([]*throttle.Gate, numbers.Number, *testenv.Redis) {
+	t.Helper()
+	r := testenv.StartRedis(t)
+	reg, err := numbers.Parse("numbers.yaml", []byte("phone_numbers:\n  - phone_number_id: \"3001\"\n    waba_id: \"9003\"\n    mps: 200\n    token_env: TOKEN_A\n"),
+		func(string) string { return "token-a" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	num, err := reg.Lookup("3001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var gates []*throttle.Gate
+	for range n {
+		gates = append(gates, throttle.New(r.Client(t), reg, nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)), throttle.Config{PairEvery: time.Second}))
+	}
+	return gates, num, r
+}
+
+func scriptRuns(t *testing.T, r *testenv.Redis) int {
+	t.Helper()
+	info := r.Client(t).Info(context.Background(), "commandstats").Val()
+	for _, line := range strings.Split(info, "\n") {
+		if strings.HasPrefix(line, "cmdstat_evalsha:calls=") {
+			var n int
+			for _, c := range strings.TrimPrefix(line, "cmdstat_evalsha:calls=") {
+				if c < '0' || c > '9' {
+					break
+				}
+				n = n*10 + int(c-'0')
+			}
+			return n
+		}
+	}
+	return 0
+}
+
+// TestLeasesKeepTheSharedPace: three gates (three workers) take 600 slots
+// of one number at 200 msg/s from leased slots: the slots, all gates
+// together, never exceed the rate plus the burst in any window, span what
+// the rate says, and cost far fewer script runs than one per send.
+func TestLeasesKeepTheSharedPace(t *testing.T) {
+	gates, num, r := fastGates(t, 3)
+	ctx := context.Background()
+	before := scriptRuns(t, r)
+	const n = 600
+	var slots []time.Time
+	for i := range n {
+		now := time.Now()
+		adm, err := gates[i%3].Admit(ctx, num, "15551234567", 10*time.Second)
+		if err != nil || !adm.Reserved {
+			t.Fatalf("admission %d: %+v %v", i, adm, err)
+		}
+		slots = append(slots, now.Add(adm.Wait))
+	}
+	runs := scriptRuns(t, r) - before
+	sort.Slice(slots, func(i, j int) bool { return slots[i].Before(slots[j]) })
+	// GCRA at 200/s with a burst of 20: in any second, at most 220 (two
+	// more for the clocks of a round trip).
+	for i := range slots {
+		j := sort.Search(len(slots), func(j int) bool { return !slots[j].Before(slots[i].Add(time.Second)) })
+		if j-i > 222 {
+			t.Fatalf("%d slots within a second from slot %d: the pace is broken", j-i, i)
+		}
+	}
+	if span := slots[n-1].Sub(slots[0]); span < 2700*time.Millisecond || span > 3100*time.Millisecond {
+		t.Errorf("600 slots at 200/s span %s, want about 2.9s", span)
+	}
+	if runs > n/3 {
+		t.Errorf("%d script runs for %d slots: leases should cut them", runs, n)
+	}
+	t.Logf("%d slots from %d script runs", n, runs)
+}
+
+// TestLeasesStopForPairs: once a recipient is on its own schedule (131056
+// seen by another worker), a gate stops leasing within one lease's slots
+// and checks each job against its recipient.
+func TestLeasesStopForPairs(t *testing.T) {
+	gates, num, _ := fastGates(t, 2)
+	ctx := context.Background()
+	a, b := gates[0], gates[1]
+	for range 30 { // b's leases grow
+		if _, err := b.Admit(ctx, num, "15550000000", 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a.Throttled(ctx, num, "15551111111", policy.ScopeRecipient, nil, time.Minute)
+	held := -1
+	for i := range 12 {
+		adm, err := b.Admit(ctx, num, "15551111111", 100*time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !adm.Reserved && adm.Scope == "recipient" {
+			held = i
+			break
+		}
+	}
+	if held < 0 || held > 10 {
+		t.Fatalf("the hot recipient was still admitted at the number's pace after %d jobs", held)
+	}
+	adm, err := b.Admit(ctx, num, "15552222222", 10*time.Second)
+	if err != nil || !adm.Reserved {
+		t.Errorf("another recipient: %+v %v", adm, err)
+	}
+}
+
+// TestLeasesDroppedOn130429: a 130429 gives up the slots leased at the old
+// rate: the next job waits for the schedule the back-off pushed out.
+func TestLeasesDroppedOn130429(t *testing.T) {
+	gates, num, _ := fastGates(t, 1)
+	g := gates[0]
+	ctx := context.Background()
+	for range 8 {
+		if _, err := g.Admit(ctx, num, "15550000000", 10*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Let the schedule catch up with now: leased slots stay good (within a
+	// burst's time), the schedule itself is free.
+	time.Sleep(60 * time.Millisecond)
+	g.Throttled(ctx, num, "15550000000", policy.ScopeNumber, nil, time.Minute)
+	adm, err := g.Admit(ctx, num, "15550000000", 10*time.Second)
+	if err != nil || !adm.Reserved || adm.Wait <= 0 {
+		t.Errorf("after 130429 the next job went on an old slot: %+v %v", adm, err)
+	}
+}
