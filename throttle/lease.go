@@ -40,15 +40,28 @@ type leases struct {
 	m  map[string]*lease
 }
 
-// lease is one number's leased slots: the next at next (or at once when
-// that is before floor, the time the lease came), then one every every.
+// lease is one number's leased slots, oldest lease first.
 type lease struct {
+	segs       []segment
+	size       int       // slots the next lease asks for
+	wasted     bool      // slots went unused since the last lease
+	pairsUntil time.Time // no leasing before this
+}
+
+// segment is the slots of one lease: the next at next (or at once when that
+// is before floor, the time the lease came), then one every every.
+type segment struct {
 	next, floor time.Time
 	every       time.Duration
 	left        int
-	size        int       // slots the next lease asks for
-	wasted      bool      // slots of the current lease went unused
-	pairsUntil  time.Time // no leasing before this
+}
+
+func (l *lease) left() int {
+	n := 0
+	for _, s := range l.segs {
+		n += s.left
+	}
+	return n
 }
 
 // maxLease is the most slots one lease of num holds: half its burst.
@@ -78,18 +91,24 @@ func (ls *leases) take(pn string, now time.Time, stale time.Duration) (at time.T
 	if now.Before(l.pairsUntil) {
 		return time.Time{}, false, true
 	}
-	for l.left > 0 {
-		at = l.next
-		if at.Before(l.floor) {
-			at = l.floor
+	for len(l.segs) > 0 {
+		sg := &l.segs[0]
+		if sg.left == 0 {
+			l.segs = l.segs[1:]
+			continue
 		}
-		l.next = l.next.Add(l.every)
-		l.left--
+		at = sg.next
+		if at.Before(sg.floor) {
+			at = sg.floor
+		}
+		sg.next = sg.next.Add(sg.every)
+		sg.left--
 		if now.Sub(at) <= stale {
 			return at, true, false
 		}
 		l.wasted = true
 	}
+	l.segs = nil
 	return time.Time{}, false, false
 }
 
@@ -99,7 +118,7 @@ func (ls *leases) sizeFor(pn string, most int) int {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
 	l := ls.get(pn)
-	if l.left > 0 {
+	if l.left() > 0 {
 		// Another job's lease came meanwhile; this one adds to it.
 		return max(1, min(l.size, most))
 	}
@@ -112,16 +131,14 @@ func (ls *leases) sizeFor(pn string, most int) int {
 	return max(1, min(l.size, most))
 }
 
-// put keeps the slots of a new lease (the caller took its first). Slots of
-// an older lease still unused are given up: the new ones are later.
+// put keeps the slots of a new lease (the caller took its first), after
+// those of earlier leases: the schedule only moves forward, so they are
+// later.
 func (ls *leases) put(pn string, next, floor time.Time, every time.Duration, n int) {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
 	l := ls.get(pn)
-	if l.left > 0 {
-		l.wasted = true
-	}
-	l.next, l.floor, l.every, l.left = next, floor, every, n
+	l.segs = append(l.segs, segment{next: next, floor: floor, every: every, left: n})
 }
 
 // drop gives up a number's leased slots and starts its leases small again.
@@ -129,7 +146,7 @@ func (ls *leases) drop(pn string) {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
 	if l := ls.m[pn]; l != nil {
-		l.left, l.size, l.wasted = 0, 1, false
+		l.segs, l.size, l.wasted = nil, 1, false
 	}
 }
 
@@ -138,7 +155,7 @@ func (ls *leases) pairs(pn string, until time.Time) {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
 	l := ls.get(pn)
-	l.left, l.size, l.wasted = 0, 1, false
+	l.segs, l.size, l.wasted = nil, 1, false
 	if until.After(l.pairsUntil) {
 		l.pairsUntil = until
 	}
