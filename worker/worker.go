@@ -407,14 +407,19 @@ func (w *Worker) close() {
 	}
 }
 
+// maxPool bounds the goroutines kept to run jobs: each keeps the stack
+// its deepest job grew (about 16 KiB), so thousands of them would hold
+// memory the runtime could otherwise give back. Past it, a job gets a
+// goroutine of its own.
+const maxPool = 256
+
 // startPool starts (once) the goroutines that run jobs; they stop when Run
-// returns. A job sent on jobs is taken at once by an idle goroutine: there
-// is one per busy place.
+// returns.
 func (w *Worker) startPool(work context.Context) (jobs chan<- jetstream.Msg, done <-chan struct{}) {
 	w.poolOnce.Do(func() {
 		w.pool = make(chan jetstream.Msg)
 		w.poolDone = make(chan struct{})
-		for range cap(w.busy) {
+		for range min(cap(w.busy), maxPool) {
 			go func() {
 				for {
 					select {
@@ -478,6 +483,9 @@ func (w *Worker) consume(ctx, work context.Context) error {
 			<-w.held
 			w.inflight.Done()
 			_ = msg.Nak()
+		default:
+			// Every pooled goroutine is busy.
+			go w.handle(work, msg)
 		}
 	}
 	for {

@@ -15,22 +15,29 @@ import (
 // resident set stays under about 200 MB even with 4,096 sends in flight.
 // In a container, set GOMEMLIMIT to about 90% of the memory limit
 // (deploy/kubernetes does).
+//
+// The limit grows with WAQ_CONCURRENCY (64 KiB per send in flight): a job
+// in flight holds a goroutine stack, its span and its message, and a limit
+// below what the jobs in flight need would have the runtime collect without
+// pause (at 4,096 in flight a 170 MiB limit halved the throughput).
 const (
 	defaultGCPercent   = 400
 	defaultMemoryLimit = 170 << 20
+	memoryPerSend      = 64 << 10
 )
 
 // tuneGC applies the worker's defaults where the environment sets none, and
 // describes what is in force for the startup log.
-func tuneGC(getenv func(string) string) string {
+func tuneGC(getenv func(string) string, concurrency int) string {
 	gogc, limit := strings.TrimSpace(getenv("GOGC")), strings.TrimSpace(getenv("GOMEMLIMIT"))
 	if gogc == "" {
 		debug.SetGCPercent(defaultGCPercent)
 		gogc = fmt.Sprint(defaultGCPercent)
 	}
 	if limit == "" {
-		debug.SetMemoryLimit(defaultMemoryLimit)
-		limit = fmt.Sprintf("%dMiB", defaultMemoryLimit>>20)
+		l := max(int64(defaultMemoryLimit), int64(concurrency)*memoryPerSend)
+		debug.SetMemoryLimit(l)
+		limit = fmt.Sprintf("%dMiB", l>>20)
 	}
 	return "GOGC=" + gogc + " GOMEMLIMIT=" + limit
 }

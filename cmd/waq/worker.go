@@ -32,7 +32,7 @@ func runWorker(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	log.Info("garbage collector", "settings", tuneGC(env.Getenv))
+	log.Info("garbage collector", "settings", tuneGC(env.Getenv, cfg.Concurrency))
 	tracing, err := telemetry.SetupTracing(ctx, "waq-worker", env.Getenv)
 	if err != nil {
 		return err
