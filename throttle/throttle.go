@@ -293,13 +293,10 @@ const (
 // KEYS: number state hash, pair state key.
 // ARGV: mps, burst, max wait ms, pair interval ms, decrease? ("0"/"1").
 // Returns {wait ms, reserved 0/1, rate*1000, scope}.
-var paceScript = redis.NewScript(`
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local mps = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
-local maxwait = tonumber(ARGV[3])
-local st = redis.call('HMGET', KEYS[1], 'tat', 'rate', 'dec')
+// currentRateLua sets rate (and interval, ms) to the number's rate now: mps,
+// or the rate a 130429 lowered, climbing back (the fields go once it is
+// back). It needs now, mps and st = HMGET(KEYS[1], 'tat', 'rate', 'dec', ...).
+var currentRateLua = `
 local rate = mps
 if st[2] and st[3] then
   rate = tonumber(st[2]) + (now - tonumber(st[3])) / 1000 * mps * ` + strconv.FormatFloat(recoverPerSecond, 'f', -1, 64) + `
@@ -309,7 +306,16 @@ if st[2] and st[3] then
   end
 end
 local interval = 1000 / rate
-local at = now
+`
+
+var paceScript = redis.NewScript(`
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local mps = tonumber(ARGV[1])
+local burst = tonumber(ARGV[2])
+local maxwait = tonumber(ARGV[3])
+local st = redis.call('HMGET', KEYS[1], 'tat', 'rate', 'dec')
+` + currentRateLua + `local at = now
 local scope = 'pace'
 -- A recipient that was throttled (131056) keeps its own slower schedule.
 local ptat = redis.call('GET', KEYS[2])
@@ -400,16 +406,7 @@ local maxwait = tonumber(ARGV[3])
 local k = tonumber(ARGV[4])
 local st = redis.call('HMGET', KEYS[1], 'tat', 'rate', 'dec', 'pu')
 if st[4] and tonumber(st[4]) > now then return {-1, '0', '0', 0} end
-local rate = mps
-if st[2] and st[3] then
-  rate = tonumber(st[2]) + (now - tonumber(st[3])) / 1000 * mps * ` + strconv.FormatFloat(recoverPerSecond, 'f', -1, 64) + `
-  if rate >= mps then
-    rate = mps
-    redis.call('HDEL', KEYS[1], 'rate', 'dec')
-  end
-end
-local interval = 1000 / rate
-local tat = tonumber(st[1] or '0')
+` + currentRateLua + `local tat = tonumber(st[1] or '0')
 if tat < now then tat = now end
 local base = tat - burst * interval - now
 local n = k
