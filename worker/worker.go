@@ -84,9 +84,10 @@ type Worker struct {
 	busy chan struct{}
 	// pool hands jobs to the goroutines that run them (see startPool);
 	// poolDone ends them.
-	poolOnce sync.Once
-	pool     chan jetstream.Msg
-	poolDone chan struct{}
+	startInfo []any // for the "worker started" line
+	poolOnce  sync.Once
+	pool      chan jetstream.Msg
+	poolDone  chan struct{}
 	// timers carry on the jobs that wait for their paced slot.
 	timers timers
 	// active holds the ids of the jobs under way in this process.
@@ -130,6 +131,10 @@ type Options struct {
 	// refreshed (the consumer's pending counts, the dead-letter store's size
 	// by reason). Defaults to 5s for the consumer and 15s for the store.
 	GaugeInterval time.Duration
+	// StartInfo is added to the "worker started" line (key, value pairs):
+	// what the command set up around the worker, such as the garbage
+	// collector's settings.
+	StartInfo []any
 }
 
 // New checks the configuration, reads the policy and phone-number files, and
@@ -140,7 +145,7 @@ func New(cfg Config, getenv func(string) string, opts Options) (*Worker, error) 
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	w := &Worker{cfg: cfg, now: opts.Now, stopping: make(chan struct{})}
+	w := &Worker{cfg: cfg, now: opts.Now, stopping: make(chan struct{}), startInfo: opts.StartInfo}
 	if w.now == nil {
 		w.now = time.Now
 	}
@@ -277,9 +282,10 @@ func (w *Worker) Run(ctx context.Context) error {
 	go func() { defer bg.Done(); w.watchConsumer(bgCtx) }()
 	go func() { defer bg.Done(); w.sweepDeadLetters(bgCtx) }()
 
-	w.log.Info("worker started", "worker", w.id, "stream", w.cfg.Stream, "concurrency", w.cfg.Concurrency,
+	started := []any{"worker", w.id, "stream", w.cfg.Stream, "concurrency", w.cfg.Concurrency,
 		"graph_url", w.cfg.GraphURL, "graph_version", w.cfg.GraphVersion, "http_addr", w.Addr(),
-		"policy_file", w.cfg.PolicyFile, "phone_numbers", len(w.numbers.Listed()))
+		"policy_file", w.cfg.PolicyFile, "phone_numbers", len(w.numbers.Listed())}
+	w.log.Info("worker started", append(started, w.startInfo...)...)
 	w.ready.Store(true)
 	evDone := make(chan error, 1)
 	go func() { evDone <- w.consumeEvents(ctx, work) }()

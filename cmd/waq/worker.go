@@ -32,7 +32,7 @@ func runWorker(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	log.Info("garbage collector", "settings", tuneGC(env.Getenv, cfg.Concurrency))
+	gc := tuneGC(env.Getenv, cfg.Concurrency)
 	tracing, err := telemetry.SetupTracing(ctx, "waq-worker", env.Getenv)
 	if err != nil {
 		return err
@@ -42,7 +42,7 @@ func runWorker(ctx context.Context, env *Env, args []string) error {
 		defer cancel()
 		_ = tracing.Shutdown(sctx)
 	}()
-	w, err := worker.New(cfg, env.Getenv, worker.Options{Logger: log, TracerProvider: tracing.Provider})
+	w, err := worker.New(cfg, env.Getenv, worker.Options{Logger: log, TracerProvider: tracing.Provider, StartInfo: []any{"gc", gc}})
 	if err != nil {
 		return err
 	}
