@@ -58,26 +58,13 @@ func startConsoleWorker(t *testing.T, adminToken string, extra map[string]string
 		vars[k] = v
 	}
 	logs := &lockedBuffer{}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int, 1)
-	env := &Env{Stdout: io.Discard, Stderr: logs, Stdin: strings.NewReader(""), Getenv: func(k string) string {
-		if k == "WAQ_DEV_STATE" {
-			return "/nonexistent/waq-dev.json"
-		}
-		return vars[k]
-	}}
-	go func() { done <- run(ctx, env, []string{"worker"}) }()
+	// Cleanups run last first: this one after the worker stopped.
 	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			t.Error("worker did not stop")
-		}
 		if adminToken != "" && strings.Contains(logs.String(), adminToken) {
 			t.Error("the admin token is in the worker's log")
 		}
 	})
+	startWorkerCmd(t, vars, logs)
 	w := &consoleWorker{base: "http://127.0.0.1:" + strconv.Itoa(port), vars: vars,
 		store: deadletter.New(r.Client(t), deadletter.Options{Prefix: "con"}),
 		led:   ledger.New(r.Client(t), ledger.Options{Prefix: "con"}),

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -392,23 +391,7 @@ func TestAdminMounted(t *testing.T) {
 		for k, v := range f.vars {
 			vars[k] = v
 		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan int, 1)
-		env := &Env{Stdout: io.Discard, Stderr: &bytes.Buffer{}, Stdin: strings.NewReader(""), Getenv: func(k string) string {
-			if k == "WAQ_DEV_STATE" {
-				return t.TempDir() + "/none.json"
-			}
-			return vars[k]
-		}}
-		go func() { done <- run(ctx, env, []string{"worker"}) }()
-		t.Cleanup(func() {
-			cancel()
-			select {
-			case <-done:
-			case <-time.After(30 * time.Second):
-				t.Error("worker did not stop")
-			}
-		})
+		startWorkerCmd(t, vars, nil)
 		base := "http://127.0.0.1:" + strconv.Itoa(port)
 		testenv.Eventually(t, 15*time.Second, func() error {
 			res, err := http.Get(base + "/healthz")
@@ -467,23 +450,7 @@ func TestDLQWithWorker(t *testing.T) {
 	for k, v := range f.vars {
 		vars[k] = v
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int, 1)
-	env := &Env{Stdout: io.Discard, Stderr: io.Discard, Stdin: strings.NewReader(""), Getenv: func(k string) string {
-		if k == "WAQ_DEV_STATE" {
-			return "/nonexistent/waq-dev.json"
-		}
-		return vars[k]
-	}}
-	go func() { done <- run(ctx, env, []string{"worker"}) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(30 * time.Second):
-			t.Error("worker did not stop")
-		}
-	})
+	startWorkerCmd(t, vars, nil)
 	// Clear the fixture's own entries: this test counts the worker's.
 	if code, _, errOut := f.run(t, nil, "purge", "--reason", "window", "--older-than", "0s"); code != 0 {
 		t.Fatal(errOut)
