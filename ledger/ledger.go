@@ -289,12 +289,6 @@ func (l *Ledger) RecordSent(ctx context.Context, id string, gen int, wamid strin
 	return l.RecordSentMany(ctx, []SentRecord{{ID: id, Gen: gen, WAMID: wamid, Attempt: a, Body: body}})
 }
 
-// RecordSentFresh is RecordSent for a job that had no record at all when its
-// delivery began (see SentRecord.Fresh).
-func (l *Ledger) RecordSentFresh(ctx context.Context, id string, gen int, wamid string, a Attempt, body []byte) error {
-	return l.RecordSentMany(ctx, []SentRecord{{ID: id, Gen: gen, WAMID: wamid, Attempt: a, Body: body, Fresh: true}})
-}
-
 // SentRecord is one job sent, for RecordSentMany.
 type SentRecord struct {
 	ID      string

@@ -160,7 +160,8 @@ func TestRecordSentFresh(t *testing.T) {
 	}
 	for _, gen := range []int{0, 2} {
 		id := "fresh" + strconv.Itoa(gen)
-		if err := l.RecordSentFresh(ctx, id, gen, "wamid."+id, a, []byte(`{"id":"`+id+`"}`)); err != nil {
+		rec := ledger.SentRecord{ID: id, Gen: gen, WAMID: "wamid." + id, Attempt: a, Body: []byte(`{"id":"` + id + `"}`), Fresh: true}
+		if err := l.RecordSentMany(ctx, []ledger.SentRecord{rec}); err != nil {
 			t.Fatal(err)
 		}
 		want, _ := l.Load(ctx, "script")

@@ -448,13 +448,9 @@ func (d *delivery) sent(ctx context.Context, num numbers.Number, res *graph.Send
 	w := d.w
 	a.HTTPStatus = res.HTTPStatus
 	a.FBTraceID = res.FBTraceID
-	fresh := d.state == (ledger.State{})
-	err := w.durably(ctx, d.msg, func(c context.Context) error {
-		if fresh {
-			return w.ledger.RecordSentFresh(c, d.job.ID, d.gen, res.WAMID, a, d.msg.Data())
-		}
-		return w.ledger.RecordSent(c, d.job.ID, d.gen, res.WAMID, a, d.msg.Data())
-	})
+	rec := []ledger.SentRecord{{ID: d.job.ID, Gen: d.gen, WAMID: res.WAMID, Attempt: a, Body: d.msg.Data(),
+		Fresh: d.state == (ledger.State{})}}
+	err := w.durably(ctx, d.msg, func(c context.Context) error { return w.ledger.RecordSentMany(c, rec) })
 	if err != nil {
 		// The job was sent and its record could not be written before the
 		// work context ended: a redelivery will send it again.
