@@ -118,16 +118,16 @@ func (ls *leases) sizeFor(pn string, most int) int {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
 	l := ls.get(pn)
-	if l.left() > 0 {
-		// Another job's lease came meanwhile; this one adds to it.
-		return max(1, min(l.size, most))
+	// With slots still leased (another job's lease came meanwhile), this
+	// lease adds to them at the same size.
+	if l.left() == 0 {
+		if l.wasted {
+			l.size = max(1, l.size/2)
+		} else {
+			l.size = min(l.size*2, most)
+		}
+		l.wasted = false
 	}
-	if l.wasted {
-		l.size = max(1, l.size/2)
-	} else {
-		l.size = min(l.size*2, most)
-	}
-	l.wasted = false
 	return max(1, min(l.size, most))
 }
 
