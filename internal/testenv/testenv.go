@@ -151,18 +151,27 @@ func RedisServerPath(t testing.TB) string {
 // write), in a fresh directory; it is killed when the test ends.
 func StartRedis(t testing.TB, extraArgs ...string) *Redis {
 	t.Helper()
-	r := &Redis{Port: FreePort(t), Dir: t.TempDir()}
-	r.args = append([]string{
-		"--port", strconv.Itoa(r.Port),
-		"--bind", "127.0.0.1",
-		"--dir", r.Dir,
+	return startRedis(t, nil, append([]string{
 		"--save", "",
 		"--appendonly", "yes",
 		"--appendfsync", "always",
 		"--protected-mode", "no",
 		"--loglevel", "warning",
+	}, extraArgs...))
+}
+
+// startRedis starts redis-server with args on a free loopback port, in a
+// fresh directory that also holds its log; it is killed when the test ends.
+// Before are the arguments that must come first (a config file).
+func startRedis(t testing.TB, before, args []string) *Redis {
+	t.Helper()
+	r := &Redis{Port: FreePort(t), Dir: t.TempDir()}
+	r.args = append(append(before,
+		"--port", strconv.Itoa(r.Port),
+		"--bind", "127.0.0.1",
+		"--dir", r.Dir,
 		"--logfile", filepath.Join(r.Dir, "redis.log"),
-	}, extraArgs...)
+	), args...)
 	r.Addr = fmt.Sprintf("127.0.0.1:%d", r.Port)
 	r.URL = "redis://" + r.Addr + "/0"
 	r.Start(t)
@@ -176,18 +185,7 @@ func StartRedis(t testing.TB, extraArgs ...string) *Redis {
 // shows that a shipped config file works with the installed Redis.
 func StartRedisConfig(t testing.TB, conf string, extraArgs ...string) *Redis {
 	t.Helper()
-	r := &Redis{Port: FreePort(t), Dir: t.TempDir()}
-	r.args = append([]string{conf,
-		"--port", strconv.Itoa(r.Port),
-		"--bind", "127.0.0.1",
-		"--dir", r.Dir,
-		"--logfile", filepath.Join(r.Dir, "redis.log"),
-	}, extraArgs...)
-	r.Addr = fmt.Sprintf("127.0.0.1:%d", r.Port)
-	r.URL = "redis://" + r.Addr + "/0"
-	r.Start(t)
-	t.Cleanup(r.Stop)
-	return r
+	return startRedis(t, []string{conf}, extraArgs)
 }
 
 // Start starts the process (again, after Stop) and waits until it answers.
