@@ -77,6 +77,22 @@ func TestBenchInProcess(t *testing.T) {
 	if r := proc(res.Full, bench.ProcRedis); r == nil || r.CPUSeconds <= 0 {
 		t.Errorf("redis %+v", r)
 	}
+	// Per job the worker reads the record and writes the sent record (at
+	// least a hash and the wamid), and a pace script runs now and then.
+	cmds := res.Full.RedisCommands
+	total := 0.0
+	for _, v := range cmds {
+		total += v
+	}
+	if cmds["hgetall"] < 0.99 || cmds["set"] < 0.99 || cmds["hset"] < 0.99 || total < 3 || total > 20 {
+		t.Errorf("redis commands per job %.2f: %v", total, cmds)
+	}
+	if _, ok := cmds["info"]; ok {
+		t.Errorf("the bench's own INFO is counted: %v", cmds)
+	}
+	if res.Baseline.RedisCommands != nil {
+		t.Errorf("the baseline uses no Redis, got %v", res.Baseline.RedisCommands)
+	}
 	if res.Ratios["throughput"] <= 0 || res.Ratios["publish_to_call_p99"] <= 0 {
 		t.Errorf("ratios %v", res.Ratios)
 	}
@@ -116,7 +132,7 @@ func TestBenchTable(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	for _, want := range []string{"throughput (jobs/s)", "publish → call p99 (ms)", "publish → outcome p99.9 (ms)", "CPU s/10k jobs: redis", "peak RSS MiB: bench+nats+sim", "run 2 (jobs/s)", "median of 2 runs"} {
+	for _, want := range []string{"throughput (jobs/s)", "publish → call p99 (ms)", "publish → outcome p99.9 (ms)", "CPU s/10k jobs: redis", "peak RSS MiB: bench+nats+sim", "run 2 (jobs/s)", "median of 2 runs", "Redis commands per job"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("table lacks %q:\n%s", want, stdout)
 		}

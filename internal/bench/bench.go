@@ -160,6 +160,10 @@ type Phase struct {
 	Calls      int64  `json:"graph_calls"`
 	Duplicates int64  `json:"duplicate_sends"`
 	Processes  []Proc `json:"processes"`
+	// RedisCommands is what Redis ran per job in the full phase, by
+	// command (INFO commandstats; a script's own commands are counted as
+	// well as the script), when the bench started Redis.
+	RedisCommands map[string]float64 `json:"redis_commands_per_job,omitempty"`
 	// Runs is the throughput of every repetition (with Repeat > 1); the
 	// other figures are those of the median one.
 	Runs []float64 `json:"runs,omitempty"`
@@ -581,6 +585,10 @@ func (b *bench) phase(ctx context.Context, name string) (*Phase, error) {
 		nats0, _ = devenv.ReadProc(b.natsChild.cmd.Process.Pid)
 		_ = devenv.ResetPeak(b.natsChild.cmd.Process.Pid)
 	}
+	var cmds0 map[string]int64
+	if b.redis != nil && name == "full" {
+		cmds0, _ = commandCalls(ctx, b.rdb)
+	}
 
 	workers := &workerSet{}
 	defer workers.stop()
@@ -657,6 +665,11 @@ func (b *bench) phase(ctx context.Context, name string) (*Phase, error) {
 			p.Processes = append(p.Processes, Proc{Name: ProcRedis, PID: b.redis.PID, CPUSeconds: cpu.Seconds(), CPUPer10k: per10k(cpu), PeakRSSMB: mb(r1.PeakRSS)})
 		}
 	}
+	if cmds0 != nil {
+		if cmds1, err := commandCalls(ctx, b.rdb); err == nil {
+			p.RedisCommands = perJob(cmds0, cmds1, n)
+		}
+	}
 	if b.natsChild != nil {
 		pid := b.natsChild.cmd.Process.Pid
 		if n1, err := devenv.ReadProc(pid); err == nil {
@@ -669,6 +682,54 @@ func (b *bench) phase(ctx context.Context, name string) (*Phase, error) {
 		p.Processes = append(p.Processes, Proc{Name: ProcBench, PID: os.Getpid(), CPUSeconds: cpu.Seconds(), CPUPer10k: per10k(cpu), PeakRSSMB: mb(s1.PeakRSS)})
 	}
 	return p, nil
+}
+
+// benchCommands are the bench's own commands to Redis, left out of the
+// count.
+var benchCommands = map[string]bool{"info": true, "config|set": true, "psubscribe": true, "punsubscribe": true, "ping": true, "hello": true, "client|setinfo": true}
+
+// commandCalls reads how many times Redis ran each command
+// (INFO commandstats).
+func commandCalls(ctx context.Context, rdb redis.UniversalClient) (map[string]int64, error) {
+	info, err := rdb.Info(ctx, "commandstats").Result()
+	if err != nil {
+		return nil, err
+	}
+	return parseCommandStats(info), nil
+}
+
+// parseCommandStats reads "cmdstat_NAME:calls=N,usec=..." lines.
+func parseCommandStats(info string) map[string]int64 {
+	calls := map[string]int64{}
+	for _, line := range strings.Split(info, "\n") {
+		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if !ok || !strings.HasPrefix(name, "cmdstat_") {
+			continue
+		}
+		for _, f := range strings.Split(rest, ",") {
+			if v, ok := strings.CutPrefix(f, "calls="); ok {
+				if c, err := strconv.ParseInt(v, 10, 64); err == nil {
+					calls[strings.TrimPrefix(name, "cmdstat_")] = c
+				}
+			}
+		}
+	}
+	return calls
+}
+
+// perJob is each command's calls between two readings, per job, without
+// the bench's own.
+func perJob(before, after map[string]int64, jobs int) map[string]float64 {
+	out := map[string]float64{}
+	if jobs <= 0 {
+		return out
+	}
+	for name, c := range after {
+		if d := c - before[name]; d > 0 && !benchCommands[name] {
+			out[name] = float64(d) / float64(jobs)
+		}
+	}
+	return out
 }
 
 func mb(b int64) float64 { return float64(b) / (1 << 20) }
