@@ -117,19 +117,9 @@ func TestNATSClusterLeaderKilled(t *testing.T) {
 			for i := p; i < jobs; i += publishers {
 				job := textJob(ids[i], fmt.Sprintf("1555%07d", i))
 				job.PhoneNumberID = clusterNumber(i)
-				deadline := time.Now().Add(60 * time.Second)
-				for {
-					ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-					_, err := producer.Publish(ctx, job)
-					cancel()
-					if err == nil {
-						break
-					}
-					if time.Now().After(deadline) {
-						pubErr <- fmt.Errorf("publish %s: %v", ids[i], err)
-						return
-					}
-					<-time.After(50 * time.Millisecond) // back off while the cluster elects a leader
+				if err := publishUntilAcked(producer, job); err != nil {
+					pubErr <- err
+					return
 				}
 				published.Add(1)
 			}
@@ -188,13 +178,7 @@ func TestNATSClusterLeaderKilled(t *testing.T) {
 	})
 
 	st := fake.Stats(false)
-	acceptedThenParked := 0
-	for _, id := range ids {
-		js, _ := fake.Job(id)
-		if s, _ := led.Load(context.Background(), id); !s.Sent() && js.Accepted > 0 {
-			acceptedThenParked++
-		}
-	}
+	acceptedThenParked := countAcceptedThenParked(t, fake, led, ids)
 	t.Logf("NATS cluster: %d jobs, stream leader %s killed and restarted: %d sent, %d parked, %d requests to the API; "+
 		"duplicate sends: %d (%d jobs); accepted by the API, then parked on a later failed send: %d; took %s",
 		jobs, leader, sent, parked, st.Requests, st.DuplicateSends, st.Duplicates, acceptedThenParked, time.Since(start).Round(time.Millisecond))

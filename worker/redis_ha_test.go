@@ -173,6 +173,46 @@ func waitOutcomes(t *testing.T, timeout time.Duration, led *ledger.Ledger, dlq *
 	return sent, parked
 }
 
+// publishUntilAcked publishes job until JetStream acknowledges it, through
+// a server's restart or a leader's election (the same id again:
+// de-duplicated), for at most a minute.
+func publishUntilAcked(producer *queue.Producer, job *queue.Job) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_, err := producer.Publish(ctx, job)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("publish %s: %v", job.ID, err)
+		}
+		<-time.After(50 * time.Millisecond) // back off while NATS restarts or elects a leader
+	}
+}
+
+// countAcceptedThenParked counts the jobs of ids that the simulator accepted and
+// the ledger does not have as sent. A job Meta accepted whose worker died
+// (or lost a server) before recording it is sent again; if that second send
+// fails for good, the job ends parked although the first send went through.
+// Such a job must have been sent more than once: they are part of the
+// duplicate count's story.
+func countAcceptedThenParked(t *testing.T, fake *fakegraph.Server, led *ledger.Ledger, ids []string) int {
+	t.Helper()
+	n := 0
+	for _, id := range ids {
+		js, _ := fake.Job(id)
+		if st, _ := led.Load(context.Background(), id); !st.Sent() && js.Accepted > 0 {
+			n++
+			if js.Sends < 2 {
+				t.Errorf("job %s was accepted once, never sent again, and is not recorded as sent", id)
+			}
+		}
+	}
+	return n
+}
+
 // haJob is job i of a mixed load: a tenth free-form text (parked as
 // "window" by the simulator's window), a tenth a missing template (parked
 // as "template"), the rest an existing template; over numbers business
