@@ -11,7 +11,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -57,7 +56,7 @@ func startConsoleWorker(t *testing.T, adminToken string, extra map[string]string
 	for k, v := range extra {
 		vars[k] = v
 	}
-	logs := &lockedBuffer{}
+	logs := &testenv.Buffer{} // the worker's stderr, read while it writes
 	// Cleanups run last first: this one after the worker stopped.
 	t.Cleanup(func() {
 		if adminToken != "" && strings.Contains(logs.String(), adminToken) {
@@ -111,24 +110,6 @@ func (w *consoleWorker) park(t *testing.T, ids ...string) {
 		}
 		return nil
 	})
-}
-
-// lockedBuffer is the worker's stderr, read by the test while it writes.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // TestConsoleMounted: the worker serves the console only with the admin
