@@ -104,23 +104,6 @@ func waqCommand(t *testing.T, env []string, args ...string) string {
 	return out.String()
 }
 
-// jsonObjects parses JSON lines.
-func jsonObjects(t *testing.T, out string) []map[string]any {
-	t.Helper()
-	var objs []map[string]any
-	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
-		if l == "" {
-			continue
-		}
-		var m map[string]any
-		if err := json.Unmarshal([]byte(l), &m); err != nil {
-			t.Fatalf("not a JSON line: %q", l)
-		}
-		objs = append(objs, m)
-	}
-	return objs
-}
-
 // outcomes counts the jobs of ids that are sent and parked, and fails when
 // one is both; missing lists those with neither yet.
 func outcomes(ctx context.Context, led *ledger.Ledger, dlq *deadletter.Store, ids []string) (sent, parked int, missing []string, err error) {
@@ -356,11 +339,11 @@ func TestRedisCluster(t *testing.T) {
 	if stats.Total != int64(parked) || stats.ByReason["window"] == 0 || stats.ByReason["template"] == 0 || stats.ByReason["undeliverable"] == 0 {
 		t.Fatalf("dlq stats: %+v; want %d parked, some window, template and undeliverable", stats, parked)
 	}
-	listed := jsonObjects(t, waqCommand(t, cli, "dlq", "list", "--json", "--limit", "1000"))
+	listed := testenv.JSONLines(t, waqCommand(t, cli, "dlq", "list", "--json", "--limit", "1000"))
 	if len(listed) != parked {
 		t.Errorf("dlq list: %d entries, want %d", len(listed), parked)
 	}
-	windows := jsonObjects(t, waqCommand(t, cli, "dlq", "list", "--json", "--reason", "window", "--limit", "1000"))
+	windows := testenv.JSONLines(t, waqCommand(t, cli, "dlq", "list", "--json", "--reason", "window", "--limit", "1000"))
 	if int64(len(windows)) != stats.ByReason["window"] {
 		t.Errorf("dlq list --reason window: %d entries, stats say %d", len(windows), stats.ByReason["window"])
 	}
@@ -370,7 +353,7 @@ func TestRedisCluster(t *testing.T) {
 	if err := fake.SetScenario(haScenario(webhookURL, false)); err != nil {
 		t.Fatal(err)
 	}
-	replayed := jsonObjects(t, waqCommand(t, append(cli, "WAQ_NATS_URL="+n.URL), "dlq", "replay", "--reason", "window",
+	replayed := testenv.JSONLines(t, waqCommand(t, append(cli, "WAQ_NATS_URL="+n.URL), "dlq", "replay", "--reason", "window",
 		"--as-template", "order_update", "--language", "en_US", "--json"))
 	if len(replayed) != len(windows) {
 		t.Fatalf("replay: %d results for %d entries", len(replayed), len(windows))

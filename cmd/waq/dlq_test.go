@@ -89,23 +89,6 @@ func (f *dlqFixture) run(t *testing.T, extra map[string]string, args ...string) 
 	return runCmd(t, vars, "", append([]string{"dlq"}, args...)...)
 }
 
-// jsonLines parses stdout as JSON lines, failing on anything else.
-func jsonLines(t *testing.T, out string) []map[string]any {
-	t.Helper()
-	var ls []map[string]any
-	for _, l := range strings.Split(strings.TrimSuffix(out, "\n"), "\n") {
-		if l == "" && out == "" {
-			break
-		}
-		var m map[string]any
-		if err := json.Unmarshal([]byte(l), &m); err != nil {
-			t.Fatalf("stdout line %q is not a JSON object", l)
-		}
-		ls = append(ls, m)
-	}
-	return ls
-}
-
 func idsOf(ls []map[string]any) []string {
 	var out []string
 	for _, l := range ls {
@@ -127,7 +110,7 @@ func TestDLQList(t *testing.T) {
 	t.Parallel()
 	f := dlqSetup(t)
 	code, out, errOut := f.run(t, nil, "list", "--json")
-	ls := jsonLines(t, out)
+	ls := testenv.JSONLines(t, out)
 	if code != 0 || !slices.Equal(idsOf(ls), []string{"w1", "w2", "t1", "r1"}) {
 		t.Fatalf("list: %d %q %q", code, out, errOut)
 	}
@@ -156,18 +139,18 @@ func TestDLQList(t *testing.T) {
 		{[]string{"--limit", "3"}, []string{"w1", "w2", "t1"}},
 	} {
 		code, out, _ := f.run(t, nil, append([]string{"list", "--json"}, tt.args...)...)
-		if got := idsOf(jsonLines(t, out)); code != 0 || !slices.Equal(got, tt.want) {
+		if got := idsOf(testenv.JSONLines(t, out)); code != 0 || !slices.Equal(got, tt.want) {
 			t.Errorf("%v: %d %v, want %v", tt.args, code, got, tt.want)
 		}
 	}
 	// A full page names its cursor on stderr; the next page follows it.
 	_, out, errOut = f.run(t, nil, "list", "--json", "--limit", "2")
 	cursor := strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(errOut), "more: --cursor"))
-	if len(jsonLines(t, out)) != 2 || cursor == "" {
+	if len(testenv.JSONLines(t, out)) != 2 || cursor == "" {
 		t.Fatalf("page 1: %q %q", out, errOut)
 	}
 	_, out, _ = f.run(t, nil, "list", "--json", "--limit", "2", "--cursor", cursor)
-	if got := idsOf(jsonLines(t, out)); !slices.Equal(got, []string{"t1", "r1"}) {
+	if got := idsOf(testenv.JSONLines(t, out)); !slices.Equal(got, []string{"t1", "r1"}) {
 		t.Errorf("page 2: %v", got)
 	}
 	// A table that fits the terminal.
@@ -218,7 +201,7 @@ func TestDLQShowStatsExport(t *testing.T) {
 	if code != 0 || strings.Count(out, "\n") != 1 || json.Unmarshal([]byte(out), &x) != nil || x.Total != 2 || len(x.Groups) != 1 || len(x.Groups[0].FBTraceIDs) != 2 {
 		t.Errorf("export --json: %d %q", code, out)
 	}
-	if code, out2, _ := f.run(t, nil, "export", "--reason", "window", "--format", "json"); code != 0 || jsonLines(t, out2) == nil {
+	if code, out2, _ := f.run(t, nil, "export", "--reason", "window", "--format", "json"); code != 0 || testenv.JSONLines(t, out2) == nil {
 		t.Errorf("export --format json: %d", code)
 	}
 	code, out, _ = f.run(t, nil, "export")
@@ -237,13 +220,13 @@ func TestDLQReplay(t *testing.T) {
 	f := dlqSetup(t)
 	// Dry run: nothing published, nothing removed.
 	code, out, _ := f.run(t, nil, "replay", "--reason", "window", "--dry-run", "--json")
-	ls := jsonLines(t, out)
+	ls := testenv.JSONLines(t, out)
 	if code != 0 || len(ls) != 2 || ls[0]["replayed"] != false || ls[0]["dry_run"] != true || f.parked(t) != 4 {
 		t.Fatalf("dry run: %d %q", code, out)
 	}
 	// The window failures as templates, by reason.
 	code, out, errOut := f.run(t, nil, "replay", "--reason", "window", "--as-template", "reengage", "--language", "en_US", "--json")
-	ls = jsonLines(t, out)
+	ls = testenv.JSONLines(t, out)
 	sort.Slice(ls, func(a, b int) bool { return ls[a]["id"].(string) < ls[b]["id"].(string) })
 	if code != 0 || len(ls) != 2 || ls[0]["id"] != "w1" || ls[0]["replayed"] != true || ls[0]["error"] != nil {
 		t.Fatalf("replay: %d %q %q", code, out, errOut)
@@ -270,7 +253,7 @@ func TestDLQReplay(t *testing.T) {
 	// By ids: a template entry refused as-template, an unknown id: exit 1,
 	// one line per id.
 	code, out, _ = f.run(t, nil, "replay", "t1", "nope", "--as-template", "x", "--language", "en", "--json")
-	ls = jsonLines(t, out)
+	ls = testenv.JSONLines(t, out)
 	if code != 1 || len(ls) != 2 || ls[0]["replayed"] != false || ls[0]["error"] == nil || ls[1]["error"] == nil {
 		t.Errorf("refused: %d %q", code, out)
 	}
@@ -293,15 +276,15 @@ func TestDLQPurge(t *testing.T) {
 	t.Parallel()
 	f := dlqSetup(t)
 	code, out, _ := f.run(t, nil, "purge", "--reason", "window", "--older-than", "90s", "--dry-run", "--json")
-	if ls := jsonLines(t, out); code != 0 || !slices.Equal(idsOf(ls), []string{"w2"}) || f.parked(t) != 4 {
+	if ls := testenv.JSONLines(t, out); code != 0 || !slices.Equal(idsOf(ls), []string{"w2"}) || f.parked(t) != 4 {
 		t.Errorf("dry run: %d %q", code, out)
 	}
 	code, out, _ = f.run(t, nil, "purge", "--reason", "window", "--older-than", "0s", "--json")
-	if ls := jsonLines(t, out); code != 0 || len(ls) != 2 || ls[0]["purged"] != true || f.parked(t) != 2 {
+	if ls := testenv.JSONLines(t, out); code != 0 || len(ls) != 2 || ls[0]["purged"] != true || f.parked(t) != 2 {
 		t.Errorf("purge by reason: %d %q", code, out)
 	}
 	code, out, _ = f.run(t, nil, "purge", "t1", "nope", "--json")
-	if ls := jsonLines(t, out); code != 1 || ls[0]["purged"] != true || ls[1]["purged"] != false || f.parked(t) != 1 {
+	if ls := testenv.JSONLines(t, out); code != 1 || ls[0]["purged"] != true || ls[1]["purged"] != false || f.parked(t) != 1 {
 		t.Errorf("purge by ids: %d %q", code, out)
 	}
 	code, out, _ = f.run(t, nil, "purge", "r1")
@@ -370,7 +353,7 @@ func TestDLQExpiry(t *testing.T) {
 	if _, err := f.store.Get(context.Background(), "old"); err == nil {
 		t.Error("the command did not sweep the expired entry")
 	}
-	if code, out, _ := f.run(t, short, "list", "--json", "--reason", "window"); code != 0 || len(jsonLines(t, out)) != 2 {
+	if code, out, _ := f.run(t, short, "list", "--json", "--reason", "window"); code != 0 || len(testenv.JSONLines(t, out)) != 2 {
 		t.Errorf("list: %d %q", code, out)
 	}
 	if code, _, _ := f.run(t, map[string]string{"WAQ_DLQ_RETENTION": "forever"}, "list"); code != 2 {
@@ -417,7 +400,7 @@ func TestAdminMounted(t *testing.T) {
 		return res.StatusCode, string(b)
 	}
 	base := start(tok)
-	if code, body := get(base+"/admin/dlq?reason=window", tok); code != 200 || len(jsonLines(t, body)) != 2 {
+	if code, body := get(base+"/admin/dlq?reason=window", tok); code != 200 || len(testenv.JSONLines(t, body)) != 2 {
 		t.Errorf("with the token: %d %q", code, body)
 	}
 	if code, _ := get(base+"/admin/dlq", ""); code != 401 {
@@ -493,7 +476,7 @@ func TestDLQWithWorker(t *testing.T) {
 
 	// As a template, both go through.
 	code, out, errOut = f.run(t, nil, "replay", "--reason", "window", "--as-template", "reengage", "--language", "en_US", "--json")
-	if ls := jsonLines(t, out); code != 0 || len(ls) != 2 {
+	if ls := testenv.JSONLines(t, out); code != 0 || len(ls) != 2 {
 		t.Fatalf("replay as template: %d %q %q", code, out, errOut)
 	}
 	led := ledger.New(redisClient(t, f.vars["WAQ_REDIS_URL"]), ledger.Options{Prefix: "cli"})
