@@ -12,7 +12,9 @@ import (
 // collecting at 5× the live heap instead of Go's 2× takes about a fifth off
 // its CPU per job (waq bench, README "Speed, measured"). The soft memory
 // limit bounds what that costs: near it the runtime collects harder, so the
-// resident set stays under about 200 MB even with 4,096 sends in flight.
+// resident set stays under about 200 MB at the default concurrency (at
+// 4,096 sends in flight the limit is 256 MiB and the resident set about
+// 280 MiB; README "Speed, measured").
 // In a container, set GOMEMLIMIT to about 90% of the memory limit
 // (deploy/kubernetes does).
 //
