@@ -159,33 +159,10 @@ func (s *Store) Park(ctx context.Context, e *Entry) error {
 	keys := []string{s.entryKey(e.ID)}
 	args := []any{s.base(), e.ID, data, e.ParkedAt.UnixMilli(), e.Reason, e.codeKey(),
 		e.PhoneNumberID, e.Template, e.To, e.Replayed}
-	if s.wait.N > 0 {
-		err = s.parkWaited(ctx, keys, args)
-	} else {
-		err = parkScript.Run(ctx, s.rdb, keys, args...).Err()
-	}
-	if err != nil {
+	if _, err := s.wait.RunScript(ctx, s.rdb, parkScript, keys, args...); err != nil {
 		return fmt.Errorf("park %s: %w", e.ID, err)
 	}
 	return nil
-}
-
-// parkWaited runs the park script and waits for the replicas in the same
-// round trip.
-func (s *Store) parkWaited(ctx context.Context, keys []string, args []any) error {
-	write := func(p redis.Pipeliner) error {
-		parkScript.EvalSha(ctx, p, keys, args...)
-		return nil
-	}
-	_, err := s.wait.Pipelined(ctx, s.rdb, write)
-	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
-		// A restarted Redis (or a promoted replica) has forgotten the
-		// script; parking is idempotent, so load it and write again.
-		if err = parkScript.Load(ctx, s.rdb).Err(); err == nil {
-			_, err = s.wait.Pipelined(ctx, s.rdb, write)
-		}
-	}
-	return err
 }
 
 // Get returns the entry with that id, or ErrNotFound.

@@ -548,42 +548,21 @@ func (l *Ledger) RecordWebhookFailure(ctx context.Context, id, wamid string, par
 	}
 	keys := []string{l.stateKey(id), l.historyKey(id)}
 	args := []any{wamid, mode, reason, gen, data, l.ttl.Milliseconds()}
-	var n int
-	if park && l.wait.N > 0 {
+	var wait conn.Replicas
+	if park {
 		// The job's outcome changes from sent to parked: as durable as a
 		// sent record.
-		n, err = l.runWaited(ctx, webhookScript, keys, args...)
-	} else {
-		n, err = webhookScript.Run(ctx, l.rdb, keys, args...).Int()
+		wait = l.wait
+	}
+	res, err := wait.RunScript(ctx, l.rdb, webhookScript, keys, args...)
+	var n int
+	if err == nil {
+		n, err = res.Int()
 	}
 	if err != nil {
 		return 0, fmt.Errorf("ledger webhook failure %s: %w", id, err)
 	}
 	return WebhookOutcome(n), nil
-}
-
-// runWaited runs script and waits for the replicas in the same round trip.
-func (l *Ledger) runWaited(ctx context.Context, script *redis.Script, keys []string, args ...any) (int, error) {
-	var res *redis.Cmd
-	run := func() error {
-		_, err := l.wait.Pipelined(ctx, l.rdb, func(p redis.Pipeliner) error {
-			res = script.EvalSha(ctx, p, keys, args...)
-			return nil
-		})
-		return err
-	}
-	err := run()
-	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
-		// A restarted Redis (or a promoted replica) has forgotten the
-		// script; the write is idempotent, so load it and write again.
-		if err = script.Load(ctx, l.rdb).Err(); err == nil {
-			err = run()
-		}
-	}
-	if err != nil {
-		return 0, err
-	}
-	return res.Int()
 }
 
 // LoadScripts loads the ledger's scripts into Redis, so that the first

@@ -123,6 +123,25 @@ func TestReplicasPipelined(t *testing.T) {
 	if _, err := (Replicas{}).Pipelined(ctx, c, write); err != nil {
 		t.Fatalf("waiting for none: %v", err)
 	}
+	// A script, waited for, on a Redis that has forgotten it (as a promoted
+	// replica has): loaded, and run once more.
+	script := redis.NewScript(`redis.call('SET', KEYS[1], ARGV[1]); return 7`)
+	if err := c.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	res, err := (Replicas{N: 1}).RunScript(ctx, c, script, []string{"s"}, "x")
+	if err != nil {
+		t.Fatalf("script waited for, after SCRIPT FLUSH: %v", err)
+	}
+	if n, err := res.Int(); err != nil || n != 7 {
+		t.Errorf("script answered %d %v, want 7", n, err)
+	}
+	if v, err := rc.Get(ctx, "s").Result(); err != nil || v != "x" {
+		t.Errorf("the script's write on the replica once it returned: %q %v", v, err)
+	}
+	if res, err := (Replicas{}).RunScript(ctx, c, script, []string{"s"}, "y"); err != nil || res.Val() != int64(7) {
+		t.Errorf("script waiting for none: %v %v", res.Val(), err)
+	}
 	replica.Stop()
 	start := time.Now()
 	_, err = (Replicas{N: 1, Timeout: 200 * time.Millisecond}).Pipelined(ctx, c, write)

@@ -67,3 +67,30 @@ func (r Replicas) Pipelined(ctx context.Context, c redis.Cmdable, fn func(redis.
 	}
 	return cmds, nil
 }
+
+// RunScript runs script as script.Run does and, with r.N > 0, in a pipeline
+// of its own ending in a WAIT (see Pipelined). A Redis that has forgotten
+// the script (restarted, or a replica promoted by a failover) gets it loaded
+// and the pipeline sent again: the scripts run here are idempotent writes.
+// The error is the script's, or the wait's.
+func (r Replicas) RunScript(ctx context.Context, c redis.Cmdable, script *redis.Script, keys []string, args ...any) (*redis.Cmd, error) {
+	if r.N <= 0 {
+		res := script.Run(ctx, c, keys, args...)
+		return res, res.Err()
+	}
+	var res *redis.Cmd
+	run := func() error {
+		_, err := r.Pipelined(ctx, c, func(p redis.Pipeliner) error {
+			res = script.EvalSha(ctx, p, keys, args...)
+			return nil
+		})
+		return err
+	}
+	err := run()
+	if err != nil && redis.HasErrorPrefix(err, "NOSCRIPT") {
+		if err = script.Load(ctx, c).Err(); err == nil {
+			err = run()
+		}
+	}
+	return res, err
+}
