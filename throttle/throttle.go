@@ -372,16 +372,18 @@ return math.floor(rate * 1000)
 
 // pairScript starts (or pushes out) a recipient's own schedule after a
 // 131056: its next slot is one interval from now on Redis's clock, and the
-// schedule lives for ten minutes after the last 131056.
-// KEYS: pair key. ARGV: interval ms.
+// schedule lives for pairLife after the last 131056; the number's state
+// says until when it has such recipients ('pu', which stops its leases).
+// KEYS: pair key, number state hash. ARGV: interval ms.
 var pairScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local life = ` + strconv.FormatInt(pairLife.Milliseconds(), 10) + `
 local next = now + tonumber(ARGV[1])
 local cur = tonumber(redis.call('GET', KEYS[1]) or '0')
 if cur > next then next = cur end
-redis.call('SET', KEYS[1], tostring(next), 'PX', 600000)
-redis.call('HSET', KEYS[2], 'pu', tostring(now + 600000))
+redis.call('SET', KEYS[1], tostring(next), 'PX', life)
+redis.call('HSET', KEYS[2], 'pu', tostring(now + life))
 redis.call('PEXPIRE', KEYS[2], 3600000)
 return next
 `)
