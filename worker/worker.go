@@ -84,10 +84,11 @@ type Worker struct {
 	busy chan struct{}
 	// pool hands jobs to the goroutines that run them (see startPool);
 	// poolDone ends them.
-	startInfo []any // for the "worker started" line
-	poolOnce  sync.Once
-	pool      chan jetstream.Msg
-	poolDone  chan struct{}
+	poolOnce sync.Once
+	pool     chan jetstream.Msg
+	poolDone chan struct{}
+	// startInfo is added to the "worker started" line.
+	startInfo []any
 	// timers carry on the jobs that wait for their paced slot.
 	timers timers
 	// active holds the ids of the jobs under way in this process.
