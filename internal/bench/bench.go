@@ -1055,12 +1055,7 @@ func (ws *workerSet) stop() {
 		_ = c.cmd.Process.Signal(syscall.SIGTERM)
 	}
 	for _, c := range ws.procs {
-		select {
-		case <-c.done:
-		case <-time.After(30 * time.Second):
-			_ = c.cmd.Process.Kill()
-			<-c.done
-		}
+		devenv.AwaitOrKill(c.cmd.Process, c.done, 30*time.Second)
 	}
 	ws.procs = nil
 	if ws.cancel != nil {

@@ -72,15 +72,7 @@ func (b *bench) startNATS(ctx context.Context) error {
 		logf.Close()
 		close(c.done)
 	}()
-	b.closers = append(b.closers, func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-c.done:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-c.done
-		}
-	})
+	b.closers = append(b.closers, func() { devenv.Terminate(cmd.Process, c.done, 10*time.Second) })
 	select {
 	case u := <-urls:
 		b.natsChild, b.natsURL = c, u

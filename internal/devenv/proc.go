@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"syscall"
 	"time"
 )
 
@@ -88,4 +89,23 @@ func ResetPeak(pid int) error {
 		p = "/proc/" + strconv.Itoa(pid) + "/clear_refs"
 	}
 	return os.WriteFile(p, []byte("5"), 0)
+}
+
+// Terminate asks child process p to stop (SIGTERM) and returns once it has
+// exited (done is closed by whoever waits for it), killing it if it has not
+// within grace.
+func Terminate(p *os.Process, done <-chan struct{}, grace time.Duration) {
+	_ = p.Signal(syscall.SIGTERM)
+	AwaitOrKill(p, done, grace)
+}
+
+// AwaitOrKill returns once p has exited (done is closed), killing it if it
+// has not within grace.
+func AwaitOrKill(p *os.Process, done <-chan struct{}, grace time.Duration) {
+	select {
+	case <-done:
+	case <-time.After(grace):
+		_ = p.Kill()
+		<-done
+	}
 }

@@ -207,12 +207,6 @@ func (r *Redis) Close() {
 	if r.cmd == nil {
 		return
 	}
-	_ = r.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-r.done:
-	case <-time.After(5 * time.Second):
-		_ = r.cmd.Process.Kill()
-		<-r.done
-	}
+	Terminate(r.cmd.Process, r.done, 5*time.Second)
 	r.cmd = nil
 }
