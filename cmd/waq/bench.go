@@ -294,14 +294,7 @@ func printBench(w io.Writer, r *bench.Result) {
 		}, "%.1f")
 	}
 	row("Redis commands per job", "", func(p *bench.Phase) (float64, bool) {
-		if len(p.RedisCommands) == 0 {
-			return 0, false
-		}
-		sum := 0.0
-		for _, v := range p.RedisCommands {
-			sum += v
-		}
-		return sum, true
+		return total(p.RedisCommands), len(p.RedisCommands) > 0
 	}, "%.2f")
 	row("duplicate sends", "", func(p *bench.Phase) (float64, bool) { return float64(p.Duplicates), true }, "%.0f")
 	tw.Flush()
