@@ -80,12 +80,8 @@ func TestBenchInProcess(t *testing.T) {
 	// Per job the worker reads the record and writes the sent record (at
 	// least a hash and the wamid), and a pace script runs now and then.
 	cmds := res.Full.RedisCommands
-	total := 0.0
-	for _, v := range cmds {
-		total += v
-	}
-	if cmds["hgetall"] < 0.99 || cmds["set"] < 0.99 || cmds["hset"] < 0.99 || total < 3 || total > 20 {
-		t.Errorf("redis commands per job %.2f: %v", total, cmds)
+	if n := total(cmds); cmds["hgetall"] < 0.99 || cmds["set"] < 0.99 || cmds["hset"] < 0.99 || n < 3 || n > 20 {
+		t.Errorf("redis commands per job %.2f: %v", n, cmds)
 	}
 	if _, ok := cmds["info"]; ok {
 		t.Errorf("the bench's own INFO is counted: %v", cmds)
