@@ -186,37 +186,29 @@ func (c *Config) BindFlags(fs *flag.FlagSet) {
 	}
 }
 
-func boolSetter(env string, p *bool) func(string) error {
+// setter parses a setting's value into p; a value it cannot parse is a
+// ConfigError that says what was wanted.
+func setter[T any](env string, p *T, parse func(string) (T, error), want string) func(string) error {
 	return func(v string) error {
-		b, err := strconv.ParseBool(strings.TrimSpace(v))
+		x, err := parse(strings.TrimSpace(v))
 		if err != nil {
-			return &ConfigError{Setting: env, Problem: fmt.Sprintf("%q is not true or false", v)}
+			return &ConfigError{Setting: env, Problem: fmt.Sprintf("%q is not %s", v, want)}
 		}
-		*p = b
+		*p = x
 		return nil
 	}
+}
+
+func boolSetter(env string, p *bool) func(string) error {
+	return setter(env, p, strconv.ParseBool, "true or false")
 }
 
 func intSetter(env string, p *int) func(string) error {
-	return func(v string) error {
-		n, err := strconv.Atoi(strings.TrimSpace(v))
-		if err != nil {
-			return &ConfigError{Setting: env, Problem: fmt.Sprintf("%q is not a whole number", v)}
-		}
-		*p = n
-		return nil
-	}
+	return setter(env, p, strconv.Atoi, "a whole number")
 }
 
 func durSetter(env string, p *time.Duration) func(string) error {
-	return func(v string) error {
-		d, err := time.ParseDuration(strings.TrimSpace(v))
-		if err != nil {
-			return &ConfigError{Setting: env, Problem: fmt.Sprintf("%q is not a duration like 30s, 15m or 720h", v)}
-		}
-		*p = d
-		return nil
-	}
+	return setter(env, p, time.ParseDuration, "a duration like 30s, 15m or 720h")
 }
 
 // FromEnv fills the settings that are still unset from the environment.
