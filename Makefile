@@ -3,13 +3,19 @@ GO        ?= go
 PKGS      ?= ./...
 BIN       := bin
 
-.PHONY: test test-short lint dev bench bench-go bench-pipeline build fuzz clean
+.PHONY: test test-tools test-short lint dev bench bench-go bench-pipeline build fuzz clean
 
 build:
 	$(GO) build -o $(BIN)/waq ./cmd/waq
 
-test:
+test: test-tools
 	$(GO) test -race -count=1 -timeout 25m $(PKGS)
+
+# test-tools lists the programs the tests need that are missing: in CI
+# (CI=true) any of them stops here; elsewhere the browser and promtool
+# tests skip, and this says so (go test shows skips only with -v).
+test-tools:
+	@./.ci/check-tools
 
 test-short:
 	$(GO) test -short -count=1 $(PKGS)

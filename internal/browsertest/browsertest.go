@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/waqhq/waq/internal/testenv"
 )
 
 // Chromium is where Debian's chromium package puts the browser; .ci/run
@@ -28,14 +30,15 @@ type Browser struct {
 
 // Start launches headless Chromium for the test and closes it when the
 // test ends. It skips the test when the browser is not installed, or when
-// the tests run with -short.
+// the tests run with -short; a missing browser fails the test in CI
+// (testenv.MissingTool).
 func Start(t testing.TB, timeout time.Duration) *Browser {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("browser test: skipped with -short")
 	}
 	if _, err := os.Stat(Chromium); err != nil {
-		t.Skipf("browser test: %s not found (apt-get install chromium; .ci/run does)", Chromium)
+		testenv.MissingTool(t, Chromium, "apt-get install chromium")
 	}
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(Chromium),
