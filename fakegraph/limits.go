@@ -93,3 +93,74 @@ func bucUsageHeader(waba string, pct int, regain time.Duration) string {
 		`,"total_cputime":` + cpu + `,"total_time":` + cpu +
 		`,"estimated_time_to_regain_access":` + strconv.Itoa(regainMinutes(regain)) + `}]}`
 }
+
+// checkLimits applies the app, WABA, throughput and pair limits.
+func (s *Server) checkLimits(sn *snapshot, send *Send, d *decision, now time.Time) *errSpec {
+	l := &sn.limits
+	waba := d.phone.WABAID
+	if now.Before(sn.appUntil) {
+		e := codeError(4)
+		e.headers = append(e.headers, header{"X-App-Usage", appUsageHeader(100)})
+		return e
+	}
+	if until, ok := sn.wabaUntil[waba]; ok && now.Before(until) {
+		e := codeError(80007)
+		e.headers = append(e.headers, header{"X-Business-Use-Case-Usage", bucUsageHeader(waba, 100, until.Sub(now))})
+		return e
+	}
+	if l.App.Calls > 0 {
+		u, ok := s.appCalls.Load().take(now, l.App)
+		if !ok {
+			e := codeError(4)
+			e.headers = append(e.headers, header{"X-App-Usage", appUsageHeader(u.pct)})
+			return e
+		}
+		if l.UsageHeaders {
+			d.usage = append(d.usage, header{"X-App-Usage", appUsageHeader(u.pct)})
+		}
+	} else if l.UsageHeaders {
+		d.usage = append(d.usage, header{"X-App-Usage", appUsageHeader(0)})
+	}
+	if l.WABA.Calls > 0 {
+		v, ok := s.wabaCalls.Load(waba)
+		if !ok {
+			v, _ = s.wabaCalls.LoadOrStore(waba, &callWindow{})
+		}
+		u, ok := v.(*callWindow).take(now, l.WABA)
+		if !ok {
+			e := codeError(80007)
+			e.headers = append(e.headers, header{"X-Business-Use-Case-Usage", bucUsageHeader(waba, u.pct, u.regain)})
+			return e
+		}
+		if l.UsageHeaders {
+			d.usage = append(d.usage, header{"X-Business-Use-Case-Usage", bucUsageHeader(waba, u.pct, 0)})
+		}
+	} else if l.UsageHeaders {
+		d.usage = append(d.usage, header{"X-Business-Use-Case-Usage", bucUsageHeader(waba, 0, 0)})
+	}
+	if l.Throughput.Enabled {
+		mps := d.phone.MPS
+		burst := l.Throughput.Burst
+		if burst <= 0 {
+			burst = max(1, mps/4)
+		}
+		v, ok := s.buckets.Load(send.PhoneNumberID)
+		if !ok {
+			v, _ = s.buckets.LoadOrStore(send.PhoneNumberID, &bucket{})
+		}
+		if !v.(*bucket).take(now, float64(mps), float64(burst)) {
+			return codeError(130429)
+		}
+	}
+	if l.Pair.Enabled {
+		key := send.PhoneNumberID + "|" + d.waID
+		v, ok := s.pairs.Load(key)
+		if !ok {
+			v, _ = s.pairs.LoadOrStore(key, &bucket{})
+		}
+		if !v.(*bucket).take(now, 1/l.Pair.Every.D().Seconds(), float64(l.Pair.Burst)) {
+			return codeError(131056)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,173 @@
+package fakegraph
+
+import (
+	"bytes"
+	"strings"
+)
+
+// messageBody is the part of a message object the simulator checks.
+type messageBody struct {
+	MessagingProduct *string `json:"messaging_product"`
+	RecipientType    string  `json:"recipient_type"`
+	To               *string `json:"to"`
+	Type             *string `json:"type"`
+	Text             *struct {
+		Body *string `json:"body"`
+	} `json:"text"`
+	Template    *templateBody `json:"template"`
+	Image       present       `json:"image"`
+	Audio       present       `json:"audio"`
+	Video       present       `json:"video"`
+	Document    present       `json:"document"`
+	Sticker     present       `json:"sticker"`
+	Location    present       `json:"location"`
+	Contacts    present       `json:"contacts"`
+	Interactive present       `json:"interactive"`
+	Reaction    present       `json:"reaction"`
+}
+
+var messageTypes = []string{"audio", "contacts", "document", "image", "interactive", "location", "reaction", "sticker", "template", "text", "video"}
+
+// checkMessage validates a message object the way the messages endpoint
+// does and returns its type.
+func checkMessage(m *messageBody) (string, *errSpec) {
+	if m.MessagingProduct == nil || *m.MessagingProduct == "" {
+		return "", invalidParam("(#100) The parameter messaging_product is required.", "The parameter messaging_product is required.")
+	}
+	if *m.MessagingProduct != "whatsapp" {
+		return "", invalidParam("(#100) Param messaging_product must be one of {WHATSAPP} - got \""+*m.MessagingProduct+"\".",
+			"messaging_product must be \"whatsapp\".")
+	}
+	if m.RecipientType != "" && m.RecipientType != "individual" && m.RecipientType != "group" {
+		return "", invalidParam("(#100) Param recipient_type must be one of {INDIVIDUAL, GROUP} - got \""+m.RecipientType+"\".",
+			"recipient_type must be \"individual\".")
+	}
+	if m.To == nil || *m.To == "" {
+		return "", invalidParam("(#100) The parameter to is required.", "The parameter to is required.")
+	}
+	if !phoneLike(*m.To) {
+		return "", invalidParam("(#100) Invalid parameter", "Param to must be a phone number with its country code, got \""+*m.To+"\".")
+	}
+	t := "text" // Meta's default when type is left out
+	if m.Type != nil {
+		t = *m.Type
+	}
+	var present bool
+	switch t {
+	case "text":
+		if m.Text == nil || m.Text.Body == nil {
+			return "", invalidParam("(#100) The parameter text['body'] is required.", "The parameter text['body'] is required.")
+		}
+		if *m.Text.Body == "" {
+			return "", invalidParam("(#100) Param text['body'] must be at least 1 characters long.", "text['body'] must not be empty.")
+		}
+		if len(*m.Text.Body) > 4096 {
+			return "", invalidParam("(#100) Param text['body'] must be at most 4096 characters long.", "text['body'] must be at most 4096 characters long.")
+		}
+		return t, nil
+	case "template":
+		tb := m.Template
+		if tb == nil {
+			return "", invalidParam("(#100) The parameter template is required.", "The parameter template is required.")
+		}
+		if tb.Name == nil || *tb.Name == "" {
+			return "", invalidParam("(#100) The parameter template['name'] is required.", "The parameter template['name'] is required.")
+		}
+		if tb.Language == nil || tb.Language.Code == "" {
+			return "", invalidParam("(#100) The parameter template['language'] is required.", "The parameter template['language']['code'] is required.")
+		}
+		return t, nil
+	case "image":
+		present = bool(m.Image)
+	case "audio":
+		present = bool(m.Audio)
+	case "video":
+		present = bool(m.Video)
+	case "document":
+		present = bool(m.Document)
+	case "sticker":
+		present = bool(m.Sticker)
+	case "location":
+		present = bool(m.Location)
+	case "contacts":
+		present = bool(m.Contacts)
+	case "interactive":
+		present = bool(m.Interactive)
+	case "reaction":
+		present = bool(m.Reaction)
+	default:
+		return "", invalidParam("(#100) Param type must be one of {"+strings.ToUpper(strings.Join(messageTypes, ", "))+"} - got \""+t+"\".",
+			"The message type \""+t+"\" is not supported.")
+	}
+	if !present {
+		return "", invalidParam("(#100) The parameter "+t+" is required.", "The parameter "+t+" is required for a message of type "+t+".")
+	}
+	return t, nil
+}
+
+// present records that a JSON value other than null was given, without
+// keeping it.
+type present bool
+
+func (p *present) UnmarshalJSON(b []byte) error {
+	*p = present(!bytes.Equal(b, []byte("null")))
+	return nil
+}
+
+// count is the length of a JSON array, counted without decoding it.
+type count int
+
+func (c *count) UnmarshalJSON(b []byte) error {
+	if bytes.Equal(b, []byte("null")) {
+		*c = 0
+		return nil
+	}
+	if len(b) < 2 || b[0] != '[' {
+		return errString("want an array")
+	}
+	n, depth, inString, empty := 0, 0, false, true
+	for i := 1; i < len(b)-1; i++ {
+		ch := b[i]
+		switch {
+		case inString:
+			if ch == '\\' {
+				i++
+			} else if ch == '"' {
+				inString = false
+			}
+		case ch == '"':
+			inString, empty = true, false
+		case ch == '[' || ch == '{':
+			depth++
+			empty = false
+		case ch == ']' || ch == '}':
+			depth--
+		case ch == ',' && depth == 0:
+			n++
+		case ch != ' ' && ch != '\t' && ch != '\n' && ch != '\r':
+			empty = false
+		}
+	}
+	if !empty {
+		n++
+	}
+	*c = count(n)
+	return nil
+}
+
+// phoneLike accepts what Meta accepts in "to": digits, optionally with a
+// leading +, spaces, dashes, dots and parentheses, 5 to 20 digits.
+func phoneLike(s string) bool {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9':
+			n++
+		case c == '+' && i == 0, c == ' ', c == '-', c == '.', c == '(', c == ')':
+		default:
+			return false
+		}
+	}
+	return n >= 5 && n <= 20
+}
