@@ -15,9 +15,10 @@
 //     rules ("the next 3 sends to 15551234567 fail with 131000"), answers that
 //     are not Graph API bodies at all (an HTML 502 page, a cut body, a 5 MiB
 //     body, a JSON body without a code, a connection dropped or left hanging),
-//     per-number throughput (130429), the pair limit (131056), app and WABA
-//     limits (4, 80007, with X-App-Usage / X-Business-Use-Case-Usage), locked
-//     accounts (131031), the 24-hour customer service window (131047),
+//     per-number throughput (130429: a token bucket, or with strict at most
+//     mps accepted sends in any sliding one-second window, no burst), the
+//     pair limit (131056), app and WABA limits (4, 80007, with X-App-Usage /
+//     X-Business-Use-Case-Usage), locked accounts (131031), the 24-hour customer service window (131047),
 //     templates that exist, are paused (132015), disabled (132016), missing
 //     (132001) or get the wrong parameter count (132000), and status webhooks
 //     (sent, delivered, read, failed), signed with X-Hub-Signature-256, with
@@ -36,7 +37,7 @@
 //	random:
 //	  - rate: 0.01
 //	    respond: {error: 131000}
-//	limits: {throughput: {enabled: true}, pair: {enabled: true}}
+//	limits: {throughput: {enabled: true, strict: true}, pair: {enabled: true}}
 //	window: {enforce: true}
 //	webhooks: {url: "http://127.0.0.1:8080/webhook", app_secret: dev-secret}
 //

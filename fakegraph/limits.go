@@ -35,6 +35,54 @@ func (b *bucket) take(now time.Time, rate, burst float64) bool {
 	return false
 }
 
+// slidingWindow admits at most n sends in any one-second window: the strict
+// throughput limit, which has no burst. Meta documents none, so a sender
+// must assume none.
+type slidingWindow struct {
+	mu    sync.Mutex
+	times []time.Time // the sends admitted in the last second, oldest first
+}
+
+// take admits a send at now unless n sends were admitted less than a second
+// before it, and returns the time it recorded. A now earlier than the latest
+// admitted send (concurrent requests read the clock in either order) counts
+// as that send's time, which keeps the times in order and errs on the strict
+// side.
+func (w *slidingWindow) take(now time.Time, n int) (time.Time, bool) {
+	n = max(n, 1)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if k := len(w.times); k > 0 && now.Before(w.times[k-1]) {
+		now = w.times[k-1]
+	}
+	// A send a whole second or more before now shares no one-second window
+	// with it.
+	cut := now.Add(-time.Second)
+	i := 0
+	for i < len(w.times) && !w.times[i].After(cut) {
+		i++
+	}
+	w.times = w.times[i:] // append reallocates once the front is used up
+	if len(w.times) >= n {
+		return time.Time{}, false
+	}
+	w.times = append(w.times, now)
+	return now, true
+}
+
+// release forgets a send admitted at t that was not accepted after all (a
+// later check refused it), so that only accepted sends fill the window.
+func (w *slidingWindow) release(t time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for i := len(w.times) - 1; i >= 0; i-- {
+		if w.times[i].Equal(t) {
+			w.times = append(w.times[:i], w.times[i+1:]...)
+			return
+		}
+	}
+}
+
 // callWindow counts calls in fixed windows, the way Meta's app and BUC
 // limits report a share of a budget.
 type callWindow struct {
@@ -94,7 +142,9 @@ func bucUsageHeader(waba string, pct int, regain time.Duration) string {
 		`,"estimated_time_to_regain_access":` + strconv.Itoa(regainMinutes(regain)) + `}]}`
 }
 
-// checkLimits applies the app, WABA, throughput and pair limits.
+// checkLimits applies the app, WABA, throughput and pair limits. A send the
+// strict throughput window admitted is in d.slot, to release if it is not
+// accepted in the end.
 func (s *Server) checkLimits(sn *snapshot, send *Send, d *decision, now time.Time) *errSpec {
 	l := &sn.limits
 	waba := d.phone.WABAID
@@ -138,7 +188,18 @@ func (s *Server) checkLimits(sn *snapshot, send *Send, d *decision, now time.Tim
 	} else if l.UsageHeaders {
 		d.usage = append(d.usage, header{"X-Business-Use-Case-Usage", bucUsageHeader(waba, 0, 0)})
 	}
-	if l.Throughput.Enabled {
+	if l.Throughput.Enabled && l.Throughput.Strict {
+		v, ok := s.rates.Load(send.PhoneNumberID)
+		if !ok {
+			v, _ = s.rates.LoadOrStore(send.PhoneNumberID, &slidingWindow{})
+		}
+		w := v.(*slidingWindow)
+		at, ok := w.take(now, d.phone.MPS)
+		if !ok {
+			return codeError(130429)
+		}
+		d.slot, d.slotAt = w, at
+	} else if l.Throughput.Enabled {
 		mps := d.phone.MPS
 		burst := l.Throughput.Burst
 		if burst <= 0 {

@@ -25,6 +25,10 @@ type decision struct {
 	phone *phoneInfo
 	// async is a failure to report by webhook after accepting.
 	async *AsyncFailure
+	// slot is the strict throughput window that admitted the send at
+	// slotAt; released unless the send is accepted.
+	slot   *slidingWindow
+	slotAt time.Time
 }
 
 type header struct{ k, v string }
@@ -58,6 +62,9 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request, phoneID string
 		} else {
 			s.writeAccept(w, &send, &d)
 		}
+	}
+	if d.slot != nil && send.Outcome != OutcomeAccepted {
+		d.slot.release(d.slotAt)
 	}
 	s.stats.record(&send)
 	if s.cfg.OnSend != nil {

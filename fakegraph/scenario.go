@@ -119,8 +119,13 @@ type Throughput struct {
 	// MPS defaults to 80 messages per second; PhoneNumber.MPS overrides it.
 	MPS int `yaml:"mps,omitempty" json:"mps,omitempty"`
 	// Burst is how many sends may come at once; defaults to a quarter of
-	// a second's worth (20 at 80 mps).
+	// a second's worth (20 at 80 mps). Not with Strict.
 	Burst int `yaml:"burst,omitempty" json:"burst,omitempty"`
+	// Strict enforces MPS as a sliding one-second window instead of a
+	// token bucket: at most MPS accepted sends of one number in any one
+	// second, no burst. Meta documents no burst, so a sender must assume
+	// none. Defaults to false (the bucket).
+	Strict bool `yaml:"strict,omitempty" json:"strict,omitempty"`
 }
 
 // PairLimit limits one business number to one recipient (131056).

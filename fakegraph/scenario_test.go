@@ -18,7 +18,7 @@ func TestExampleScenario(t *testing.T) {
 	}
 	if len(sc.Rules) != 4 || sc.Rules[0].Times != 3 || *sc.Rules[0].Respond.Error != 131000 ||
 		sc.Rules[1].Respond.Kind != KindHTML || sc.Latency.Base.D() != 20*time.Millisecond ||
-		sc.Limits.Pair.Every.D() != 6*time.Second || !sc.Window.Enforce || len(sc.Templates) != 3 ||
+		sc.Limits.Pair.Every.D() != 6*time.Second || !sc.Limits.Throughput.Strict || !sc.Window.Enforce || len(sc.Templates) != 3 ||
 		sc.Tokens[1].ExpiresAt == nil || sc.Rules[3].Respond.Async == nil || *sc.Rules[3].Respond.Async.Error != 131026 {
 		t.Errorf("decoded %+v", sc)
 	}
@@ -75,6 +75,8 @@ func TestBadScenarios(t *testing.T) {
 		{"two documents", "latency: {base: 1s}\n---\nrules: []\n", 2, "more than one YAML document"},
 		{"huge size", "rules:\n  - respond: {kind: huge, size: 999999999999}\n", 2, "size"},
 		{"bad status", "rules:\n  - respond: {kind: html, status: 42}\n", 2, "status 42"},
+		{"strict with a burst", "limits:\n  throughput:\n    enabled: true\n    strict: true\n    burst: 5\n", 5, "strict has no burst"},
+		{"strict not a bool", "limits:\n  throughput: {strict: sometimes}\n", 2, "cannot unmarshal"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

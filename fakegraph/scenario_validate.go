@@ -80,6 +80,9 @@ func (s *Scenario) validate() error {
 	if l.Throughput.MPS < 0 || l.Throughput.Burst < 0 {
 		return errAt("mps and burst must not be negative", "limits", "throughput")
 	}
+	if l.Throughput.Strict && l.Throughput.Burst > 0 {
+		return errAt("strict has no burst: leave burst out", "limits", "throughput", "burst")
+	}
 	if l.Pair.Burst < 0 {
 		return errAt("burst must not be negative", "limits", "pair", "burst")
 	}

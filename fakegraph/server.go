@@ -57,6 +57,7 @@ type Server struct {
 	snap    atomic.Pointer[snapshot]
 
 	buckets   sync.Map // phone number id → *bucket
+	rates     sync.Map // phone number id → *slidingWindow (strict throughput)
 	pairs     sync.Map // phone number id + "|" + wa_id → *bucket
 	appCalls  atomic.Pointer[callWindow]
 	wabaCalls sync.Map // waba id → *callWindow
@@ -147,6 +148,7 @@ func (s *Server) SetScenario(sc *Scenario) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.buckets.Clear()
+	s.rates.Clear()
 	s.pairs.Clear()
 	s.install(sc)
 	return nil
@@ -192,6 +194,7 @@ func (s *Server) Reset() {
 	s.hooks.reset()
 	s.ov = newOverrides()
 	s.buckets.Clear()
+	s.rates.Clear()
 	s.pairs.Clear()
 	s.appCalls.Store(&callWindow{})
 	s.wabaCalls.Clear()

@@ -17,7 +17,7 @@ func init() {
 }
 
 const fakegraphUsage = `[--addr 127.0.0.1:8090] [--scenario FILE] [--token T]... [--latency D] [--jitter D]
-       [--limits] [--webhook-url URL] [--app-secret S] [--verbose]
+       [--limits [--strict]] [--webhook-url URL] [--app-secret S] [--verbose]
 
 Serves the Graph API endpoints waq uses (POST /{version}/{phone_number_id}/messages,
 GET debug_token, phone numbers and message_templates) and the control API under
@@ -33,6 +33,7 @@ func runFakegraph(ctx context.Context, env *Env, args []string) error {
 	latency := fs.Duration("latency", 0, "base latency of every send (overrides the scenario's)")
 	jitter := fs.Duration("jitter", 0, "random latency added to --latency (overrides the scenario's)")
 	limits := fs.Bool("limits", false, "enforce Meta's per-number throughput (80 mps) and pair (1 per 6s) limits")
+	strict := fs.Bool("strict", false, "with --limits, enforce each number's mps as a sliding one-second window with no burst")
 	webhookURL := fs.String("webhook-url", "", "`URL` that receives status webhooks")
 	appSecret := fs.String("app-secret", "", "app secret that signs webhooks (default $WAQ_APP_SECRET)")
 	verbose := fs.Bool("verbose", false, "log every request")
@@ -55,9 +56,16 @@ func runFakegraph(ctx context.Context, env *Env, args []string) error {
 	if *latency > 0 || *jitter > 0 {
 		sc.Latency = fakegraph.Latency{Base: fakegraph.Duration(*latency), Jitter: fakegraph.Duration(*jitter)}
 	}
+	if *strict && !*limits {
+		return usagef("--strict needs --limits")
+	}
 	if *limits {
 		sc.Limits.Throughput.Enabled = true
 		sc.Limits.Pair.Enabled = true
+	}
+	if *strict {
+		sc.Limits.Throughput.Strict = true
+		sc.Limits.Throughput.Burst = 0
 	}
 	secret := *appSecret
 	if secret == "" && env.Getenv != nil {
