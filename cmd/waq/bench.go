@@ -13,7 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/waqhq/waq/internal/bench"
+	"github.com/waqhq/waq/cmd/waq/internal/bench"
 )
 
 func init() {

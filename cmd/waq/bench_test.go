@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/waqhq/waq/internal/bench"
+	"github.com/waqhq/waq/cmd/waq/internal/bench"
 	"github.com/waqhq/waq/internal/testenv"
 )
 

@@ -21,10 +21,10 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"golang.org/x/sys/unix"
 
+	"github.com/waqhq/waq/cmd/waq/internal/devenv"
 	"github.com/waqhq/waq/deadletter"
 	"github.com/waqhq/waq/fakegraph"
 	"github.com/waqhq/waq/internal/conn"
-	"github.com/waqhq/waq/internal/devenv"
 	"github.com/waqhq/waq/queue"
 	"github.com/waqhq/waq/telemetry"
 	"github.com/waqhq/waq/throttle"

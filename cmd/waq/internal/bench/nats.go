@@ -12,7 +12,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/waqhq/waq/internal/devenv"
+	"github.com/waqhq/waq/cmd/waq/internal/devenv"
 )
 
 // NATSReady is the line the NATS child prints, followed by its URL, once

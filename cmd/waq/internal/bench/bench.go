@@ -36,9 +36,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/waqhq/waq/cmd/waq/internal/devenv"
 	"github.com/waqhq/waq/fakegraph"
 	"github.com/waqhq/waq/internal/conn"
-	"github.com/waqhq/waq/internal/devenv"
 	"github.com/waqhq/waq/queue"
 	"github.com/waqhq/waq/telemetry"
 	"github.com/waqhq/waq/worker"
