@@ -1,0 +1,194 @@
+package bench
+
+// Publishing the jobs and timing them: publish times, the simulator's
+// callback (publish → call) and the ledger's keyspace notifications
+// (publish → outcome).
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/waqhq/waq/fakegraph"
+	"github.com/waqhq/waq/queue"
+)
+
+// recorder holds one phase's publish times and latencies. Job ids are
+// nonce + sequence number, so the simulator's callback and the outcome
+// listener find a job's publish time by index, without a map.
+type recorder struct {
+	nonce      string
+	t0         time.Time
+	pubAt      []atomic.Int64 // ns since t0, before Publish was called
+	called     []atomic.Bool
+	done       []atomic.Bool
+	toCall     histogram
+	toOutcome  histogram
+	calls      atomic.Int64
+	outcomes   atomic.Int64
+	published  atomic.Int64
+	lastPubAt  atomic.Int64 // ns since t0 of the latest publish that returned
+	pubErrs    atomic.Int64
+	lastPubErr atomic.Pointer[string]
+}
+
+func newRecorder(n int) *recorder {
+	return &recorder{
+		nonce:  fmt.Sprintf("b%x-", time.Now().UnixNano()),
+		t0:     time.Now(),
+		pubAt:  make([]atomic.Int64, n),
+		called: make([]atomic.Bool, n),
+		done:   make([]atomic.Bool, n),
+	}
+}
+
+func (r *recorder) seq(id string) (int, bool) {
+	s, ok := strings.CutPrefix(id, r.nonce)
+	if !ok {
+		return 0, false
+	}
+	i, err := strconv.Atoi(s)
+	if err != nil || i < 0 || i >= len(r.pubAt) {
+		return 0, false
+	}
+	return i, true
+}
+
+// notePublished moves lastPubAt forward.
+func (r *recorder) notePublished() {
+	now := int64(time.Since(r.t0))
+	for {
+		v := r.lastPubAt.Load()
+		if now <= v || r.lastPubAt.CompareAndSwap(v, now) {
+			return
+		}
+	}
+}
+
+// onSend is the simulator's callback: the first call of each job.
+func (b *bench) onSend(s fakegraph.Send) {
+	r := b.cur.Load()
+	if r == nil {
+		return
+	}
+	i, ok := r.seq(s.JobID)
+	if !ok || !r.called[i].CompareAndSwap(false, true) {
+		return
+	}
+	r.calls.Add(1)
+	r.toCall.add(time.Duration(int64(s.Time.Sub(r.t0)) - r.pubAt[i].Load()))
+}
+
+// outcome records the first ledger write of a job: its outcome.
+func (r *recorder) outcome(id string) {
+	i, ok := r.seq(id)
+	if !ok || !r.done[i].CompareAndSwap(false, true) {
+		return
+	}
+	r.outcomes.Add(1)
+	r.toOutcome.add(time.Duration(int64(time.Since(r.t0)) - r.pubAt[i].Load()))
+}
+
+func (b *bench) publishError(r *recorder, n int) error {
+	if r.pubErrs.Load() == 0 {
+		return nil
+	}
+	msg := ""
+	if p := r.lastPubErr.Load(); p != nil {
+		msg = *p
+	}
+	return fmt.Errorf("%d of %d publishes failed; the last: %s", r.pubErrs.Load(), n, msg)
+}
+
+// listenOutcomes subscribes to the ledger's job hashes. The first write of
+// a job's hash is its outcome: "sent" (RecordSent) or "parked"
+// (MarkParked); retries only increment counters, which are other events.
+func (b *bench) listenOutcomes(ctx context.Context, r *recorder) (func(), error) {
+	ps := b.rdb.PSubscribe(ctx, "__keyspace@*__:waq:j:{*}")
+	if _, err := ps.Receive(ctx); err != nil {
+		ps.Close()
+		return nil, fmt.Errorf("redis keyspace notifications: %w", err)
+	}
+	ch := ps.Channel(redis.WithChannelSize(1 << 16))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for m := range ch {
+			if m.Payload != "hset" {
+				continue
+			}
+			i := strings.Index(m.Channel, ":waq:j:{")
+			if i < 0 || !strings.HasSuffix(m.Channel, "}") {
+				continue
+			}
+			r.outcome(m.Channel[i+len(":waq:j:{") : len(m.Channel)-1])
+		}
+	}()
+	return func() { ps.Close(); <-done }, nil
+}
+
+// job builds job i: a template message, as most production traffic is.
+func (b *bench) job(r *recorder, i int) *queue.Job {
+	msg := fmt.Appendf(nil, `{"messaging_product":"whatsapp","recipient_type":"individual","to":"1555%07d","type":"template","template":{"name":"order_update","language":{"code":"en_US"},"components":[{"type":"body","parameters":[{"type":"text","text":"%d"}]}]}}`, i%10_000_000, i)
+	return &queue.Job{ID: r.nonce + strconv.Itoa(i), PhoneNumberID: b.numbers[i%len(b.numbers)], Message: msg}
+}
+
+// publish publishes n jobs with the configured publishers, at Rate when
+// set. It returns when all are published or ctx ends.
+func (b *bench) publish(ctx context.Context, r *recorder, prod *queue.Producer, n int) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	interval := time.Duration(0)
+	if b.cfg.Rate > 0 {
+		interval = time.Duration(float64(time.Second) / b.cfg.Rate)
+	}
+	for p := 0; p < b.cfg.Publishers; p++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				if interval > 0 {
+					if d := time.Until(r.t0.Add(time.Duration(i) * interval)); d > 0 {
+						t := time.NewTimer(d)
+						select {
+						case <-ctx.Done():
+							t.Stop()
+							return
+						case <-t.C:
+						}
+					}
+				}
+				job := b.job(r, i)
+				r.pubAt[i].Store(int64(time.Since(r.t0)))
+				var err error
+				for try := 0; try < 3; try++ {
+					pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+					_, err = prod.Publish(pctx, job)
+					cancel()
+					if err == nil || ctx.Err() != nil {
+						break
+					}
+				}
+				if err != nil {
+					r.pubErrs.Add(1)
+					s := err.Error()
+					r.lastPubErr.Store(&s)
+					continue
+				}
+				r.published.Add(1)
+				r.notePublished()
+			}
+		}()
+	}
+	wg.Wait()
+}
