@@ -3,12 +3,13 @@ package deadletter
 import (
 	"context"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/waqhq/waq/policy"
 )
 
 // Stats counts the entries a filter selects, by each dimension, and says
@@ -30,11 +31,16 @@ type Stats struct {
 	// Oldest and Newest are the parked times of the first and last entry.
 	Oldest *time.Time `json:"oldest,omitempty"`
 	Newest *time.Time `json:"newest,omitempty"`
-	// Isolation is "none" (no entries), "single" (one entry), "recipient",
-	// "template", "phone_number" or "broad".
+	// Isolation is the dimension that explains the failures, chosen by
+	// what is common to them (verdict.go): "none" (no entries), "single"
+	// (one entry), "recipient", "template", "code", "phone_number",
+	// "account" or "broad".
 	Isolation string `json:"isolation"`
 	// Verdict says the same in one line, for a person.
 	Verdict string `json:"verdict"`
+	// Advice is the next step when the entries share one code or one
+	// reason (policy.AdviceFor); absent when they are broad.
+	Advice *policy.Advice `json:"advice,omitempty"`
 
 	// numbers is how many phone numbers have entries in the whole store:
 	// failures of one number are isolated to it only if others have some.
@@ -79,7 +85,7 @@ func (s *Store) Stats(ctx context.Context, f Filter) (*Stats, error) {
 			}
 		}
 	}
-	st.Isolation, st.Verdict = verdict(st)
+	st.Isolation, st.Verdict, st.Advice = verdict(st)
 	return st, nil
 }
 
@@ -223,76 +229,4 @@ func (s *Store) scannedStats(ctx context.Context, f Filter, st *Stats) error {
 		st.Oldest, st.Newest = &o, &n
 	}
 	return err
-}
-
-// verdict classifies the stats and says so in one line, such as "131000 on
-// 412 jobs across 37 recipients and 2 templates: broad" or "all 9 failures
-// go to one recipient".
-func verdict(st *Stats) (isolation, line string) {
-	n := st.Total
-	what := failureName(st)
-	switch {
-	case n == 0:
-		return "none", "no parked jobs"
-	case n == 1:
-		return "single", fmt.Sprintf("one failure (%s): nothing to compare it with", what)
-	case st.Recipients == 1:
-		return "recipient", fmt.Sprintf("all %d failures go to one recipient (%s): check that number, not the template or the sender", n, what)
-	case len(st.ByTemplate) == 1 && st.FreeForm == 0:
-		return "template", fmt.Sprintf("all %d failures use template %s, across %s (%s): check that template", n, onlyKey(st.ByTemplate), plural(st.Recipients, "recipient"), what)
-	case len(st.ByPhoneNumber) == 1 && st.numbers > 1:
-		// Failures of one number among several that have failures too is
-		// worth a look at that number; a store of one number says nothing
-		// about the number.
-		return "phone_number", fmt.Sprintf("all %d failures come from phone number %s, across %s and %s (%s): check that number's status and quality", n, onlyKey(st.ByPhoneNumber), plural(st.Recipients, "recipient"), templates(st), what)
-	}
-	return "broad", fmt.Sprintf("%s on %d jobs across %s, %s and %s: broad", what, n, plural(st.Recipients, "recipient"), templates(st), plural(int64(len(st.ByPhoneNumber)), "phone number"))
-}
-
-// failureName names what failed: the one code, the one reason, or how many
-// codes.
-func failureName(st *Stats) string {
-	if len(st.ByCode) == 1 {
-		c := onlyKey(st.ByCode)
-		if c == "none" {
-			return "failures without an error code"
-		}
-		return c
-	}
-	if len(st.ByReason) == 1 {
-		return fmt.Sprintf("%s (%d codes)", onlyKey(st.ByReason), len(st.ByCode))
-	}
-	codes := make([]string, 0, len(st.ByCode))
-	for c := range st.ByCode {
-		codes = append(codes, c)
-	}
-	sort.Slice(codes, func(a, b int) bool {
-		return st.ByCode[codes[a]] > st.ByCode[codes[b]] || st.ByCode[codes[a]] == st.ByCode[codes[b]] && codes[a] < codes[b]
-	})
-	if len(codes) > 3 {
-		codes = append(codes[:3], "...")
-	}
-	return strings.Join(codes, ", ")
-}
-
-func templates(st *Stats) string {
-	s := plural(int64(len(st.ByTemplate)), "template")
-	if st.FreeForm > 0 {
-		s += fmt.Sprintf(" (and %d free-form)", st.FreeForm)
-	}
-	return s
-}
-
-func onlyKey(m map[string]int64) string {
-	for k := range m {
-		return k
-	}
-	return ""
-}
-
-func plural(n int64, word string) string {
-	if n == 1 {
-		return "1 " + word
-	}
-	return strconv.FormatInt(n, 10) + " " + word + "s"
 }

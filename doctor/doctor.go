@@ -382,10 +382,21 @@ func (o Options) checkDeadLetters(ctx context.Context) Result {
 	r.Status = Warn
 	r.Detail = fmt.Sprintf("%d parked in the last %s: %s", st.Total, since, st.Verdict)
 	switch st.Isolation {
+	case "code", "account":
+		// What the failures share is their code or reason: its next step.
+		if st.Advice != nil {
+			r.Fix = st.Advice.Next
+		}
 	case "recipient":
 		r.Fix = "one recipient: check that number (is it on WhatsApp? did it block the business?) before anything else"
+		if st.Recipients > 1 && st.Advice != nil {
+			r.Fix = st.Advice.Next
+		}
 	case "template":
 		r.Fix = "one template: run waq doctor --template NAME --language CODE, and check its status in WhatsApp Manager"
+		if len(st.ByTemplate) > 1 {
+			r.Fix = "template errors across templates: check each in WhatsApp Manager › Message templates (status, languages, parameters); waq doctor --template NAME --language CODE checks one"
+		}
 	case "phone_number":
 		r.Fix = "one phone number: run waq doctor --phone-number-id P; check its status, quality and limits"
 	default:
