@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/waqhq/waq/policy"
 )
 
 // Export is what Meta support asks for in a ticket, for the entries a
@@ -21,9 +23,11 @@ type Export struct {
 	Filter map[string]string `json:"filter"`
 	// Total is the number of entries; Verdict the isolation verdict of
 	// stats over them.
-	Total   int            `json:"total"`
-	Verdict string         `json:"verdict"`
-	Groups  []*ExportGroup `json:"groups"`
+	Total   int    `json:"total"`
+	Verdict string `json:"verdict"`
+	// Advice is the next step when the entries share one code or reason.
+	Advice *policy.Advice `json:"advice,omitempty"`
+	Groups []*ExportGroup `json:"groups"`
 }
 
 // ExportGroup is the entries that failed with one error: reason, code and
@@ -34,6 +38,9 @@ type ExportGroup struct {
 	Subcode int    `json:"error_subcode,omitempty"`
 	// Transport names a failure without an answer (timeout, HTML page).
 	Transport string `json:"transport,omitempty"`
+	// Advice is the next step for this error (policy.AdviceFor): what to
+	// check first, which replay fits, when to open the ticket at all.
+	Advice policy.Advice `json:"advice"`
 	// Count is the entries; Sends the failed sends with this error among
 	// their attempts, replays included.
 	Count int `json:"count"`
@@ -95,7 +102,7 @@ func (s *Store) Export(ctx context.Context, f Filter) (*Export, error) {
 	if err != nil {
 		return nil, fmt.Errorf("export: %w", err)
 	}
-	x := &Export{GeneratedAt: s.now().UTC(), Filter: f.Params(), Verdict: st.Verdict, Groups: []*ExportGroup{}}
+	x := &Export{GeneratedAt: s.now().UTC(), Filter: f.Params(), Verdict: st.Verdict, Advice: st.Advice, Groups: []*ExportGroup{}}
 	groups := map[string]*ExportGroup{}
 	err = s.scan(ctx, f, "", listFields, func(rows []row) (bool, error) {
 		for _, r := range rows {
@@ -131,6 +138,7 @@ func groupOf(groups map[string]*ExportGroup, e *Entry) *ExportGroup {
 		return have
 	}
 	g.recipients, g.numbers, g.templates = map[string]int{}, map[string]int{}, map[string]int{}
+	g.Advice = e.Advice()
 	groups[key] = g
 	return g
 }
@@ -257,6 +265,15 @@ func (x *Export) WriteText(w io.Writer) error {
 	for i, g := range x.Groups {
 		fmt.Fprintf(&b, "\n== %d. %s ==\n", i+1, g.title())
 		fmt.Fprintf(&b, "Messages:        %d (%d failed sends)\n", g.Count, g.Sends)
+		fmt.Fprintf(&b, "Next step:       %s\n", g.Advice.Next)
+		if g.Advice.Check != "" {
+			fmt.Fprintf(&b, "Check:           %s\n", g.Advice.Check)
+		}
+		if g.Advice.Ticket != "" {
+			fmt.Fprintf(&b, "Ticket:          %s\n", g.Advice.Ticket)
+		} else {
+			fmt.Fprintf(&b, "Ticket:          Meta support cannot change this outcome; the next step is yours.\n")
+		}
 		fmt.Fprintf(&b, "First seen:      %s\nLast seen:       %s\n", g.FirstSeen.Format(time.RFC3339), g.LastSeen.Format(time.RFC3339))
 		fmt.Fprintf(&b, "Phone number ids: %s\n", joinCounted(g.PhoneNumbers, len(g.PhoneNumbers)))
 		if len(g.Templates) > 0 {

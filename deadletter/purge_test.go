@@ -91,6 +91,10 @@ func TestExport(t *testing.T) {
 		len(g.PhoneNumbers) != 2 || len(g.Templates) != 0 || len(g.Examples) != 3 || g.FBTraceIDs[0] != "fb-w1" {
 		t.Errorf("window group %+v", g)
 	}
+	// Each group carries its next step: the window's is a template replay.
+	if g.Advice.Key != "131047" || g.Advice.AsTemplate != "yes" || g.Advice.AsIs != "no" {
+		t.Errorf("window group advice %+v", g.Advice)
+	}
 	ex := g.Examples[0]
 	if ex.ID != "w1" || ex.Error == nil || ex.Error.FBTraceID != "fb-w1" || ex.Error.Details == "" || ex.Request != "POST /{version}/106540352242922/messages" || !bytes.Contains(ex.Body, []byte(`"to":"15550000001"`)) {
 		t.Errorf("example %+v", ex)
@@ -107,7 +111,7 @@ func TestExport(t *testing.T) {
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
-	for _, k := range []string{"code", "count", "examples", "fbtrace_ids", "first_seen", "last_seen", "phone_numbers", "recipients", "templates", "reason"} {
+	for _, k := range []string{"code", "count", "examples", "fbtrace_ids", "first_seen", "last_seen", "phone_numbers", "recipients", "templates", "reason", "advice"} {
 		if !slices.Contains(keys, k) {
 			t.Errorf("group JSON lacks %q: %v", k, keys)
 		}
@@ -117,7 +121,8 @@ func TestExport(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"Failed messages: 7 in 5 groups", "error 131047: Re-engagement message (parked as window)", "fbtrace_ids:     fb-w1, fb-w2, fb-w3",
-		"Request: POST /{version}/106540352242922/messages", `"fbtrace_id": "fb-w1"`, "no answer (timeout)", "Templates:       order_update (1)"} {
+		"Request: POST /{version}/106540352242922/messages", `"fbtrace_id": "fb-w1"`, "no answer (timeout)", "Templates:       order_update (1)",
+		"Next step:       Only a template message reaches the customer outside the window"} {
 		if !strings.Contains(text.String(), want) {
 			t.Errorf("text lacks %q:\n%s", want, text.String())
 		}

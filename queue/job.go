@@ -354,3 +354,20 @@ func (j *Job) Expired(now time.Time) bool {
 func (j *Job) String() string {
 	return "job " + strconv.Quote(j.ID) + " for " + j.PhoneNumberID
 }
+
+// PeekID returns the id of a body that does not validate as a job, when
+// it is a JSON object whose "id" is a valid job id, else "": a job parked
+// as invalid keeps the id its producer gave it.
+func PeekID(data []byte) string {
+	var v struct {
+		ID json.RawMessage `json:"id"`
+	}
+	if json.Unmarshal(data, &v) != nil {
+		return ""
+	}
+	var id string
+	if json.Unmarshal(v.ID, &id) != nil || ValidateID(id) != nil {
+		return ""
+	}
+	return id
+}
