@@ -3,10 +3,19 @@ GO        ?= go
 PKGS      ?= ./...
 BIN       := bin
 
-.PHONY: test test-tools test-short lint dev bench bench-go bench-pipeline build fuzz clean
+.PHONY: test test-tools test-short lint dev bench bench-go bench-pipeline build image fuzz clean
 
 build:
 	$(GO) build -o $(BIN)/waq ./cmd/waq
+
+# image writes $(BIN)/waq-image.tar, waq's OCI image (docker load -i it),
+# with neither a Docker daemon nor a base image: a static binary, Debian's CA
+# bundle, the nonroot user. deploy/kubernetes/kustomization.yaml names IMAGE.
+IMAGE      ?= waq:1.0.0
+IMAGE_ARCH ?= $(shell $(GO) env GOARCH)
+image:
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(IMAGE_ARCH) $(GO) build -trimpath -ldflags='-s -w' -o $(BIN)/linux-$(IMAGE_ARCH)/waq ./cmd/waq
+	$(GO) run ./cmd/waq-image --binary $(BIN)/linux-$(IMAGE_ARCH)/waq --arch $(IMAGE_ARCH) --tag $(IMAGE) --out $(BIN)/waq-image.tar
 
 test: test-tools
 	$(GO) test -race -count=1 -timeout 25m $(PKGS)
