@@ -26,6 +26,18 @@
 //   - It counts sends per job (the X-Waq-Job-Id header, or a hash of the
 //     body), so a test can see a job accepted twice: a duplicate send.
 //
+// The lean mode (Config.Fast, `waq fakegraph --fast`) is for benchmarks
+// that run the simulator on the worker's machine: Meta's servers spend none
+// of the sender's CPU, so the simulator should spend almost none either. A
+// send with a known token and number and a top-level "to" is accepted with
+// Meta's answer (contacts, a fresh wamid, message_status "accepted") written
+// from a pooled buffer; the body is scanned for "to" only, not decoded. It
+// makes no scenario decisions (rules, random failures, limits, windows,
+// templates) and sends no webhooks; latency still applies, the counters of
+// Stats (requests, accepted, jobs, duplicates) and OnSend still work, the
+// sends log stays empty. A send it cannot accept goes through the full
+// checks and gets Meta's error. BenchmarkSimulatorCPU compares the modes.
+//
 // A scenario is YAML or JSON (see Scenario; testdata/example.yaml uses every
 // field):
 //

@@ -44,21 +44,24 @@ const hexUpper = "0123456789ABCDEF"
 // number and an upper-case hex message key
 // ("wamid.HBgLMTU1NTEyMzQ1NjcVAgARGBI...").
 func newWAMID(waID string) string {
+	return string(appendWAMID(make([]byte, 0, 6+base64.StdEncoding.EncodedLen(3+64+6+18+1)), waID))
+}
+
+// appendWAMID appends a fresh wamid (see newWAMID) to b, built on the stack.
+func appendWAMID(b []byte, waID string) []byte {
 	if len(waID) > 64 {
 		waID = waID[:64]
 	}
 	key := mix64(wamidSeq.Add(1) ^ wamidSeed)
 	extra := byte(rand.Uint32())
-	raw := make([]byte, 0, 3+len(waID)+6+18+1)
-	raw = append(raw, 0x1C, 0x18, byte(len(waID)))
+	var rawArr [3 + 64 + 6 + 18 + 1]byte
+	raw := append(rawArr[:0], 0x1C, 0x18, byte(len(waID)))
 	raw = append(raw, waID...)
 	raw = append(raw, 0x15, 0x02, 0x00, 0x11, 0x18, 0x12)
 	for i := 15; i >= 0; i-- {
 		raw = append(raw, hexUpper[(key>>(uint(i)*4))&15])
 	}
 	raw = append(raw, hexUpper[extra>>4], hexUpper[extra&15], 0x00)
-	out := make([]byte, 6+base64.StdEncoding.EncodedLen(len(raw)))
-	copy(out, "wamid.")
-	base64.StdEncoding.Encode(out[6:], raw)
-	return string(out)
+	b = append(b, "wamid."...)
+	return base64.StdEncoding.AppendEncode(b, raw)
 }

@@ -37,21 +37,26 @@ var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // messages serves POST /{version}/{phone_number_id}/messages.
 func (s *Server) messages(w http.ResponseWriter, r *http.Request, phoneID string) {
-	sn := s.snap.Load()
-	now := s.now()
-	send := Send{Time: now, PhoneNumberID: phoneID, JobID: r.Header.Get("X-Waq-Job-Id")}
 	buf := bufPool.Get().(*bytes.Buffer)
 	buf.Reset()
 	n, rerr := buf.ReadFrom(io.LimitReader(r.Body, s.maxBody+1))
-	body := buf.Bytes()
+	s.answerSend(w, r, phoneID, buf.Bytes(), n > s.maxBody || rerr != nil)
+	if buf.Cap() <= 64<<10 {
+		bufPool.Put(buf)
+	}
+}
+
+// answerSend checks a send to the messages endpoint with every check and
+// scenario decision, answers it and counts it.
+func (s *Server) answerSend(w http.ResponseWriter, r *http.Request, phoneID string, body []byte, tooLarge bool) {
+	sn := s.snap.Load()
+	now := s.now()
+	send := Send{Time: now, PhoneNumberID: phoneID, JobID: r.Header.Get("X-Waq-Job-Id")}
 	if send.JobID == "" {
 		sum := sha256.Sum256(body)
 		send.JobID = "body:" + hex.EncodeToString(sum[:8])
 	}
-	d := s.decide(sn, r, &send, body, n > s.maxBody || rerr != nil, now)
-	if buf.Cap() <= 64<<10 {
-		bufPool.Put(buf)
-	}
+	d := s.decide(sn, r, &send, body, tooLarge, now)
 	if d.resp != nil {
 		s.writeScripted(w, r, sn, &send, &d)
 	} else {

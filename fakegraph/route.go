@@ -24,6 +24,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.writeGraphError(w, r, unsupported(r.Method, node))
 			return
 		}
+		if s.cfg.Fast {
+			s.fastMessages(w, r, node)
+			return
+		}
 		s.messages(w, r, node)
 	case edge == "message_templates" && r.Method == http.MethodGet:
 		s.readTemplates(w, r, node)

@@ -37,6 +37,13 @@ type Config struct {
 	// OnSend, when set, is called with every request to the messages
 	// endpoint once it is answered (see onsend.go).
 	OnSend func(Send)
+	// Fast is the lean mode (see fast.go): a well-formed send is accepted
+	// with almost no CPU spent on it, its body read only for "to", without
+	// the scenario's rules, random failures, limits, windows, templates,
+	// webhooks or per-job counts; only latency still applies. Anything it
+	// cannot accept so (no or a wrong token, an unknown number, no "to") goes
+	// through the full checks and gets Meta's error. Defaults to false.
+	Fast bool
 }
 
 // Server is the simulator: an http.Handler for the Graph API endpoints and

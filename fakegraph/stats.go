@@ -260,6 +260,39 @@ func (st *stats) record(s *Send) {
 	st.ringMu.Unlock()
 }
 
+// acceptedJob counts one acceptance of a job in the lean mode: the job and
+// duplicate counters only, without the outcomes, wamids and sends log that
+// record keeps.
+func (st *stats) acceptedJob(id string) {
+	st.seq.Add(1)
+	st.requests.Add(1)
+	st.accepted.Add(1)
+	st.byOutcome[0].Add(1) // OutcomeAccepted
+	st.byStatus[200].Add(1)
+	if id == "" {
+		return
+	}
+	sh := &st.shards[maphash.String(st.seed, id)%jobShards]
+	sh.mu.Lock()
+	jr, ok := sh.m[id]
+	jr.sends++
+	jr.accepted++
+	sh.m[id] = jr
+	sh.mu.Unlock()
+	if !ok {
+		st.jobs.Add(1)
+	}
+	switch jr.accepted {
+	case 1:
+		st.acceptedJobs.Add(1)
+	case 2:
+		st.duplicates.Add(1)
+		st.dupSends.Add(1)
+	default:
+		st.dupSends.Add(1)
+	}
+}
+
 // recent returns up to limit of the latest sends, oldest first.
 func (st *stats) recent(limit int) []Send {
 	st.ringMu.Lock()

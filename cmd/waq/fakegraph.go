@@ -17,12 +17,17 @@ func init() {
 }
 
 const fakegraphUsage = `[--addr 127.0.0.1:8090] [--scenario FILE] [--token T]... [--latency D] [--jitter D]
-       [--limits [--strict]] [--webhook-url URL] [--app-secret S] [--verbose]
+       [--limits [--strict]] [--fast] [--webhook-url URL] [--app-secret S] [--verbose]
 
 Serves the Graph API endpoints waq uses (POST /{version}/{phone_number_id}/messages,
 GET debug_token, phone numbers and message_templates) and the control API under
 /_fake/ (stats, sends, rules, scenario, reset, tokens, inbound, accounts, limits,
-webhooks) until interrupted. It has no authentication: keep it on loopback.`
+webhooks) until interrupted. It has no authentication: keep it on loopback.
+
+--fast is the lean mode for benchmarks: a well-formed send is accepted with
+almost no CPU (its body read only for "to"), without the scenario's rules,
+limits, windows, templates or webhooks; latency, tokens and the phone-number
+registry still apply, and a send it cannot accept gets Meta's error.`
 
 func runFakegraph(ctx context.Context, env *Env, args []string) error {
 	fs := newFlags(env, "fakegraph", fakegraphUsage)
@@ -34,6 +39,7 @@ func runFakegraph(ctx context.Context, env *Env, args []string) error {
 	jitter := fs.Duration("jitter", 0, "random latency added to --latency (overrides the scenario's)")
 	limits := fs.Bool("limits", false, "enforce Meta's per-number throughput (80 mps) and pair (1 per 6s) limits")
 	strict := fs.Bool("strict", false, "with --limits, enforce each number's mps as a sliding one-second window with no burst")
+	fast := fs.Bool("fast", false, "lean mode: accept well-formed sends spending almost no CPU (no rules, limits or webhooks)")
 	webhookURL := fs.String("webhook-url", "", "`URL` that receives status webhooks")
 	appSecret := fs.String("app-secret", "", "app secret that signs webhooks (default $WAQ_APP_SECRET)")
 	verbose := fs.Bool("verbose", false, "log every request")
@@ -55,6 +61,9 @@ func runFakegraph(ctx context.Context, env *Env, args []string) error {
 	}
 	if *latency > 0 || *jitter > 0 {
 		sc.Latency = fakegraph.Latency{Base: fakegraph.Duration(*latency), Jitter: fakegraph.Duration(*jitter)}
+	}
+	if *fast && (*limits || *webhookURL != "") {
+		return usagef("--fast makes no scenario decisions and sends no webhooks: leave out --limits and --webhook-url")
 	}
 	if *strict && !*limits {
 		return usagef("--strict needs --limits")
@@ -90,6 +99,7 @@ func runFakegraph(ctx context.Context, env *Env, args []string) error {
 		Logger:     log,
 		WebhookURL: *webhookURL,
 		AppSecret:  secret,
+		Fast:       *fast,
 	})
 	hs := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second, Protocols: fakegraph.Protocols(), ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	served := make(chan error, 1)
