@@ -53,24 +53,35 @@ func TestStatsVerdict(t *testing.T) {
 		n         int
 		isolation string
 		contains  string
+		flt       deadletter.Filter // filtered stats: the verdict is about what the filter selects
+		absent    string
 	}{
 		{"one recipient", func(i int) spec {
 			return spec{reason: "undeliverable", code: 131026, to: "15559990000", tpl: []string{"a", "b"}[i%2]}
-		}, 9, "recipient", "all 9 failures go to one recipient"},
+		}, 9, "recipient", "all 9 failures go to one recipient", deadletter.Filter{}, ""},
 		{"one template", func(i int) spec {
 			return spec{reason: "template", code: 132001, to: fmt.Sprintf("1555000%04d", i), tpl: "order_update"}
-		}, 5, "template", "all 5 failures use template order_update"},
+		}, 5, "template", "all 5 failures use template order_update", deadletter.Filter{}, ""},
 		{"one number of several", func(i int) spec {
 			s := spec{reason: "retries_exhausted", code: 131000, to: fmt.Sprintf("1555000%04d", i), pn: "300000000000003"}
 			if i == 0 {
 				s.code, s.reason, s.pn = 131047, "window", "106540352242922"
 			}
 			return s
-		}, 6, "phone_number", "come from phone number 300000000000003"},
+		}, 6, "phone_number", "come from phone number 300000000000003", deadletter.Filter{Code: ptr(131000)}, ""},
+		// 131047 from one number of several: the advice is the window's
+		// (a template), not the number's quality.
+		{"window failures of one number", func(i int) spec {
+			s := spec{reason: "window", code: 131047, to: fmt.Sprintf("1555000%04d", i), pn: "300000000000003", tpl: []string{"", "a"}[i%2]}
+			if i == 0 {
+				s.code, s.reason, s.pn = 131000, "retries_exhausted", "106540352242922"
+			}
+			return s
+		}, 6, "code", "outside the 24-hour customer service window", deadletter.Filter{Code: ptr(131047)}, "quality"},
 		{"broad", func(i int) spec {
 			return spec{reason: "retries_exhausted", code: 131000, to: fmt.Sprintf("1555000%04d", i%37), tpl: []string{"a", "b"}[i%2]}
-		}, 412, "broad", "131000 on 412 jobs across 37 recipients, 2 templates and 1 phone number: broad"},
-		{"single", func(i int) spec { return spec{reason: "window", code: 131047} }, 1, "single", "one failure (131047)"},
+		}, 412, "broad", "131000 on 412 jobs across 37 recipients, 2 templates and 1 phone number: broad", deadletter.Filter{}, ""},
+		{"single", func(i int) spec { return spec{reason: "window", code: 131047} }, 1, "single", "one failure (131047)", deadletter.Filter{}, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -81,16 +92,11 @@ func TestStatsVerdict(t *testing.T) {
 				sp.id = fmt.Sprintf("j%d", i)
 				f.park(t, sp)
 			}
-			flt := deadletter.Filter{}
-			if tt.isolation == "phone_number" {
-				// Filtered stats: the verdict is about what the filter selects.
-				flt.Code = ptr(131000)
-			}
-			st, err := f.store.Stats(context.Background(), flt)
+			st, err := f.store.Stats(context.Background(), tt.flt)
 			if err != nil {
 				t.Fatal(err)
 			}
-			if st.Isolation != tt.isolation || !strings.Contains(st.Verdict, tt.contains) {
+			if st.Isolation != tt.isolation || !strings.Contains(st.Verdict, tt.contains) || tt.absent != "" && strings.Contains(st.Verdict, tt.absent) {
 				t.Errorf("isolation %q, verdict %q; want %q containing %q", st.Isolation, st.Verdict, tt.isolation, tt.contains)
 			}
 		})

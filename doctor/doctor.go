@@ -381,6 +381,9 @@ func (o Options) checkDeadLetters(ctx context.Context) Result {
 	}
 	r.Status = Warn
 	r.Detail = fmt.Sprintf("%d parked in the last %s: %s", st.Total, since, st.Verdict)
+	// The verdict in the detail already says where the failures
+	// concentrate ("... go to one recipient", "...: broad"); the fix says
+	// what to do about it without repeating that.
 	switch st.Isolation {
 	case "code", "account":
 		// What the failures share is their code or reason: its next step.
@@ -388,19 +391,19 @@ func (o Options) checkDeadLetters(ctx context.Context) Result {
 			r.Fix = st.Advice.Next
 		}
 	case "recipient":
-		r.Fix = "one recipient: check that number (is it on WhatsApp? did it block the business?) before anything else"
+		r.Fix = "check that recipient first: is it on WhatsApp, did it block the business?"
 		if st.Recipients > 1 && st.Advice != nil {
 			r.Fix = st.Advice.Next
 		}
 	case "template":
-		r.Fix = "one template: run waq doctor --template NAME --language CODE, and check its status in WhatsApp Manager"
+		r.Fix = "run waq doctor --template NAME --language CODE, and check the template's status in WhatsApp Manager"
 		if len(st.ByTemplate) > 1 {
-			r.Fix = "template errors across templates: check each in WhatsApp Manager › Message templates (status, languages, parameters); waq doctor --template NAME --language CODE checks one"
+			r.Fix = "check each template in WhatsApp Manager › Message templates (status, languages, parameters); waq doctor --template NAME --language CODE checks one"
 		}
 	case "phone_number":
-		r.Fix = "one phone number: run waq doctor --phone-number-id P; check its status, quality and limits"
+		r.Fix = "run waq doctor --phone-number-id P; check the number's status, quality and limits"
 	default:
-		r.Fix = "broad: check the token, Meta's status page, then waq dlq export for a support ticket (fbtrace_id included)"
+		r.Fix = "check the token and Meta's status page, then waq dlq export for a support ticket (fbtrace_id included)"
 	}
 	return r
 }

@@ -2,6 +2,7 @@ package doctor_test
 
 import (
 	"context"
+	"fmt"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -170,8 +171,22 @@ func TestDeadLetterIsolation(t *testing.T) {
 	}
 	rs = doctor.Run(ctx, doctor.Options{Store: store})
 	d := find(t, rs, "dead_letters")
-	if d.Status != doctor.Warn || !strings.Contains(d.Detail, "9 parked") || !strings.Contains(d.Fix, "one recipient") {
+	if d.Status != doctor.Warn || !strings.Contains(d.Detail, "9 parked") || !strings.Contains(d.Detail, "one recipient") || !strings.Contains(d.Fix, "check that recipient") {
 		t.Errorf("isolated = %+v", d)
+	}
+	// Broad: many recipients, codes and numbers. The line reads
+	// "detail — fix": the fix must not say "broad" again ("broad — broad").
+	for i := 0; i < 12; i++ {
+		c := []int{131000, 131026, 132001}[i%3]
+		err := store.Park(ctx, &deadletter.Entry{ID: fmt.Sprintf("broad-%d", i), Reason: "retries_exhausted", PhoneNumberID: []string{pnGood, "200000000000002"}[i%2],
+			To: fmt.Sprintf("1555000%04d", i), Template: []string{"a", "b"}[i%2], LastError: &deadletter.LastError{Code: &c}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	d = find(t, doctor.Run(ctx, doctor.Options{Store: store}), "dead_letters")
+	if d.Status != doctor.Warn || !strings.HasSuffix(d.Detail, ": broad") || strings.Contains(strings.ToLower(d.Fix), "broad") || !strings.Contains(d.Fix, "waq dlq export") {
+		t.Errorf("broad = %+v", d)
 	}
 }
 

@@ -76,7 +76,7 @@ type State struct {
 	Scope         string    `json:"scope"`
 	Reason        string    `json:"reason"`
 	Code          *int      `json:"code,omitempty"`
-	Since         time.Time `json:"since"`
+	Since         time.Time `json:"since,omitzero"`
 	Until         time.Time `json:"until,omitzero"`
 	Rate          float64   `json:"rate,omitempty"`
 	MPS           int       `json:"mps,omitempty"`

@@ -2,9 +2,11 @@ package throttle_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -171,6 +173,22 @@ func TestRateBackOff(t *testing.T) {
 	adm, err := f.gate.Admit(ctx, n, "15550000000", 5*time.Second)
 	if err != nil || !adm.Reserved || adm.Wait <= 0 {
 		t.Errorf("after 130429: %+v %v", adm, err)
+	}
+}
+
+// TestStateJSONOmitsZeroTimes: /readyz lists a lowered rate as a State
+// without a start or end time (Status builds it so); a zero time is left
+// out rather than shown as "since":"0001-01-01T00:00:00Z". A hold keeps
+// its times.
+func TestStateJSONOmitsZeroTimes(t *testing.T) {
+	lowered, _ := json.Marshal(throttle.State{Key: "rate", PhoneNumberID: "1002", Scope: "number", Reason: "130429: rate lowered", Rate: 8, MPS: 10})
+	if strings.Contains(string(lowered), "0001-01-01") || strings.Contains(string(lowered), `"since"`) || !strings.Contains(string(lowered), `"mps":10`) {
+		t.Errorf("lowered rate in /readyz = %s", lowered)
+	}
+	since := time.Date(2026, 11, 25, 17, 2, 11, 0, time.UTC)
+	held, _ := json.Marshal(throttle.State{Key: "app", Scope: "app", Reason: "4", Since: since, Until: since.Add(time.Minute)})
+	if !strings.Contains(string(held), `"since":"2026-11-25T17:02:11Z"`) || !strings.Contains(string(held), `"until":"2026-11-25T17:03:11Z"`) {
+		t.Errorf("hold in /readyz = %s", held)
 	}
 }
 

@@ -159,6 +159,56 @@ func SettingNames() []string {
 	return names
 }
 
+// Setting describes one setting of the worker: its variable, its flag of
+// `waq worker`, what it is for and its default ("" when it has none).
+type Setting struct {
+	Env, Flag, Usage, Default string
+	// Secret settings are better given as variables: flags show in ps.
+	Secret bool
+}
+
+// Settings lists the worker's settings with their defaults, in the order
+// of SettingNames. `waq worker -h` and the reference (docs/settings.md)
+// show them.
+func Settings() []Setting {
+	var c Config
+	c.ApplyDefaults()
+	ss := c.settings()
+	out := make([]Setting, len(ss))
+	for i, s := range ss {
+		out[i] = Setting{Env: s.env, Flag: s.flag, Usage: s.usage, Default: s.value(), Secret: s.secret}
+	}
+	return out
+}
+
+// value is the setting's current value as a user would write it ("" for
+// an empty string, a duration as 720h or 25s rather than 720h0m0s).
+func (s setting) value() string {
+	switch {
+	case s.str != nil:
+		return *s.str
+	case s.num != nil:
+		return strconv.Itoa(*s.num)
+	case s.dur != nil:
+		return shortDuration(*s.dur)
+	case s.boolean != nil:
+		return strconv.FormatBool(*s.boolean)
+	}
+	return ""
+}
+
+// shortDuration drops the zero minutes and seconds Duration.String keeps.
+func shortDuration(d time.Duration) string {
+	v := d.String()
+	if strings.HasSuffix(v, "m0s") {
+		v = strings.TrimSuffix(v, "0s")
+	}
+	if strings.HasSuffix(v, "h0m") {
+		v = strings.TrimSuffix(v, "0m")
+	}
+	return v
+}
+
 // ConfigError is a setting that does not parse or does not make sense.
 type ConfigError struct {
 	Setting string // the variable, e.g. WAQ_CONCURRENCY
@@ -167,12 +217,29 @@ type ConfigError struct {
 
 func (e *ConfigError) Error() string { return e.Setting + ": " + e.Problem }
 
-// BindFlags registers a flag per setting on fs. A flag's default is the
-// variable's value from getenv; what ParseFlags returns is validated.
+// BindFlags registers a flag per setting on fs; each flag's usage names
+// its variable and its default (the flag itself stays unset, so that
+// FromEnv can tell a flag given from one left out).
 func (c *Config) BindFlags(fs *flag.FlagSet) {
+	defaults := map[string]string{}
+	for _, s := range Settings() {
+		defaults[s.Env] = s.Default
+	}
 	for _, s := range c.settings() {
 		name := s.flag
-		usage := s.usage + " ($" + s.env + ")"
+		usage := s.usage + " ($" + s.env
+		// A back-quoted word names the flag's value in -h ("-ack-wait
+		// duration"), which the flag package cannot tell for Func flags.
+		switch {
+		case s.num != nil:
+			usage += ", a whole `number`"
+		case s.dur != nil:
+			usage += ", a `duration` like 30s"
+		}
+		if d := defaults[s.env]; d != "" && d != "false" {
+			usage += "; default " + d
+		}
+		usage += ")"
 		switch {
 		case s.str != nil:
 			fs.StringVar(s.str, name, "", usage)
