@@ -44,6 +44,7 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	fs.DurationVar(&cfg.Duration, "duration", 0, "how long to publish at --rate")
 	fs.IntVar(&cfg.Numbers, "numbers", 100, "business phone numbers the jobs are spread over (each is paced at its mps)")
 	fs.IntVar(&cfg.MPS, "mps", 0, "every number's rate in a phone-number file for the workers (0: the worker's default, 80)")
+	fs.BoolVar(&cfg.NoLimits, "no-limits", false, "the simulator does not enforce each number's mps (by default: at most mps sends in any one second, 130429 past it)")
 	fs.IntVar(&cfg.Workers, "workers", 1, "worker processes")
 	fs.BoolVar(&cfg.InProcess, "in-process", false, "run the workers in this process (quick; their CPU and memory are not separated)")
 	fs.IntVar(&cfg.Concurrency, "concurrency", 0, "WAQ_CONCURRENCY of each worker (0: its default)")
@@ -297,6 +298,7 @@ func printBench(w io.Writer, r *bench.Result) {
 		return total(p.RedisCommands), len(p.RedisCommands) > 0
 	}, "%.2f")
 	row("duplicate sends", "", func(p *bench.Phase) (float64, bool) { return float64(p.Duplicates), true }, "%.0f")
+	row("130429 answers", "", func(p *bench.Phase) (float64, bool) { return float64(p.Throttled), true }, "%.0f")
 	tw.Flush()
 }
 

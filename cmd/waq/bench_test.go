@@ -68,6 +68,9 @@ func TestBenchInProcess(t *testing.T) {
 			t.Errorf("%s: bench process %+v", p.Name, b)
 		}
 	}
+	if !res.Config.StrictLimits {
+		t.Error("the simulator's strict limits are not the default")
+	}
 	if l := res.Full.PublishToOutcome; l == nil || l.Count != 500 {
 		t.Errorf("publish to outcome %+v", l)
 	}
@@ -145,5 +148,21 @@ func TestBenchBadUsage(t *testing.T) {
 		if code, _, stderr := runCmd(t, nil, "", args...); code != 2 {
 			t.Errorf("%v: code %d, %s", args, code, stderr)
 		}
+	}
+}
+
+// TestBenchStrictLimits: by default the simulator holds each number to its
+// mps in any one second; the unpaced baseline loop runs into 130429, the
+// paced worker completes every job.
+func TestBenchStrictLimits(t *testing.T) {
+	res := benchJSON(t, "--jobs", "300", "--in-process", "--baseline", "--numbers", "1", "--mps", "100")
+	if res.Baseline == nil || res.Full == nil {
+		t.Fatal("a phase is missing")
+	}
+	if res.Baseline.Throttled == 0 {
+		t.Errorf("the unpaced baseline saw no 130429 at 100 mps: %+v", res.Baseline)
+	}
+	if res.Full.Completed != 300 || res.Full.Duplicates != 0 {
+		t.Errorf("full: %+v", res.Full)
 	}
 }

@@ -49,6 +49,11 @@ type Config struct {
 	// MPS, when set, is written as every number's mps in a phone-number
 	// file the workers read; 0 keeps the worker's default (80).
 	MPS int
+	// NoLimits turns off the simulator's per-number throughput limit. It is
+	// on by default at Meta's strictest reading: at most each number's mps
+	// (MPS, or 80) accepted sends in any sliding one-second window, no
+	// burst, 130429 past it (Phase.Throttled counts them).
+	NoLimits bool
 	// Workers is how many worker processes consume. Defaults to 1.
 	Workers int
 	// H2C has the workers and the baseline speak HTTP/2 to the simulator
@@ -211,7 +216,7 @@ func (b *bench) settings() Settings {
 	s := Settings{Jobs: b.cfg.Jobs, Rate: b.cfg.Rate, Numbers: b.cfg.Numbers, MPS: b.cfg.MPS, Workers: b.cfg.Workers,
 		InProcess: b.cfg.InProcess, Concurrency: b.cfg.Concurrency, LatencyMS: float64(b.cfg.Latency) / 1e6,
 		Backlog: b.cfg.Backlog, Repeat: b.cfg.Repeat, Tracing: b.cfg.Tracing, NATSSync: b.cfg.NATSSyncAlways, RedisFsync: b.cfg.RedisFsync,
-		External: b.external, CPUs: runtime.NumCPU()}
+		External: b.external, CPUs: runtime.NumCPU(), StrictLimits: !b.cfg.NoLimits}
 	if s.MPS == 0 {
 		s.MPS = 80
 	}
@@ -254,7 +259,8 @@ func (b *bench) start(ctx context.Context) error {
 		return err
 	}
 	simCfg := fakegraph.Config{
-		Scenario: &fakegraph.Scenario{Latency: fakegraph.Latency{Base: fakegraph.Duration(b.cfg.Latency)}},
+		Scenario: &fakegraph.Scenario{Latency: fakegraph.Latency{Base: fakegraph.Duration(b.cfg.Latency)},
+			Limits: fakegraph.Limits{Throughput: fakegraph.Throughput{Enabled: !b.cfg.NoLimits, Strict: true, MPS: b.cfg.MPS}}},
 		SendsLog: -1,
 		OnSend:   b.onSend,
 	}

@@ -132,7 +132,7 @@ func (b *bench) phase(ctx context.Context, name string) (*Phase, error) {
 	p.PublishToOutcome = r.toOutcome.summary()
 	if b.graph != nil {
 		s := b.graph.Sim.Stats(false)
-		p.Calls, p.Duplicates = s.Requests, s.DuplicateSends
+		p.Calls, p.Duplicates, p.Throttled = s.Requests, s.DuplicateSends, s.ByCode[130429]
 	}
 
 	per10k := func(cpu time.Duration) float64 { return cpu.Seconds() / float64(n) * 10000 }

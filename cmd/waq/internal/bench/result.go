@@ -32,6 +32,9 @@ type Settings struct {
 	RedisFsync  string  `json:"redis_appendfsync"`
 	External    bool    `json:"external"`
 	CPUs        int     `json:"cpus"`
+	// StrictLimits says the simulator enforced each number's mps as a
+	// sliding one-second window (Config.NoLimits unset).
+	StrictLimits bool `json:"strict_limits"`
 }
 
 // Phase is the figures of one pipeline: "baseline" or "full".
@@ -50,9 +53,11 @@ type Phase struct {
 	PublishToOutcome *Latency `json:"publish_to_outcome,omitempty"`
 	// Calls is what the simulator saw; Duplicates the jobs it accepted
 	// more than once.
-	Calls      int64  `json:"graph_calls"`
-	Duplicates int64  `json:"duplicate_sends"`
-	Processes  []Proc `json:"processes"`
+	Calls      int64 `json:"graph_calls"`
+	Duplicates int64 `json:"duplicate_sends"`
+	// Throttled counts the sends the simulator answered 130429.
+	Throttled int64  `json:"throttled_130429"`
+	Processes []Proc `json:"processes"`
 	// RedisCommands is what Redis ran per job in the full phase, by
 	// command (INFO commandstats; a script's own commands are counted as
 	// well as the script), when the bench started Redis.
