@@ -25,7 +25,7 @@ type StreamConfig struct {
 
 func (c StreamConfig) withDefaults() StreamConfig {
 	if c.Name == "" {
-		c.Name = "WAQ_SEND"
+		c.Name = DefaultStream
 	}
 	if c.SubjectPrefix == "" {
 		c.SubjectPrefix = DefaultSubjectPrefix
@@ -83,7 +83,7 @@ type ConsumerConfig struct {
 // EnsureConsumer creates the workers' durable consumer or updates it.
 func EnsureConsumer(ctx context.Context, s jetstream.Stream, cfg ConsumerConfig) (jetstream.Consumer, error) {
 	if cfg.Durable == "" {
-		cfg.Durable = "waq-worker"
+		cfg.Durable = DefaultConsumer
 	}
 	if cfg.AckWait == 0 {
 		cfg.AckWait = 60 * time.Second

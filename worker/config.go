@@ -13,6 +13,7 @@ import (
 
 	"github.com/waqhq/waq/graph"
 	"github.com/waqhq/waq/internal/conn"
+	"github.com/waqhq/waq/queue"
 )
 
 // Config is the worker's configuration. Its zero value, after
@@ -321,16 +322,16 @@ func (c *Config) ApplyDefaults() {
 			*p = v
 		}
 	}
-	def(&c.NATSURL, "nats://127.0.0.1:4222")
-	def(&c.RedisURL, "redis://127.0.0.1:6379/0")
+	def(&c.NATSURL, queue.DefaultNATSURL)
+	def(&c.RedisURL, DefaultRedisURL)
 	def(&c.GraphURL, graph.DefaultBaseURL)
 	def(&c.GraphVersion, graph.DefaultVersion)
 	def(&c.HTTPAddr, ":8080")
-	def(&c.Stream, "WAQ_SEND")
+	def(&c.Stream, queue.DefaultStream)
 	def(&c.EventsStream, "WAQ_EVENTS")
 	def(&c.LogFormat, "json")
 	def(&c.LogLevel, "info")
-	def(&c.KeyPrefix, "waq")
+	def(&c.KeyPrefix, DefaultKeyPrefix)
 	if c.Concurrency == 0 {
 		c.Concurrency = 128
 	}

@@ -180,13 +180,13 @@ func runDev(ctx context.Context, env *Env, args []string) error {
 
 	workerURL := "http://" + w.Addr()
 	state := map[string]string{
-		"pid":       strconv.Itoa(os.Getpid()),
-		"nats_url":  nats.URL,
-		"redis_url": rds.URL,
-		"graph_url": graph.URL,
-		"http_addr": w.Addr(),
-		"stream":    "WAQ_SEND",
-		"log":       logPath,
+		"pid":             strconv.Itoa(os.Getpid()),
+		natsSetting.dev:   nats.URL,
+		redisSetting.dev:  rds.URL,
+		graphSetting.dev:  graph.URL,
+		"http_addr":       w.Addr(),
+		streamSetting.dev: queue.DefaultStream,
+		"log":             logPath,
 	}
 	if err := writeDevState(statePath, state); err != nil {
 		return err
@@ -213,7 +213,7 @@ func runDev(ctx context.Context, env *Env, args []string) error {
 	go func() { defer close(demoDone); demo.Run(demoCtx) }()
 	closers = append(closers, func() { stopDemo(); <-demoDone })
 
-	cons, err := js.Consumer(ctx, "WAQ_SEND", "waq-worker")
+	cons, err := js.Consumer(ctx, queue.DefaultStream, queue.DefaultConsumer)
 	if err != nil {
 		return fmt.Errorf("the worker's consumer: %w", err)
 	}

@@ -165,7 +165,7 @@ func paramUsage(err error) error {
 // sweeps the expired entries first so that what the command shows and
 // counts is what is kept.
 func openStore(ctx context.Context, env *Env, c *dlqCmd) (*deadletter.Store, func(), error) {
-	url := firstNonEmpty(c.redis, env.Getenv("WAQ_REDIS_URL"), devSetting(env, "redis_url"), "redis://127.0.0.1:6379/0")
+	url := resolve(env, redisSetting, c.redis)
 	retention := 720 * time.Hour
 	if v := env.Getenv("WAQ_DLQ_RETENTION"); v != "" {
 		d, err := deadletter.ParseDuration(v)
@@ -179,7 +179,7 @@ func openStore(ctx context.Context, env *Env, c *dlqCmd) (*deadletter.Store, fun
 		return nil, nil, usagef("WAQ_REDIS_URL: %v", err)
 	}
 	closeFn := func() { _ = rdb.Close() }
-	store := deadletter.New(rdb, deadletter.Options{Prefix: firstNonEmpty(env.Getenv("WAQ_KEY_PREFIX"), "waq"), Retention: retention})
+	store := deadletter.New(rdb, deadletter.Options{Prefix: resolve(env, keyPrefixSetting, ""), Retention: retention})
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if err := store.Ping(pctx); err != nil {
@@ -420,8 +420,8 @@ func dlqReplay(ctx context.Context, env *Env, c *dlqCmd) error {
 // replayPublisher connects to NATS and checks that the job stream is
 // there: a replay into nothing would fail entry by entry.
 func replayPublisher(ctx context.Context, env *Env, c *dlqCmd) (deadletter.Publisher, func(), error) {
-	url := firstNonEmpty(c.natsURL, env.Getenv("WAQ_NATS_URL"), devSetting(env, "nats_url"), "nats://127.0.0.1:4222")
-	stream := firstNonEmpty(env.Getenv("WAQ_STREAM"), "WAQ_SEND")
+	url := resolve(env, natsSetting, c.natsURL)
+	stream := resolve(env, streamSetting, "")
 	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	nc, err := conn.NATS(cctx, url, "waq dlq replay")

@@ -44,8 +44,7 @@ func runDoctor(ctx context.Context, env *Env, args []string) error {
 	}
 	o.Since = *since
 
-	get := func(key, dev, def string) string { return firstNonEmpty(env.Getenv(key), devSetting(env, dev), def) }
-	gc, err := graph.New(graph.Options{BaseURL: get("WAQ_GRAPH_URL", "graph_url", graph.DefaultBaseURL),
+	gc, err := graph.New(graph.Options{BaseURL: resolve(env, graphSetting, ""),
 		Version: env.Getenv("WAQ_GRAPH_VERSION"), Timeout: 15 * time.Second})
 	if err != nil {
 		return usagef("WAQ_GRAPH_URL: %v", err)
@@ -53,7 +52,7 @@ func runDoctor(ctx context.Context, env *Env, args []string) error {
 	o.Graph = gc
 	tokens := func(k string) string {
 		if k == numbers.DefaultTokenEnv {
-			return firstNonEmpty(env.Getenv(k), devSetting(env, "access_token"))
+			return resolve(env, tokenSetting, "")
 		}
 		return env.Getenv(k)
 	}
@@ -64,13 +63,13 @@ func runDoctor(ctx context.Context, env *Env, args []string) error {
 	o.Numbers = reg
 
 	var pre []doctor.Result
-	redisURL := get("WAQ_REDIS_URL", "redis_url", "redis://127.0.0.1:6379/0")
+	redisURL := resolve(env, redisSetting, "")
 	if rdb, err := conn.Redis(redisURL); err != nil {
 		pre = append(pre, doctor.Result{Check: "redis", Status: doctor.Fail, Detail: err.Error(), Fix: "fix WAQ_REDIS_URL"})
 	} else {
 		defer rdb.Close()
 		o.Redis = rdb
-		o.Store = deadletter.New(rdb, deadletter.Options{Prefix: firstNonEmpty(env.Getenv("WAQ_KEY_PREFIX"), "waq")})
+		o.Store = deadletter.New(rdb, deadletter.Options{Prefix: resolve(env, keyPrefixSetting, "")})
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		err := rdb.Ping(pctx).Err()
 		cancel()
@@ -79,7 +78,7 @@ func runDoctor(ctx context.Context, env *Env, args []string) error {
 			o.Redis, o.Store = nil, nil
 		}
 	}
-	natsURL := get("WAQ_NATS_URL", "nats_url", "nats://127.0.0.1:4222")
+	natsURL := resolve(env, natsSetting, "")
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	nc, err := conn.NATS(cctx, natsURL, "waq doctor", nats.MaxReconnects(0))
 	cancel()
@@ -88,7 +87,7 @@ func runDoctor(ctx context.Context, env *Env, args []string) error {
 	} else {
 		defer nc.Close()
 		o.NATS = nc
-		o.Stream = firstNonEmpty(env.Getenv("WAQ_STREAM"), "WAQ_SEND")
+		o.Stream = resolve(env, streamSetting, "")
 	}
 
 	rctx, cancel := context.WithTimeout(ctx, 60*time.Second)

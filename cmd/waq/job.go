@@ -47,13 +47,13 @@ func runJob(ctx context.Context, env *Env, args []string) error {
 	if err := queue.ValidateID(id); err != nil {
 		return usagef("%v", err)
 	}
-	url := firstNonEmpty(*redisURL, env.Getenv("WAQ_REDIS_URL"), devSetting(env, "redis_url"), "redis://127.0.0.1:6379/0")
+	url := resolve(env, redisSetting, *redisURL)
 	rdb, err := conn.Redis(url)
 	if err != nil {
 		return usagef("WAQ_REDIS_URL: %v", err)
 	}
 	defer rdb.Close()
-	l := ledger.New(rdb, ledger.Options{Prefix: firstNonEmpty(env.Getenv("WAQ_KEY_PREFIX"), "waq")})
+	l := ledger.New(rdb, ledger.Options{Prefix: resolve(env, keyPrefixSetting, "")})
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	st, err := l.Load(cctx, id)

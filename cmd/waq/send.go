@@ -48,8 +48,8 @@ func runSend(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return usagef("%v", err)
 	}
-	natsURL = firstNonEmpty(natsURL, env.Getenv("WAQ_NATS_URL"), devSetting(env, "nats_url"), "nats://127.0.0.1:4222")
-	stream = firstNonEmpty(stream, env.Getenv("WAQ_STREAM"), "WAQ_SEND")
+	natsURL = resolve(env, natsSetting, natsURL)
+	stream = resolve(env, streamSetting, stream)
 	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	nc, err := conn.NATS(cctx, natsURL, "waq send")
@@ -202,13 +202,4 @@ func buildJob(env *Env, pn, to, tpl, lang, text, file, id, notAfter string, para
 		return nil, err
 	}
 	return job, nil
-}
-
-func firstNonEmpty(vs ...string) string {
-	for _, v := range vs {
-		if v != "" {
-			return v
-		}
-	}
-	return ""
 }

@@ -33,7 +33,7 @@ func runWorker(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	gc := tuneGC(env.Getenv, cfg.Concurrency)
-	tracing, err := telemetry.SetupTracing(ctx, "waq-worker", env.Getenv)
+	tracing, err := telemetry.SetupTracing(ctx, worker.ServiceName, env.Getenv)
 	if err != nil {
 		return err
 	}

@@ -32,6 +32,7 @@ import (
 	"github.com/waqhq/waq/cmd/waq/internal/devenv"
 	"github.com/waqhq/waq/fakegraph"
 	"github.com/waqhq/waq/internal/conn"
+	"github.com/waqhq/waq/queue"
 )
 
 // Config configures a run. Jobs, or Rate and Duration, say how much to
@@ -195,7 +196,7 @@ func newBench(cfg Config) (*bench, error) {
 		cfg.RedisFsync = "everysec"
 	}
 	if cfg.Stream == "" {
-		cfg.Stream = "WAQ_SEND"
+		cfg.Stream = queue.DefaultStream
 	}
 	b := &bench{cfg: cfg, external: cfg.NATSURL != "" || cfg.RedisURL != ""}
 	if b.external {

@@ -263,7 +263,7 @@ func waitFor(ctx context.Context, d time.Duration, cond func() bool) {
 // waitPulling waits until every worker has a pull request waiting on its
 // consumer: then the first job published is taken at once.
 func (b *bench) waitPulling(ctx context.Context, st jetstream.Stream, name string, ws *workerSet) error {
-	durable := "waq-worker"
+	durable := queue.DefaultConsumer
 	if name == "baseline" {
 		durable = BaselineDurable
 	}

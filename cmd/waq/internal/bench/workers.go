@@ -264,7 +264,7 @@ func (b *bench) inProcessWorker(name, stream string) (func(context.Context) erro
 	}
 	cfg.HTTPAddr = devenv.Loopback + ":0"
 	return func(ctx context.Context) error {
-		tr, err := telemetry.SetupTracing(ctx, "waq-worker", getenv)
+		tr, err := telemetry.SetupTracing(ctx, worker.ServiceName, getenv)
 		if err != nil {
 			return err
 		}
