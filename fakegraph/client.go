@@ -94,6 +94,12 @@ func (c *Control) Inbound(ctx context.Context, phoneNumberID, from, text string)
 		map[string]string{"phone_number_id": phoneNumberID, "from": from, "text": text}, nil)
 }
 
+// SetThroughput changes a phone number's throughput level and enforced rate
+// (Meta's automatic upgrade, or back).
+func (c *Control) SetThroughput(ctx context.Context, phoneNumberID string, u ThroughputUpdate) error {
+	return c.do(ctx, http.MethodPost, "/_fake/numbers/"+url.PathEscape(phoneNumberID)+"/throughput", u, nil)
+}
+
 // Lock makes every send of a phone number or WABA fail with 131031.
 func (c *Control) Lock(ctx context.Context, id string) error {
 	return c.do(ctx, http.MethodPost, "/_fake/accounts/"+url.PathEscape(id)+"/lock", nil, nil)

@@ -85,6 +85,13 @@ func (s *Server) control(w http.ResponseWriter, r *http.Request) {
 			s.BlockWABA(parts[2], in.For.D())
 		}
 		controlJSON(w, http.StatusOK, map[string]any{"ok": true})
+	case len(parts) == 3 && parts[0] == "numbers" && parts[2] == "throughput" && m == http.MethodPost:
+		var u ThroughputUpdate
+		err := decodeControl(r, &u)
+		if err == nil {
+			err = s.SetThroughput(parts[1], u)
+		}
+		controlResult(w, err)
 	case path == "webhooks" && m == http.MethodGet:
 		st := s.hooks.stats()
 		st.Recent = s.hooks.recentDeliveries()

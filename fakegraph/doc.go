@@ -62,6 +62,9 @@
 // POST /_fake/rules, DELETE /_fake/rules, GET and PUT /_fake/scenario,
 // POST /_fake/reset, POST /_fake/tokens, POST /_fake/inbound,
 // POST /_fake/accounts/{id}/lock and /unlock, POST /_fake/limits/app and
-// /_fake/limits/waba/{id}, GET /_fake/webhooks. It has no authentication: the
+// /_fake/limits/waba/{id}, POST /_fake/numbers/{id}/throughput ({"level":
+// "HIGH"}: Meta's automatic upgrade to 1,000 msg/s, shown in the phone
+// number GET's throughput {"level": ...} and enforced at once; "mps" sets
+// another rate), GET /_fake/webhooks. It has no authentication: the
 // simulator is meant for loopback addresses only.
 package fakegraph

@@ -71,7 +71,9 @@ type PhoneNumber struct {
 	CodeVerificationStatus string `yaml:"code_verification_status,omitempty" json:"code_verification_status,omitempty"`
 	// NameStatus defaults to APPROVED.
 	NameStatus string `yaml:"name_status,omitempty" json:"name_status,omitempty"`
-	// ThroughputLevel defaults to STANDARD (HIGH when MPS is above 80).
+	// ThroughputLevel is the phone number GET's throughput.level: STANDARD,
+	// HIGH or NOT_APPLICABLE. Defaults to STANDARD (HIGH when MPS is above
+	// 80). POST /_fake/numbers/{id}/throughput changes it while running.
 	ThroughputLevel string `yaml:"throughput_level,omitempty" json:"throughput_level,omitempty"`
 	// MessagingLimitTier defaults to TIER_1K.
 	MessagingLimitTier string `yaml:"messaging_limit_tier,omitempty" json:"messaging_limit_tier,omitempty"`

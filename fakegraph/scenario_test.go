@@ -76,6 +76,7 @@ func TestBadScenarios(t *testing.T) {
 		{"huge size", "rules:\n  - respond: {kind: huge, size: 999999999999}\n", 2, "size"},
 		{"bad status", "rules:\n  - respond: {kind: html, status: 42}\n", 2, "status 42"},
 		{"strict with a burst", "limits:\n  throughput:\n    enabled: true\n    strict: true\n    burst: 5\n", 5, "strict has no burst"},
+		{"bad throughput level", "phone_numbers:\n  - phone_number_id: \"1\"\n    throughput_level: TURBO\n", 3, "throughput_level TURBO"},
 		{"strict not a bool", "limits:\n  throughput: {strict: sometimes}\n", 2, "cannot unmarshal"},
 	}
 	for _, c := range cases {

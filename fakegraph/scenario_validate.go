@@ -58,6 +58,9 @@ func (s *Scenario) validate() error {
 		if p.QualityRating != "" && !oneOf(p.QualityRating, qualityRatings) {
 			return errAt("quality_rating "+p.QualityRating+": want GREEN, YELLOW, RED or UNKNOWN", "phone_numbers", i, "quality_rating")
 		}
+		if p.ThroughputLevel != "" && !oneOf(p.ThroughputLevel, throughputLevels) {
+			return errAt("throughput_level "+p.ThroughputLevel+": want STANDARD, HIGH or NOT_APPLICABLE", "phone_numbers", i, "throughput_level")
+		}
 		if p.MPS < 0 {
 			return errAt("mps must not be negative", "phone_numbers", i, "mps")
 		}

@@ -81,6 +81,9 @@ type overrides struct {
 	locked    map[string]bool // phone number or WABA id
 	appUntil  time.Time
 	wabaUntil map[string]time.Time
+	// throughput is by phone number id; replaced, never changed in place,
+	// since snapshots share it.
+	throughput map[string]ThroughputUpdate
 }
 
 func newOverrides() overrides {
@@ -101,6 +104,7 @@ type snapshot struct {
 	locked       map[string]bool
 	appUntil     time.Time
 	wabaUntil    map[string]time.Time
+	throughput   map[string]ThroughputUpdate // see overrides
 
 	// defaultPhones caches the entries made up for numbers when the
 	// registry is empty, so the hot path does not build one per send.
@@ -118,20 +122,21 @@ var defaultScopes = []string{"whatsapp_business_management", "whatsapp_business_
 
 func buildSnapshot(sc *Scenario, rules []*liveRule, cfgTokens []string, ov *overrides, cfg *Config) *snapshot {
 	sn := &snapshot{
-		scenario:  *sc,
-		rules:     rules,
-		random:    sc.Random,
-		phones:    map[string]*phoneInfo{},
-		templates: map[string][]*templateInfo{},
-		tokens:    map[string]*tokenInfo{},
-		locked:    map[string]bool{},
-		appUntil:  ov.appUntil,
-		wabaUntil: ov.wabaUntil,
-		latency:   sc.Latency,
-		limits:    sc.Limits,
-		window:    sc.Window,
-		webhooks:  sc.Webhooks,
-		app:       sc.App,
+		scenario:   *sc,
+		rules:      rules,
+		random:     sc.Random,
+		phones:     map[string]*phoneInfo{},
+		templates:  map[string][]*templateInfo{},
+		tokens:     map[string]*tokenInfo{},
+		locked:     map[string]bool{},
+		appUntil:   ov.appUntil,
+		wabaUntil:  ov.wabaUntil,
+		throughput: ov.throughput,
+		latency:    sc.Latency,
+		limits:     sc.Limits,
+		window:     sc.Window,
+		webhooks:   sc.Webhooks,
+		app:        sc.App,
 	}
 	sn.scenario.Rules = make([]Rule, len(rules))
 	for i, r := range rules {
@@ -159,6 +164,7 @@ func buildSnapshot(sc *Scenario, rules []*liveRule, cfgTokens []string, ov *over
 	for _, p := range sc.PhoneNumbers {
 		pi := &phoneInfo{PhoneNumber: p}
 		fillPhoneDefaults(&pi.PhoneNumber, sn.limits.Throughput.MPS)
+		applyThroughput(&pi.PhoneNumber, sn.throughput)
 		pi.displayDigits = digitsOnly(pi.DisplayPhoneNumber)
 		sn.phones[p.PhoneNumberID] = pi
 		if p.Locked {
@@ -300,6 +306,7 @@ func (sn *snapshot) phone(id string) *phoneInfo {
 	}
 	p := &phoneInfo{PhoneNumber: PhoneNumber{PhoneNumberID: id}}
 	fillPhoneDefaults(&p.PhoneNumber, sn.limits.Throughput.MPS)
+	applyThroughput(&p.PhoneNumber, sn.throughput)
 	p.displayDigits = digitsOnly(p.DisplayPhoneNumber)
 	if n := sn.defaultCount.Add(1); n > maxDefaultPhones {
 		return p // a test with endless numbers: do not grow without bound
