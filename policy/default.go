@@ -84,11 +84,11 @@ func defaultRules() []*Rule {
 			131008, // Required parameter is missing.
 			131009, // Parameter value is not valid.
 			131021, // Recipient cannot be sender.
-			131030, // Recipient phone number not in allowed list (a test number sends only to allowed recipients).
+			131030, // Recipient phone number not in the allowed list (a test number's recipients).
 			131051, // Unsupported message type.
 			131053, // Media upload error: the media could not be uploaded or is not supported.
 			131055, // Method not allowed.
-			131062, // Appendix A lists it with the invalid requests.
+			131062, // Business-scoped user ID not supported for this message (e.g. authentication templates).
 			135000, // Generic user error: unknown error with the request parameters.
 		}, Action: Park, Reason: ReasonInvalid},
 

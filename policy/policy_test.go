@@ -62,9 +62,11 @@ var appendixA = []struct {
 	{"131008", code(131008), Park, ReasonInvalid, ScopeJob},
 	{"131009", code(131009), Park, ReasonInvalid, ScopeJob},
 	{"131021", code(131021), Park, ReasonInvalid, ScopeJob},
+	{"131030 recipient not in allowed list", code(131030), Park, ReasonInvalid, ScopeJob},
 	{"131051", code(131051), Park, ReasonInvalid, ScopeJob},
 	{"131053", code(131053), Park, ReasonInvalid, ScopeJob},
 	{"131055", code(131055), Park, ReasonInvalid, ScopeJob},
+	{"131062 BSUID not supported", code(131062), Park, ReasonInvalid, ScopeJob},
 	{"135000", code(135000), Park, ReasonInvalid, ScopeJob},
 	// pause: credentials (every number on the token)
 	{"0 AuthException", code(0), Pause, ReasonAccount, ScopeToken},

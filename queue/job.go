@@ -14,12 +14,24 @@ import (
 	"unicode/utf8"
 )
 
-// Limits of the wire format (SPEC §1).
+// Limits of the wire format (SPEC §1). Meta's own size limits on the
+// message are in limits.go.
 const (
 	MaxIDLen       = 128
 	MaxMetadataLen = 16
-	// MaxJobBytes bounds a job body; JetStream's own default limit is 1 MiB.
-	MaxJobBytes = 1 << 20
+	// MaxJobBytes bounds a job body (SPEC §1: 64 KiB). A message Meta
+	// would take is far smaller; a body past it is a producer's mistake,
+	// parked as invalid and never sent.
+	MaxJobBytes = 64 << 10
+)
+
+// The Graph API endpoints a job can be posted to (the job's api field).
+const (
+	// APIMessages is POST /{phone_number_id}/messages, the Cloud API.
+	APIMessages = "messages"
+	// APIMarketingMessages is POST /{phone_number_id}/marketing_messages,
+	// Meta's Marketing Messages API (marketing templates only).
+	APIMarketingMessages = "marketing_messages"
 )
 
 // Job is one message to send, as published on the stream.
@@ -30,6 +42,10 @@ type Job struct {
 	PhoneNumberID string `json:"phone_number_id"`
 	// Message is the Graph API message object, sent as it is.
 	Message json.RawMessage `json:"message"`
+	// API is the endpoint the job is posted to: APIMessages or
+	// APIMarketingMessages. Empty means the number's or the policy's
+	// default, and failing that APIMessages.
+	API string `json:"api,omitempty"`
 	// NotAfter, when set, is the time after which the job is parked as
 	// expired rather than sent late.
 	NotAfter *time.Time `json:"not_after,omitempty"`
@@ -38,13 +54,28 @@ type Job struct {
 }
 
 // Summary is what waq reads of a message object: enough to validate it and
-// to index dead-letter entries.
+// to index dead-letter entries. Exactly one of To and Recipient is set.
 type Summary struct {
 	MessagingProduct string
-	To               string
-	Type             string
-	Template         string // template name, for type "template"
-	Language         string // template language code, for type "template"
+	// To is message.to: a number, digits with country code.
+	To string
+	// Recipient is message.recipient: a business-scoped user ID (BSUID,
+	// "US.13491208655302741918", or a parent BSUID "US.ENT.…").
+	Recipient string
+	Type      string
+	Template  string // template name, for type "template"
+	Language  string // template language code, for type "template"
+	// ProductPolicy is message.product_policy (Marketing Messages API).
+	ProductPolicy string
+}
+
+// Addressee is the recipient however the job names it: the number, or the
+// BSUID. It keys the per-recipient pair limit and the recipient hash.
+func (s Summary) Addressee() string {
+	if s.To != "" {
+		return s.To
+	}
+	return s.Recipient
 }
 
 // messageFields decodes the parts of a message object waq looks at. Each
@@ -54,23 +85,25 @@ type messageFields struct {
 	MessagingProduct string  `json:"messaging_product"`
 	RecipientType    string  `json:"recipient_type"`
 	To               *string `json:"to"`
+	Recipient        *string `json:"recipient"`
 	Type             string  `json:"type"`
+	ProductPolicy    *string `json:"product_policy"`
 	Template         *struct {
 		Name     string `json:"name"`
 		Language *struct {
 			Code string `json:"code"`
 		} `json:"language"`
 	} `json:"template"`
-	Text        present `json:"text"`
-	Image       present `json:"image"`
-	Audio       present `json:"audio"`
-	Video       present `json:"video"`
-	Document    present `json:"document"`
-	Sticker     present `json:"sticker"`
-	Location    present `json:"location"`
-	Contacts    present `json:"contacts"`
-	Interactive present `json:"interactive"`
-	Reaction    present `json:"reaction"`
+	Text        *textPart  `json:"text"`
+	Image       *mediaPart `json:"image"`
+	Audio       present    `json:"audio"`
+	Video       *mediaPart `json:"video"`
+	Document    *mediaPart `json:"document"`
+	Sticker     present    `json:"sticker"`
+	Location    present    `json:"location"`
+	Contacts    present    `json:"contacts"`
+	Interactive present    `json:"interactive"`
+	Reaction    present    `json:"reaction"`
 }
 
 // present records that a JSON value other than null was there.
@@ -90,17 +123,17 @@ var MessageTypes = []string{"text", "template", "image", "audio", "video", "docu
 func (m *messageFields) payload(typ string) (has, known bool) {
 	switch typ {
 	case "text":
-		return bool(m.Text), true
+		return m.Text != nil, true
 	case "template":
 		return m.Template != nil, true
 	case "image":
-		return bool(m.Image), true
+		return m.Image != nil, true
 	case "audio":
 		return bool(m.Audio), true
 	case "video":
-		return bool(m.Video), true
+		return m.Video != nil, true
 	case "document":
-		return bool(m.Document), true
+		return m.Document != nil, true
 	case "sticker":
 		return bool(m.Sticker), true
 	case "location":
@@ -136,19 +169,20 @@ func invalid(field, format string, args ...any) *ValidationError {
 // error is a *ValidationError naming the field.
 func Decode(data []byte) (*Job, Summary, error) {
 	if len(data) > MaxJobBytes {
-		return nil, Summary{}, invalid("", "body is %d bytes, more than %d", len(data), MaxJobBytes)
+		return nil, Summary{}, invalid("", "body is %d bytes, more than the limit of %d bytes (64 KiB)", len(data), MaxJobBytes)
 	}
 	var w struct {
 		ID            string            `json:"id"`
 		PhoneNumberID string            `json:"phone_number_id"`
 		Message       json.RawMessage   `json:"message"`
+		API           string            `json:"api"`
 		NotAfter      *string           `json:"not_after"`
 		Metadata      map[string]string `json:"metadata"`
 	}
 	if err := json.Unmarshal(data, &w); err != nil {
 		return nil, Summary{}, &ValidationError{Problem: "body is not a JSON job object: " + jsonProblem(err)}
 	}
-	j := Job{ID: w.ID, PhoneNumberID: w.PhoneNumberID, Message: w.Message, Metadata: w.Metadata}
+	j := Job{ID: w.ID, PhoneNumberID: w.PhoneNumberID, Message: w.Message, API: w.API, Metadata: w.Metadata}
 	if w.NotAfter != nil {
 		t, err := time.Parse(time.RFC3339Nano, *w.NotAfter)
 		if err != nil {
@@ -197,7 +231,35 @@ func (j *Job) Validate() (Summary, error) {
 			return Summary{}, invalid("metadata."+k, "value longer than 512 bytes or not UTF-8")
 		}
 	}
-	return SummarizeMessage(j.Message)
+	switch j.API {
+	case "", APIMessages, APIMarketingMessages:
+	default:
+		return Summary{}, invalid("api", "%q; want %q or %q", j.API, APIMessages, APIMarketingMessages)
+	}
+	sum, err := SummarizeMessage(j.Message)
+	if err != nil {
+		return Summary{}, err
+	}
+	if err := CheckAPI(j.API, sum); err != nil {
+		return Summary{}, err
+	}
+	return sum, nil
+}
+
+// CheckAPI checks that a message fits the endpoint it is posted to (api as
+// the job or a default gives it; "" is APIMessages): the Marketing Messages
+// API takes template messages only, and product_policy belongs to it alone.
+func CheckAPI(api string, sum Summary) error {
+	if api == APIMarketingMessages {
+		if sum.Type != "template" {
+			return invalid("api", "marketing_messages sends template messages only, not type %q", sum.Type)
+		}
+		return nil
+	}
+	if sum.ProductPolicy != "" {
+		return invalid("message.product_policy", "only the Marketing Messages API takes it; set api to %q", APIMarketingMessages)
+	}
+	return nil
 }
 
 // ValidateID checks an idempotency key: 1 to 128 characters, printable, no
@@ -236,6 +298,9 @@ func SummarizeMessage(msg json.RawMessage) (Summary, error) {
 		if errors.As(err, &te) && te.Field == "to" {
 			return Summary{}, invalid("message.to", "want a string of digits with country code, like \"15551234567\"")
 		}
+		if errors.As(err, &te) && te.Field == "recipient" {
+			return Summary{}, invalid("message.recipient", "want a business-scoped user ID string, like \"US.13491208655302741918\"")
+		}
 		return Summary{}, invalid("message", "%s", jsonProblem(err))
 	}
 	if m.MessagingProduct != "whatsapp" {
@@ -244,7 +309,7 @@ func SummarizeMessage(msg json.RawMessage) (Summary, error) {
 		}
 		return Summary{}, invalid("message.messaging_product", `%q; want "whatsapp"`, m.MessagingProduct)
 	}
-	to, err := recipient(m.To)
+	to, bsuid, err := addressee(m.To, m.Recipient)
 	if err != nil {
 		return Summary{}, err
 	}
@@ -263,7 +328,18 @@ func SummarizeMessage(msg json.RawMessage) (Summary, error) {
 	if !has {
 		return Summary{}, invalid("message."+typ, "missing: a %s message needs a %q object", typ, typ)
 	}
-	s := Summary{MessagingProduct: m.MessagingProduct, To: to, Type: typ}
+	if err := m.checkLimits(typ); err != nil {
+		return Summary{}, err
+	}
+	s := Summary{MessagingProduct: m.MessagingProduct, To: to, Recipient: bsuid, Type: typ}
+	if m.ProductPolicy != nil {
+		switch *m.ProductPolicy {
+		case ProductPolicyFallback, ProductPolicyStrict:
+			s.ProductPolicy = *m.ProductPolicy
+		default:
+			return Summary{}, invalid("message.product_policy", "%q; want %q or %q", *m.ProductPolicy, ProductPolicyFallback, ProductPolicyStrict)
+		}
+	}
 	if typ == "template" {
 		if strings.TrimSpace(m.Template.Name) == "" {
 			return Summary{}, invalid("message.template.name", "missing")
@@ -275,57 +351,6 @@ func SummarizeMessage(msg json.RawMessage) (Summary, error) {
 		s.Language = m.Template.Language.Code
 	}
 	return s, nil
-}
-
-func recipient(to *string) (string, error) {
-	if to == nil {
-		return "", invalid("message.to", "missing")
-	}
-	if err := ValidateRecipient(*to); err != nil {
-		return "", err
-	}
-	return *to, nil
-}
-
-// ValidateRecipient checks a recipient number: digits only, with country
-// code, 8 to 15 digits (E.164 without the "+").
-func ValidateRecipient(to string) error {
-	if to == "" {
-		return invalid("message.to", "missing")
-	}
-	if !digits(to) {
-		want := NormalizeRecipient(to)
-		if want != "" && digits(want) {
-			return invalid("message.to", "%q is not digits only; write it as %q (country code first, no +, spaces or punctuation)", to, want)
-		}
-		return invalid("message.to", "%q is not digits only; write it with country code and nothing else, like \"15551234567\"", to)
-	}
-	if len(to) < 8 || len(to) > 15 {
-		return invalid("message.to", "%q has %d digits; a number with country code has 8 to 15, like \"15551234567\"", to, len(to))
-	}
-	if to[0] == '0' {
-		return invalid("message.to", "%q starts with 0; start with the country code, like \"15551234567\"", to)
-	}
-	return nil
-}
-
-// NormalizeRecipient strips a leading "+", "00", spaces and punctuation
-// from a number, for a hint in an error message. It does not guess a
-// missing country code.
-func NormalizeRecipient(s string) string {
-	var b strings.Builder
-	for _, r := range s {
-		if r >= '0' && r <= '9' {
-			b.WriteRune(r)
-		} else if !strings.ContainsRune("+-() .", r) {
-			return ""
-		}
-	}
-	out := b.String()
-	if strings.HasPrefix(strings.TrimSpace(s), "00") {
-		out = strings.TrimPrefix(out, "00")
-	}
-	return out
 }
 
 func digits(s string) bool {

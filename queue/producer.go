@@ -69,7 +69,9 @@ type PublishOptions struct {
 	Links []trace.Link
 }
 
-// Publish validates job, gives it a UUIDv7 id when it has none, and returns
+// Publish validates job (the wire format, exactly one of to and recipient,
+// Meta's size limits, the body at most 64 KiB), gives it a UUIDv7 id when
+// it has none, and returns
 // its id once JetStream has stored it. Publishing the same id twice inside
 // the stream's duplicate window stores one message.
 func (p *Producer) Publish(ctx context.Context, job *Job) (string, error) {
@@ -91,6 +93,10 @@ func (p *Producer) PublishWith(ctx context.Context, job *Job, opts PublishOption
 	data, err := json.Marshal(job)
 	if err != nil {
 		return "", fmt.Errorf("encode job: %w", err)
+	}
+	if len(data) > MaxJobBytes {
+		// The worker would park it as invalid; refuse it here instead.
+		return "", invalid("", "body is %d bytes, more than the limit of %d bytes (64 KiB)", len(data), MaxJobBytes)
 	}
 	subject := Subject(p.prefix, job.PhoneNumberID)
 	ctx, span := p.tracer.Start(ctx, "publish "+p.prefix,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -144,6 +145,12 @@ func TestPublishRefusesBadJobs(t *testing.T) {
 		{ID: "b", PhoneNumberID: "106540352242922", Message: json.RawMessage(`{"messaging_product":"whatsapp","to":"15551234567","type":"fax"}`)},
 		{ID: "c", PhoneNumberID: "106540352242922", Message: json.RawMessage(`{"messaging_product":"whatsapp","to":"15551234567","type":"template","template":{"language":{"code":"en"}}}`)},
 		{ID: "d", PhoneNumberID: "not-digits", Message: textJob("", "15551234567").Message},
+		{ID: "e", PhoneNumberID: "106540352242922", Message: json.RawMessage(`{"messaging_product":"whatsapp","to":"15551234567","recipient":"US.13491208655302741918","type":"text","text":{"body":"x"}}`)},
+		{ID: "f", PhoneNumberID: "106540352242922", Message: json.RawMessage(`{"messaging_product":"whatsapp","recipient":"13491208655302741918","type":"text","text":{"body":"x"}}`)},
+		{ID: "g", PhoneNumberID: "106540352242922", Message: json.RawMessage(`{"messaging_product":"whatsapp","to":"15551234567","type":"text","text":{"body":"` + strings.Repeat("x", queue.MaxTextBody+1) + `"}}`)},
+		// 300 KB in a field waq does not read: only the body limit refuses it.
+		{ID: "h", PhoneNumberID: "106540352242922", Message: json.RawMessage(`{"messaging_product":"whatsapp","to":"15551234567","type":"text","text":{"body":"x"},"pad":"` + strings.Repeat("p", 300<<10) + `"}`)},
+		{ID: "i", PhoneNumberID: "106540352242922", API: "marketing_messages", Message: textJob("", "15551234567").Message},
 	}
 	for _, j := range bad {
 		_, err := p.Publish(context.Background(), j)
