@@ -104,7 +104,7 @@ func query(r *http.Request) deadletter.Params {
 	q := r.URL.Query()
 	return deadletter.Params{
 		Reason: q.Get("reason"), Code: q.Get("code"), PhoneNumberID: q.Get("phone_number_id"),
-		Template: q.Get("template"), Since: q.Get("since"), Limit: q.Get("limit"), Cursor: q.Get("cursor"),
+		Template: q.Get("template"), To: q.Get("to"), Recipient: q.Get("recipient"), Since: q.Get("since"), Limit: q.Get("limit"), Cursor: q.Get("cursor"),
 	}
 }
 
@@ -113,7 +113,7 @@ func query(r *http.Request) deadletter.Params {
 func knownQuery(w http.ResponseWriter, r *http.Request, extra ...string) bool {
 	for k := range r.URL.Query() {
 		switch k {
-		case "reason", "code", "phone_number_id", "template", "since", "limit", "cursor":
+		case "reason", "code", "phone_number_id", "template", "to", "recipient", "since", "limit", "cursor":
 			continue
 		}
 		ok := false
@@ -228,6 +228,8 @@ type body struct {
 	Code          json.RawMessage `json:"code"`
 	PhoneNumberID string          `json:"phone_number_id"`
 	Template      string          `json:"template"`
+	To            string          `json:"to"`
+	Recipient     string          `json:"recipient"`
 	Since         string          `json:"since"`
 	DryRun        bool            `json:"dry_run"`
 	AsTemplate    string          `json:"as_template"`
@@ -268,7 +270,7 @@ func (s *server) readBody(w http.ResponseWriter, r *http.Request) (deadletter.Pa
 	}
 	return deadletter.Params{
 		IDs: b.IDs, Reason: b.Reason, Code: codeText(b.Code), PhoneNumberID: b.PhoneNumberID, Template: b.Template,
-		Since: b.Since, DryRun: b.DryRun, AsTemplate: b.AsTemplate, Language: b.Language, OlderThan: b.OlderThan,
+		To: b.To, Recipient: b.Recipient, Since: b.Since, DryRun: b.DryRun, AsTemplate: b.AsTemplate, Language: b.Language, OlderThan: b.OlderThan,
 	}, true
 }
 

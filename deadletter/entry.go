@@ -35,13 +35,16 @@ type Entry struct {
 	// Raw is the body as published when it was not JSON (base64 in JSON).
 	Raw []byte `json:"raw,omitempty"`
 	// Subject is the NATS subject the job came on.
-	Subject       string            `json:"subject,omitempty"`
-	PhoneNumberID string            `json:"phone_number_id,omitempty"`
-	To            string            `json:"to,omitempty"`
-	MessageType   string            `json:"type,omitempty"`
-	Template      string            `json:"template,omitempty"`
-	Language      string            `json:"language,omitempty"`
-	Metadata      map[string]string `json:"metadata,omitempty"`
+	Subject       string `json:"subject,omitempty"`
+	PhoneNumberID string `json:"phone_number_id,omitempty"`
+	// To is the recipient's number; Recipient its business-scoped user ID
+	// when the job was addressed by one. At most one is set.
+	To          string            `json:"to,omitempty"`
+	Recipient   string            `json:"recipient,omitempty"`
+	MessageType string            `json:"type,omitempty"`
+	Template    string            `json:"template,omitempty"`
+	Language    string            `json:"language,omitempty"`
+	Metadata    map[string]string `json:"metadata,omitempty"`
 	// LastError is the last error Meta (or the transport) gave.
 	LastError *LastError `json:"last_error,omitempty"`
 	// Attempts is every attempt, across worker processes and replays.
@@ -88,6 +91,15 @@ func (e *Entry) FBTraceID() string {
 	return e.LastError.FBTraceID
 }
 
+// Addressee is the recipient however the job named it: the number, or the
+// business-scoped user ID.
+func (e *Entry) Addressee() string {
+	if e.To != "" {
+		return e.To
+	}
+	return e.Recipient
+}
+
 // codeKey is the index value of an entry's code: the number, or "none".
 func (e *Entry) codeKey() string {
 	if c, ok := e.Code(); ok {
@@ -105,6 +117,7 @@ type Summary struct {
 	TraceID       string    `json:"trace_id"`
 	PhoneNumberID string    `json:"phone_number_id"`
 	To            string    `json:"to"`
+	Recipient     string    `json:"recipient,omitempty"`
 	Template      string    `json:"template"`
 	Attempts      int       `json:"attempts"`
 	ParkedAt      time.Time `json:"parked_at"`
@@ -116,7 +129,7 @@ type Summary struct {
 func (e *Entry) Summary() Summary {
 	s := Summary{
 		ID: e.ID, Reason: e.Reason, FBTraceID: e.FBTraceID(), TraceID: e.TraceID,
-		PhoneNumberID: e.PhoneNumberID, To: e.To, Template: e.Template,
+		PhoneNumberID: e.PhoneNumberID, To: e.To, Recipient: e.Recipient, Template: e.Template,
 		Attempts: e.sends(), ParkedAt: e.ParkedAt.UTC(), Replayed: e.Replayed, Problem: e.Problem,
 	}
 	if c, ok := e.Code(); ok {

@@ -107,7 +107,7 @@ func (s *Store) Export(ctx context.Context, f Filter) (*Export, error) {
 	err = s.scan(ctx, f, "", listFields, func(rows []row) (bool, error) {
 		for _, r := range rows {
 			var e Entry
-			if err := json.Unmarshal([]byte(r.fields[4]), &e); err != nil {
+			if err := json.Unmarshal([]byte(r.fields[5]), &e); err != nil {
 				continue
 			}
 			x.Total++
@@ -147,8 +147,8 @@ func groupOf(groups map[string]*ExportGroup, e *Entry) *ExportGroup {
 // the first examples and fbtrace_ids are the newest.
 func (g *ExportGroup) addEntry(e *Entry) {
 	g.Count++
-	if e.To != "" {
-		g.recipients[e.To]++
+	if who := e.Addressee(); who != "" {
+		g.recipients[who]++
 	}
 	if e.PhoneNumberID != "" {
 		g.numbers[e.PhoneNumberID]++
@@ -237,6 +237,9 @@ func (f Filter) Params() map[string]string {
 	}
 	if f.Template != "" {
 		m["template"] = f.Template
+	}
+	if f.Recipient != "" {
+		m["recipient"] = f.Recipient
 	}
 	if f.Since > 0 {
 		m["since"] = f.Since.String()

@@ -57,6 +57,7 @@ type spec struct {
 	code       int // 0: none
 	pn, tpl    string
 	to         string
+	bsuid      string // recipient instead of to
 	at         time.Time
 	gen        int
 	text       string // a free-form message instead of a template
@@ -67,23 +68,27 @@ func entry(sp spec) *deadletter.Entry {
 	if sp.pn == "" {
 		sp.pn = "106540352242922"
 	}
-	if sp.to == "" {
+	if sp.to == "" && sp.bsuid == "" {
 		sp.to = "15551234567"
+	}
+	addr := fmt.Sprintf(`"to":%q`, sp.to)
+	if sp.bsuid != "" {
+		addr = fmt.Sprintf(`"recipient":%q`, sp.bsuid)
 	}
 	var msg string
 	if sp.tpl != "" {
-		msg = fmt.Sprintf(`{"messaging_product":"whatsapp","recipient_type":"individual","to":%q,"type":"template","template":{"name":%q,"language":{"code":"en_US"}}}`, sp.to, sp.tpl)
+		msg = fmt.Sprintf(`{"messaging_product":"whatsapp","recipient_type":"individual",%s,"type":"template","template":{"name":%q,"language":{"code":"en_US"}}}`, addr, sp.tpl)
 	} else {
 		text := sp.text
 		if text == "" {
 			text = "your order shipped"
 		}
-		msg = fmt.Sprintf(`{"messaging_product":"whatsapp","recipient_type":"individual","to":%q,"type":"text","text":{"body":%q}}`, sp.to, text)
+		msg = fmt.Sprintf(`{"messaging_product":"whatsapp","recipient_type":"individual",%s,"type":"text","text":{"body":%q}}`, addr, text)
 	}
 	job, _ := json.Marshal(map[string]any{"id": sp.id, "phone_number_id": sp.pn, "message": json.RawMessage(msg), "metadata": map[string]string{"tenant": "acme"}})
 	e := &deadletter.Entry{
 		ID: sp.id, Reason: sp.reason, Problem: "the policy parks it", Job: job, Subject: "waq.send." + sp.pn,
-		PhoneNumberID: sp.pn, To: sp.to, Template: sp.tpl, ParkedAt: sp.at, Replayed: sp.gen,
+		PhoneNumberID: sp.pn, To: sp.to, Recipient: sp.bsuid, Template: sp.tpl, ParkedAt: sp.at, Replayed: sp.gen,
 		TraceID: "4bf92f3577b34da6a3ce929d0e0e4736", SpanID: "00f067aa0ba902b7",
 	}
 	if sp.tpl != "" {

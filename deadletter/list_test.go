@@ -38,6 +38,9 @@ func TestListFilters(t *testing.T) {
 		want []string
 	}{
 		{"all, newest first", deadletter.Params{}, []string{"w1", "w2", "t1", "t2", "r1", "r2", "w3"}},
+		{"to", deadletter.Params{To: "15550000001"}, []string{"w1", "t1"}},
+		{"to and reason", deadletter.Params{To: "15550000001", Reason: "template"}, []string{"t1"}},
+		{"recipient nobody has", deadletter.Params{Recipient: "US.1"}, nil},
 		{"reason", deadletter.Params{Reason: "window"}, []string{"w1", "w2", "w3"}},
 		{"code", deadletter.Params{Code: "131000"}, []string{"r1"}},
 		{"phone number", deadletter.Params{PhoneNumberID: "200000000000001"}, []string{"w3"}},
@@ -69,6 +72,51 @@ func TestListFilters(t *testing.T) {
 	if s.ID != "t1" || s.Reason != "template" || s.Code == nil || *s.Code != 132001 || s.FBTraceID != "fb-t1" || s.TraceID == "" ||
 		s.PhoneNumberID != "106540352242922" || s.To != "15550000001" || s.Template != "order_update" || s.Attempts != 1 || !s.ParkedAt.Equal(t0.Add(-3*time.Hour)) {
 		t.Errorf("summary = %+v", s)
+	}
+}
+
+// TestListRecipient: an entry of a job addressed by BSUID lists it as
+// recipient (no to), is found by the recipient filter, and stats count it
+// as a recipient.
+func TestListRecipient(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	at := f.clock.Now()
+	f.park(t,
+		spec{id: "b1", reason: "invalid", code: 131062, tpl: "otp", bsuid: "US.13491208655302741918", at: at.Add(-1 * time.Hour)},
+		spec{id: "b2", reason: "window", code: 131047, bsuid: "US.ENT.11815799212886844830", at: at.Add(-2 * time.Hour)},
+		spec{id: "n1", reason: "window", code: 131047, to: "15550000001", at: at.Add(-3 * time.Hour)},
+	)
+	for _, tc := range []struct {
+		p    deadletter.Params
+		want []string
+	}{
+		{deadletter.Params{Recipient: "US.13491208655302741918"}, []string{"b1"}},
+		{deadletter.Params{Recipient: "US.ENT.11815799212886844830", Reason: "window"}, []string{"b2"}},
+		{deadletter.Params{To: "15550000001"}, []string{"n1"}},
+	} {
+		p, want := tc.p, tc.want
+		flt, cursor, limit, err := p.ListArgs()
+		if err != nil {
+			t.Fatal(err)
+		}
+		page, err := f.store.List(ctx, flt, cursor, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := ids(page.Entries); !slices.Equal(got, want) {
+			t.Errorf("%+v: got %v, want %v", p, got, want)
+		}
+		if p.Recipient == "US.13491208655302741918" {
+			if s := page.Entries[0].Summary(); s.To != "" || s.Recipient != "US.13491208655302741918" {
+				t.Errorf("bsuid summary = %+v", s)
+			}
+		}
+	}
+	st, err := f.store.Stats(ctx, deadletter.Filter{})
+	if err != nil || st.Recipients != 3 {
+		t.Errorf("stats = %+v, %v; want 3 recipients", st, err)
 	}
 }
 
@@ -197,6 +245,11 @@ func TestParams(t *testing.T) {
 		{deadletter.Params{Limit: "ten"}, "list", "limit"},
 		{deadletter.Params{Limit: "100000"}, "list", "limit"},
 		{deadletter.Params{Cursor: "nope"}, "list", "cursor"},
+		{deadletter.Params{To: "+1 555 0000001"}, "list", "to"},
+		{deadletter.Params{To: "US.13491208655302741918"}, "list", "to"},
+		{deadletter.Params{Recipient: "15550000001"}, "list", "recipient"},
+		{deadletter.Params{Recipient: "us.1"}, "list", "recipient"},
+		{deadletter.Params{To: "15550000001", Recipient: "US.1"}, "list", "recipient"},
 		{deadletter.Params{}, "replay", "reason"},
 		{deadletter.Params{Code: "131047"}, "replay", "reason"},
 		{deadletter.Params{Reason: "window", AsTemplate: "x"}, "replay", "language"},

@@ -1,6 +1,7 @@
 package deadletter
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -42,6 +43,8 @@ type Params struct {
 	Code          string
 	PhoneNumberID string
 	Template      string
+	To            string // a recipient number
+	Recipient     string // a recipient's business-scoped user ID
 	Since         string
 	Limit         string
 	Cursor        string
@@ -84,6 +87,20 @@ func (p Params) Filter() (Filter, error) {
 			return f, paramErr("template", "longer than 512 bytes")
 		}
 		f.Template = p.Template
+	}
+	switch {
+	case p.To != "" && p.Recipient != "":
+		return f, paramErr("recipient", "give to (a number) or recipient (a business-scoped user ID), not both")
+	case p.To != "":
+		if err := queue.ValidateRecipient(p.To); err != nil {
+			return f, paramErr("to", "%s", problemOf(err))
+		}
+		f.Recipient = p.To
+	case p.Recipient != "":
+		if err := queue.ValidateUserID(p.Recipient); err != nil {
+			return f, paramErr("recipient", "%s", problemOf(err))
+		}
+		f.Recipient = p.Recipient
 	}
 	if p.Since != "" {
 		d, err := ParseDuration(p.Since)
@@ -234,4 +251,13 @@ func ParseDuration(s string) (time.Duration, error) {
 		return 0, fmt.Errorf("%q is not a positive duration like 36h, 90m or 7d", s)
 	}
 	return d, nil
+}
+
+// problemOf is a validation error without its "invalid job: field:" lead.
+func problemOf(err error) string {
+	var ve *queue.ValidationError
+	if errors.As(err, &ve) {
+		return ve.Problem
+	}
+	return err.Error()
 }

@@ -146,7 +146,7 @@ func (s *Store) Replay(ctx context.Context, pub Publisher, req ReplayRequest, em
 		err = s.scan(ctx, req.Filter, "", replayField, func(rows []row) (bool, error) {
 			for _, r := range rows {
 				var e Entry
-				if err := json.Unmarshal([]byte(r.fields[4]), &e); err != nil {
+				if err := json.Unmarshal([]byte(r.fields[5]), &e); err != nil {
 					report(ReplayResult{ID: r.id, Error: "stored entry does not decode: " + err.Error()})
 					continue
 				}
@@ -314,8 +314,8 @@ func (e *Entry) replayJob(asTemplate, language string, now time.Time) (*queue.Jo
 }
 
 // templateMessage rewrites a free-form message object into a template
-// message to the same recipient: messaging_product, recipient_type, to and
-// biz_opaque_callback_data stay; the type and its payload (and any reply
+// message to the same recipient: messaging_product, recipient_type, to (or
+// recipient) and biz_opaque_callback_data stay; the type and its payload (and any reply
 // context, which belonged to the conversation the window closed) go.
 func templateMessage(msg json.RawMessage, name, language string) (json.RawMessage, error) {
 	var in map[string]json.RawMessage
@@ -332,7 +332,8 @@ func templateMessage(msg json.RawMessage, name, language string) (json.RawMessag
 	out := struct {
 		MessagingProduct json.RawMessage `json:"messaging_product"`
 		RecipientType    json.RawMessage `json:"recipient_type,omitempty"`
-		To               json.RawMessage `json:"to"`
+		To               json.RawMessage `json:"to,omitempty"`
+		Recipient        json.RawMessage `json:"recipient,omitempty"`
 		BizOpaque        json.RawMessage `json:"biz_opaque_callback_data,omitempty"`
 		Type             string          `json:"type"`
 		Template         tpl             `json:"template"`
@@ -340,6 +341,7 @@ func templateMessage(msg json.RawMessage, name, language string) (json.RawMessag
 		MessagingProduct: in["messaging_product"],
 		RecipientType:    in["recipient_type"],
 		To:               in["to"],
+		Recipient:        in["recipient"],
 		BizOpaque:        in["biz_opaque_callback_data"],
 		Type:             "template",
 		Template:         tpl{Name: name, Language: lang{Code: language}},

@@ -321,3 +321,33 @@ func TestReplayAsTemplate(t *testing.T) {
 		t.Errorf("message keys %v", keys)
 	}
 }
+
+// TestReplayAsTemplateBSUID: a free-form message to a business-scoped user
+// ID becomes a template message to the same recipient, with no to.
+func TestReplayAsTemplateBSUID(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	n := testenvNATS(t)
+	pub := queue.NewProducer(n.js, queue.ProducerOptions{})
+	f.park(t, spec{id: "freeb", reason: "window", code: 131047, bsuid: "US.13491208655302741918", text: "hello again"})
+	req, err := deadletter.Params{Reason: "window", AsTemplate: "reengage", Language: "de"}.ReplayRequest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res collect[deadletter.ReplayResult]
+	if tot, err := f.store.Replay(ctx, pub, req, res.emit); err != nil || tot.Done != 1 {
+		t.Fatalf("%+v %+v %v", tot, res.all(), err)
+	}
+	msgs := messages(t, n.stream)
+	if len(msgs) != 1 {
+		t.Fatalf("%d messages", len(msgs))
+	}
+	job, sum, err := queue.Decode(msgs[0].Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Type != "template" || sum.Recipient != "US.13491208655302741918" || sum.To != "" {
+		t.Errorf("replayed message %s", job.Message)
+	}
+}

@@ -146,10 +146,10 @@ func str(v any) string {
 // The fields a scan reads of each entry: its index values first, so that
 // f.match can be checked, then what the caller needs.
 var (
-	indexFields = []string{"r", "c", "p", "t"}
-	listFields  = []string{"r", "c", "p", "t", "d"}
+	indexFields = []string{"r", "c", "p", "t", "x"}
+	listFields  = []string{"r", "c", "p", "t", "x", "d"}
 	statFields  = []string{"r", "c", "p", "t", "x"}
-	replayField = []string{"r", "c", "p", "t", "d", "g"}
+	replayField = []string{"r", "c", "p", "t", "x", "d", "g"}
 )
 
 // scanBatch is the number of entries one page script reads. Big enough to
@@ -197,7 +197,7 @@ func (s *Store) scanFrom(ctx context.Context, f Filter, max, skip string, batch 
 		max, skip = strconv.FormatInt(last.score, 10), last.id
 		keep := rows[:0:0]
 		for _, r := range rows {
-			if r.found && f.match(r.fields[0], r.fields[1], r.fields[2], r.fields[3]) {
+			if r.found && f.match(r.fields[0], r.fields[1], r.fields[2], r.fields[3], r.fields[4]) {
 				keep = append(keep, r)
 			}
 		}

@@ -158,7 +158,7 @@ func (s *Store) Park(ctx context.Context, e *Entry) error {
 	}
 	keys := []string{s.entryKey(e.ID)}
 	args := []any{s.base(), e.ID, data, e.ParkedAt.UnixMilli(), e.Reason, e.codeKey(),
-		e.PhoneNumberID, e.Template, e.To, e.Replayed}
+		e.PhoneNumberID, e.Template, e.Addressee(), e.Replayed}
 	if _, err := s.wait.RunScript(ctx, s.rdb, parkScript, keys, args...); err != nil {
 		return fmt.Errorf("park %s: %w", e.ID, err)
 	}
@@ -242,6 +242,10 @@ type Filter struct {
 	Code          *int
 	PhoneNumberID string
 	Template      string
+	// Recipient keeps entries for one recipient: a number (to) or a
+	// business-scoped user ID (recipient). It narrows a scan; it has no
+	// index of its own.
+	Recipient string
 	// Since keeps entries parked within this long before now.
 	Since time.Duration
 }
@@ -265,11 +269,12 @@ func (f Filter) dims() []string {
 }
 
 // IsZero reports whether the filter selects everything.
-func (f Filter) IsZero() bool { return len(f.dims()) == 0 && f.Since == 0 }
+func (f Filter) IsZero() bool { return len(f.dims()) == 0 && f.Since == 0 && f.Recipient == "" }
 
 // match checks the stored index fields of one entry against the filter.
-func (f Filter) match(reason, code, pn, tpl string) bool {
-	return (f.Reason == "" || f.Reason == reason) &&
+func (f Filter) match(reason, code, pn, tpl, recipient string) bool {
+	return (f.Recipient == "" || f.Recipient == recipient) &&
+		(f.Reason == "" || f.Reason == reason) &&
 		(f.Code == nil || strconv.Itoa(*f.Code) == code) &&
 		(f.PhoneNumberID == "" || f.PhoneNumberID == pn) &&
 		(f.Template == "" || f.Template == tpl)
