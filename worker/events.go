@@ -237,21 +237,23 @@ func (w *Worker) statusFailed(ctx context.Context, msg jetstream.Msg, ev webhook
 		return
 	}
 	history = append(history, a)
-	e := &deadletter.Entry{
-		ID: id, Reason: reason, Problem: problem, Job: body, Subject: "",
-		PhoneNumberID: ev.PhoneNumberID, Attempts: history, TraceID: st.TraceID, SpanID: st.SpanID,
-		ParkedAt: w.now().UTC(), Replayed: st.SentGen,
-		LastError: &deadletter.LastError{Title: se.Title, Message: se.Message, Details: se.Details()},
+	var job *queue.Job
+	var sum queue.Summary
+	if body != nil {
+		if j, su, err := queue.Decode(body); err == nil {
+			job, sum = j, su
+		}
 	}
+	e := w.newEntry(id, st.SentGen, reason, problem, body, job, sum)
+	e.Attempts, e.TraceID, e.SpanID = history, st.TraceID, st.SpanID
+	e.LastError = &deadletter.LastError{Title: se.Title, Message: se.Message, Details: se.Details()}
 	if f.HasCode {
 		c := f.Code
 		e.LastError.Code = &c
 	}
-	if body != nil {
-		if job, sum, err := queue.Decode(body); err == nil {
-			e.To, e.MessageType, e.Template, e.Language, e.Metadata = sum.To, sum.Type, sum.Template, sum.Language, job.Metadata
-			e.Subject = queue.Subject(queue.DefaultSubjectPrefix, job.PhoneNumberID)
-		}
+	e.PhoneNumberID = ev.PhoneNumberID
+	if job != nil {
+		e.Subject = queue.Subject(queue.DefaultSubjectPrefix, job.PhoneNumberID)
 	}
 	if e.To == "" {
 		e.To = ev.RecipientID

@@ -35,6 +35,7 @@ import (
 	"github.com/waqhq/waq/policy"
 	"github.com/waqhq/waq/queue"
 	"github.com/waqhq/waq/telemetry"
+	"github.com/waqhq/waq/throttle"
 	"github.com/waqhq/waq/webhook"
 )
 
@@ -49,7 +50,7 @@ type Worker struct {
 	tracer  trace.Tracer
 	reg     *prometheus.Registry
 	metrics *telemetry.Metrics
-	gate    Gate
+	gate    *throttle.Gate
 	now     func() time.Time
 	id      string
 	gauges  time.Duration // Options.GaugeInterval
@@ -122,8 +123,6 @@ type Options struct {
 	// Registry collects the metrics; defaults to a new one with Go and
 	// process collectors.
 	Registry *prometheus.Registry
-	// Gate is the throughput control; defaults to one built from the config.
-	Gate Gate
 	// Now is the clock; defaults to time.Now.
 	Now func() time.Time
 	// Listener, when set, serves HTTP instead of listening on HTTPAddr.
@@ -195,7 +194,6 @@ func New(cfg Config, getenv func(string) string, opts Options) (*Worker, error) 
 		w.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
 	w.metrics = telemetry.NewMetrics(w.reg)
-	w.gate = opts.Gate
 	w.listener = opts.Listener
 	w.gauges = opts.GaugeInterval
 	host, _ := os.Hostname()
@@ -261,9 +259,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	defer w.close()
 	// The gate before the listener: /readyz reads it from the first request.
-	if w.gate == nil {
-		w.gate = newGate(w)
-	}
+	w.gate = newGate(w)
 	if err := w.serveHTTP(); err != nil {
 		return err
 	}

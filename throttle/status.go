@@ -1,0 +1,120 @@
+package throttle
+
+import (
+	"sort"
+	"time"
+
+	"github.com/waqhq/waq/numbers"
+)
+
+// Status is what /readyz shows of the gate.
+type Status struct {
+	Paused    []State `json:"paused"`
+	Throttled []State `json:"throttled"`
+	// AllPaused is true when no number can send.
+	AllPaused bool `json:"all_paused"`
+}
+
+// State is one number (or token, WABA, the app) held back, and why.
+type State struct {
+	Key           string    `json:"key"`
+	PhoneNumberID string    `json:"phone_number_id,omitempty"`
+	Scope         string    `json:"scope"`
+	Reason        string    `json:"reason"`
+	Code          *int      `json:"code,omitempty"`
+	Since         time.Time `json:"since,omitzero"`
+	Until         time.Time `json:"until,omitzero"`
+	Rate          float64   `json:"rate,omitempty"`
+	MPS           int       `json:"mps,omitempty"`
+}
+
+// known is every number the gate knows of: the file's and those seen.
+func (g *Gate) known() []numbers.Number {
+	byID := map[string]numbers.Number{}
+	for _, n := range g.numbers.Listed() {
+		byID[n.PhoneNumberID] = n
+	}
+	g.mu.RLock()
+	for id, n := range g.seen {
+		if _, ok := byID[id]; !ok {
+			byID[id] = n
+		}
+	}
+	g.mu.RUnlock()
+	out := make([]numbers.Number, 0, len(byID))
+	for _, n := range byID {
+		out = append(out, n)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].PhoneNumberID < out[j].PhoneNumberID })
+	return out
+}
+
+// Status lists what is paused or throttled.
+func (g *Gate) Status() Status {
+	var st Status
+	known := g.known()
+	g.mu.RLock()
+	defer g.mu.RUnlock()
+	now := g.now()
+	paused := 0
+	for _, n := range known {
+		for _, k := range pauseKeys(n) {
+			if h, ok := g.holds[k]; ok {
+				st.Paused = append(st.Paused, State{Key: k, PhoneNumberID: n.PhoneNumberID, Scope: h.Scope, Reason: h.Reason, Code: h.Code, Since: h.Since, Until: h.Until})
+				paused++
+				break
+			}
+		}
+		if r, ok := g.rates[n.PhoneNumberID]; ok && r.rate < float64(r.mps)-0.01 {
+			st.Throttled = append(st.Throttled, State{Key: "rate", PhoneNumberID: n.PhoneNumberID, Scope: "number", Reason: "130429: rate lowered", Rate: r.rate, MPS: r.mps})
+		}
+	}
+	keys := make([]string, 0, len(g.holds))
+	for k := range g.holds {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		h := g.holds[k]
+		if h.Kind == "hold" && now.Before(h.Until) {
+			st.Throttled = append(st.Throttled, State{Key: k, Scope: h.Scope, Reason: h.Reason, Since: h.Since, Until: h.Until})
+		}
+	}
+	// No number can send when every known number is paused (and there is
+	// at least one), or the default token is paused with no file.
+	st.AllPaused = len(known) > 0 && paused == len(known)
+	if _, ok := g.holds["pause:app"]; ok {
+		st.AllPaused = true
+	}
+	if len(g.numbers.Listed()) == 0 && g.numbers.HasDefaultToken() {
+		if _, ok := g.holds["pause:token:"+numbers.DefaultTokenEnv]; ok {
+			st.AllPaused = true
+		}
+	}
+	return st
+}
+
+func (g *Gate) publishMetrics() {
+	if g.metrics == nil {
+		return
+	}
+	st := g.Status()
+	g.metrics.Paused.Reset()
+	g.metrics.ThrottledNumber.Reset()
+	for _, n := range g.known() {
+		g.metrics.Paused.WithLabelValues(n.PhoneNumberID).Set(0)
+	}
+	for _, p := range st.Paused {
+		g.metrics.Paused.WithLabelValues(p.PhoneNumberID).Set(1)
+	}
+	g.mu.RLock()
+	for pn, r := range g.rates {
+		g.metrics.Rate.WithLabelValues(pn).Set(r.rate)
+		v := 0.0
+		if r.rate < float64(r.mps)-0.01 {
+			v = 1
+		}
+		g.metrics.ThrottledNumber.WithLabelValues(pn).Set(v)
+	}
+	g.mu.RUnlock()
+}

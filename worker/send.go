@@ -1,0 +1,236 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/waqhq/waq/deadletter"
+	"github.com/waqhq/waq/graph"
+	"github.com/waqhq/waq/ledger"
+	"github.com/waqhq/waq/numbers"
+	"github.com/waqhq/waq/policy"
+	"github.com/waqhq/waq/telemetry"
+)
+
+// send makes one attempt and acts on its answer.
+func (d *delivery) send(ctx context.Context, num numbers.Number) {
+	w := d.w
+	// attempts counts this job's sends in its generation, this one included;
+	// held are those answered with a throttle or pause.
+	attempts := policy.Attempts{Sends: 1}
+	if d.state.Gen == d.gen {
+		attempts = policy.Attempts{Sends: d.state.Attempts + d.state.Throttles + 1, Held: d.state.Throttles}
+	}
+	d.attr(telemetry.AttrAttempt.Int(attempts.Sends))
+
+	hctx, hspan := w.tracer.Start(ctx, "POST /{version}/{phone_number_id}/messages",
+		trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(w.httpAttrs...))
+	w.metrics.InFlight.Inc()
+	start := time.Now()
+	res, err := w.graph.Send(hctx, graph.SendRequest{
+		PhoneNumberID: d.job.PhoneNumberID,
+		Token:         num.Token(),
+		Message:       d.job.Message,
+		JobID:         d.job.ID,
+	})
+	took := time.Since(start)
+	w.metrics.InFlight.Dec()
+	at := w.now().UTC()
+	a := ledger.Attempt{At: at, TraceID: traceID(d.span), SpanID: d.span.SpanContext().SpanID().String(), Worker: w.id}
+
+	if err == nil {
+		hspan.SetAttributes(telemetry.AttrHTTPStatus.Int(res.HTTPStatus))
+		hspan.End()
+		w.metrics.AttemptSeconds.WithLabelValues("sent").Observe(took.Seconds())
+		d.sent(ctx, num, res, a)
+		return
+	}
+	f, ok := graph.Classify(err)
+	if !ok {
+		// The work context ended mid-send: we do not know what Meta did.
+		// Leave the job to be redelivered.
+		hspan.End()
+		d.logger().Warn("send interrupted by shutdown; the job will be redelivered", "error", err)
+		return
+	}
+	if f.HTTPStatus != 0 {
+		hspan.SetAttributes(telemetry.AttrHTTPStatus.Int(f.HTTPStatus))
+	}
+	hspan.SetStatus(codes.Error, failureLabel(f))
+	hspan.End()
+	d.failed(ctx, num, err, f, attempts, took, a)
+}
+
+func (d *delivery) sent(ctx context.Context, num numbers.Number, res *graph.SendResult, a ledger.Attempt) {
+	w := d.w
+	a.HTTPStatus = res.HTTPStatus
+	a.FBTraceID = res.FBTraceID
+	rec := []ledger.SentRecord{{ID: d.job.ID, Gen: d.gen, WAMID: res.WAMID, Attempt: a, Body: d.msg.Data(),
+		Fresh: d.state == (ledger.State{})}}
+	err := w.durably(ctx, d.msg, func(c context.Context) error { return w.ledger.RecordSentMany(c, rec) })
+	if err != nil {
+		// The job was sent and its record could not be written before the
+		// work context ended: a redelivery will send it again.
+		d.logger().Error("sent, but the record could not be written; the job may be sent twice", "wamid", res.WAMID, "error", err)
+		d.span.SetStatus(codes.Error, "outcome not recorded")
+		return
+	}
+	w.metrics.Sends.WithLabelValues("sent", d.job.PhoneNumberID).Inc()
+	d.attr(telemetry.AttrWAMID.String(res.WAMID), telemetry.AttrAction.String("sent"))
+	if res.FBTraceID != "" {
+		d.attr(telemetry.AttrFBTraceID.String(res.FBTraceID))
+	}
+	d.ack()
+	if w.log.Enabled(ctx, slog.LevelDebug) {
+		d.logger().Debug("sent", "wamid", res.WAMID, "phone_number_id", d.job.PhoneNumberID)
+	}
+}
+
+func (d *delivery) failed(ctx context.Context, num numbers.Number, err error, f graph.Failure, attempts policy.Attempts, took time.Duration, a ledger.Attempt) {
+	w := d.w
+	label := failureLabel(f)
+	w.metrics.APIErrors.WithLabelValues(label).Inc()
+	a.HTTPStatus = f.HTTPStatus
+	a.FBTraceID = f.FBTraceID
+	a.Subcode = f.Subcode
+	if f.HasCode {
+		c := f.Code
+		a.Code = &c
+		d.attr(telemetry.AttrErrorCode.Int(f.Code))
+		if f.Subcode != 0 {
+			d.attr(telemetry.AttrErrorSubcode.Int(f.Subcode))
+		}
+	} else {
+		a.Error = shortError(err)
+	}
+	if f.FBTraceID != "" {
+		d.attr(telemetry.AttrFBTraceID.String(f.FBTraceID))
+	}
+	d.span.SetStatus(codes.Error, label)
+
+	dec := w.policy.DecideAttempts(f, attempts)
+	a.Action = string(dec.Action)
+	d.attr(telemetry.AttrAction.String(string(dec.Action)))
+	last := lastError(err, f)
+
+	switch dec.Action {
+	case policy.Retry:
+		a.Outcome = "failed"
+		a.DelayMS = dec.Delay.Milliseconds()
+		w.metrics.Sends.WithLabelValues("failed", d.job.PhoneNumberID).Inc()
+		w.metrics.AttemptSeconds.WithLabelValues("failed").Observe(took.Seconds())
+		if !d.record(ctx, a, ledger.CountAttempt) {
+			return
+		}
+		w.metrics.Retries.WithLabelValues(label).Inc()
+		d.logger().Info("send failed; retrying", "code", label, "fbtrace_id", f.FBTraceID, "attempt", attempts.Sends, "delay", dec.Delay.String())
+		d.nak(dec.Delay)
+	case policy.Throttle:
+		a.Outcome = "throttled"
+		w.metrics.Sends.WithLabelValues("throttled", d.job.PhoneNumberID).Inc()
+		w.metrics.AttemptSeconds.WithLabelValues("throttled").Observe(took.Seconds())
+		var usage *graph.Usage
+		var ae *graph.APIError
+		if errors.As(err, &ae) {
+			usage = ae.Usage
+		}
+		delay := w.gate.Throttled(ctx, num, d.sum.To, dec.Scope, usage, dec.Delay)
+		a.DelayMS = delay.Milliseconds()
+		if !d.record(ctx, a, ledger.CountHeld) {
+			return
+		}
+		w.metrics.Throttled.WithLabelValues(string(dec.Scope)).Inc()
+		d.logger().Info("rate limited; holding back", "code", label, "scope", string(dec.Scope), "delay", delay.String())
+		d.nak(delay)
+	case policy.Pause:
+		a.Outcome = "paused"
+		w.metrics.Sends.WithLabelValues("failed", d.job.PhoneNumberID).Inc()
+		w.metrics.AttemptSeconds.WithLabelValues("failed").Observe(took.Seconds())
+		delay := w.gate.Pause(ctx, num, dec.Scope, f, last)
+		a.DelayMS = delay.Milliseconds()
+		if !d.record(ctx, a, ledger.CountHeld) {
+			return
+		}
+		d.logger().Warn("credential or account problem; pausing", "code", label, "fbtrace_id", f.FBTraceID, "scope", string(dec.Scope), "phone_number_id", d.job.PhoneNumberID)
+		d.nak(delay)
+	default: // policy.Park, retries exhausted included
+		a.Outcome = "failed"
+		w.metrics.Sends.WithLabelValues("failed", d.job.PhoneNumberID).Inc()
+		w.metrics.AttemptSeconds.WithLabelValues("failed").Observe(took.Seconds())
+		problem := "the policy parks " + label
+		if dec.Exhausted {
+			problem = fmt.Sprintf("%s after %d sends", label, attempts.Sends)
+		}
+		d.park(ctx, dec.Reason, problem, last, a)
+	}
+}
+
+// record appends an attempt durably; false when it could not (the message
+// is left for redelivery).
+func (d *delivery) record(ctx context.Context, a ledger.Attempt, c ledger.Count) bool {
+	err := d.w.durably(ctx, d.msg, func(cx context.Context) error {
+		_, err := d.w.ledger.RecordAttempt(cx, d.job.ID, d.gen, a, c)
+		return err
+	})
+	if errors.Is(err, ledger.ErrStale) {
+		d.alreadyDone("superseded")
+		return false
+	}
+	if err != nil {
+		d.logger().Warn("attempt could not be recorded; the job will be redelivered", "error", err)
+		return false
+	}
+	return true
+}
+
+// failureLabel is the metric label and short name of a failure.
+func failureLabel(f graph.Failure) string {
+	switch {
+	case f.HasCode:
+		return strconv.Itoa(f.Code)
+	case f.Transport && f.HTTPStatus == 0:
+		return "transport"
+	default:
+		return "http_" + strconv.Itoa(f.HTTPStatus)
+	}
+}
+
+// lastError keeps every field of a failed answer for the dead-letter entry.
+func lastError(err error, f graph.Failure) *deadletter.LastError {
+	le := &deadletter.LastError{HTTPStatus: f.HTTPStatus, FBTraceID: f.FBTraceID}
+	var ae *graph.APIError
+	if errors.As(err, &ae) {
+		c := ae.Code
+		le.Code = &c
+		le.Subcode = ae.Subcode
+		le.Type = ae.Type
+		le.Title = ae.Title
+		le.Message = ae.Message
+		le.Details = ae.Details
+		le.UserTitle = ae.UserTitle
+		le.UserMsg = ae.UserMsg
+		return le
+	}
+	var te *graph.TransportError
+	if errors.As(err, &te) {
+		le.Transport = string(te.Kind)
+		le.Message = shortError(err)
+	}
+	return le
+}
+
+func shortError(err error) string {
+	s := err.Error()
+	if len(s) > 300 {
+		s = s[:300] + "…"
+	}
+	return s
+}
