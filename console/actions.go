@@ -32,6 +32,13 @@ type outcome struct {
 	OK         bool
 	Generation int
 	Error      string
+	// Brief is what the line shows of the entry (recipient masked);
+	// Warning says the replay cannot help, or only after a fix.
+	deadletter.Brief
+	Warning string
+	// Gone: the entry no longer exists (purged, or replayed: then Href
+	// is the job's page, what the replay produced).
+	Gone bool
 }
 
 type actionData struct {
@@ -59,7 +66,15 @@ func (d *actionData) add(o outcome) {
 		d.Failed++
 	}
 	if len(d.Rows) < shown {
-		o.Href = entryHref(o.ID)
+		switch {
+		case o.Href != "":
+		case d.DryRun || !o.OK:
+			o.Href = entryHref(o.ID) // still parked
+		case d.Action == "replay":
+			o.Href, o.Gone = jobHref(o.ID), true // the job as replayed
+		default:
+			o.Gone = true // purged: nothing to link to
+		}
 		d.Rows = append(d.Rows, o)
 	}
 }
@@ -124,7 +139,7 @@ func (c *Console) replayPreview(w http.ResponseWriter, r *http.Request, s sessio
 			d.Truncated = true
 			return errEnough
 		}
-		d.add(outcome{ID: res.ID, OK: res.Error == "", Generation: res.Generation, Error: res.Error})
+		d.add(outcome{ID: res.ID, OK: res.Error == "", Generation: res.Generation, Error: res.Error, Brief: res.Brief, Warning: res.Warning})
 		if res.Error == "" {
 			lines = append(lines, res.ID+"@"+strconv.Itoa(res.Generation))
 		}
@@ -195,7 +210,7 @@ func (c *Console) unchanged(r *http.Request, gens map[string]int, ids []string, 
 		case g == gens[id]:
 			keep = append(keep, id)
 		case g == 0:
-			d.add(outcome{ID: id, Error: "no longer parked (replayed, purged or expired since the preview): left alone"})
+			d.add(outcome{ID: id, Href: jobHref(id), Gone: true, Error: "no longer parked (replayed, purged or expired since the preview): left alone"})
 		default:
 			d.add(outcome{ID: id, Generation: g, Error: "parked again since the preview (now generation " + strconv.Itoa(g) + "): left alone; preview again"})
 		}
@@ -231,7 +246,7 @@ func (c *Console) replay(w http.ResponseWriter, r *http.Request, s session) {
 		p.IDs = keep
 		req, _ := p.ReplayRequest()
 		tot, err = c.opts.Store.Replay(r.Context(), c.opts.Publisher, req, func(res deadletter.ReplayResult) error {
-			d.add(outcome{ID: res.ID, OK: res.Replayed, Generation: res.Generation, Error: res.Error})
+			d.add(outcome{ID: res.ID, OK: res.Replayed, Generation: res.Generation, Error: res.Error, Brief: res.Brief, Warning: res.Warning})
 			return nil
 		})
 		if err != nil {
@@ -272,7 +287,7 @@ func (c *Console) purgePreview(w http.ResponseWriter, r *http.Request, s session
 			d.Truncated = true
 			return errEnough
 		}
-		d.add(outcome{ID: res.ID, OK: res.Error == "", Error: res.Error})
+		d.add(outcome{ID: res.ID, OK: res.Error == "", Error: res.Error, Brief: res.Brief})
 		if res.Error == "" {
 			ids = append(ids, res.ID)
 		}
@@ -322,7 +337,7 @@ func (c *Console) purge(w http.ResponseWriter, r *http.Request, s session) {
 		p.IDs = keep
 		req, _ := p.PurgeRequest()
 		tot, err = c.opts.Store.Purge(r.Context(), req, func(res deadletter.PurgeResult) error {
-			d.add(outcome{ID: res.ID, OK: res.Purged, Error: res.Error})
+			d.add(outcome{ID: res.ID, OK: res.Purged, Error: res.Error, Brief: res.Brief})
 			return nil
 		})
 		if err != nil {

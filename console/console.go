@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/waqhq/waq/deadletter"
+	"github.com/waqhq/waq/ledger"
 	"github.com/waqhq/waq/worker"
 )
 
@@ -42,6 +43,12 @@ type Options struct {
 	// Gatherer is the worker's metrics registry, sampled for the overview;
 	// nil leaves the overview's charts empty.
 	Gatherer prometheus.Gatherer
+	// Ledger is the job records: the job page (what a replay produced)
+	// and the search by wamid read it; nil shows less.
+	Ledger *ledger.Ledger
+	// HashRecipient is the workers' recipient hash (waq.recipient.hash):
+	// the search by recipient compares hashes; nil turns it off.
+	HashRecipient func(number string) string
 	// Readiness returns what /readyz would answer; nil shows nothing of it.
 	Readiness func() worker.Readiness
 	// TraceURL links a trace id to the tracing UI: a template with
@@ -123,6 +130,9 @@ func New(opts Options) *Console {
 	c.mux.Handle("POST "+Prefix+"replay", c.signedIn(c.csrf(c.replay)))
 	c.mux.Handle("GET "+Prefix+"purge", c.signedIn(c.purgePreview))
 	c.mux.Handle("POST "+Prefix+"purge", c.signedIn(c.csrf(c.purge)))
+	c.mux.Handle("GET "+Prefix+"search", c.signedIn(c.search))
+	c.mux.Handle("POST "+Prefix+"search", c.signedIn(c.csrf(c.searchRecipient)))
+	c.mux.Handle("GET "+Prefix+"job/{id}", c.signedIn(c.job))
 	c.mux.Handle("GET "+Prefix+"export", c.signedIn(c.exportPreview))
 	c.mux.Handle("GET "+Prefix+"export/ticket", c.signedIn(c.exportTicket))
 	c.mux.Handle("GET "+Prefix+"static/", c.static)

@@ -261,7 +261,7 @@ func TestList(t *testing.T) {
 		}
 	}
 	r := c.get(Prefix + "dlq?reason=window")
-	for _, want := range []string{"131047 on 2 jobs across 2 recipients", "•••••••0001", "fb-w1", `value="window" selected`} {
+	for _, want := range []string{"all 2 failures are window (131047", "•••••••0001", "fb-w1", `value="window" selected`} {
 		if !strings.Contains(r.body, want) {
 			t.Errorf("list lacks %q", want)
 		}
@@ -508,7 +508,7 @@ func TestExport(t *testing.T) {
 	c := f.client(t)
 	c.signIn()
 	r := c.get(Prefix + "export?reason=window")
-	if r.code != 200 || !strings.Contains(r.body, "131047 on 2 jobs") || !strings.Contains(r.body, "•••••••0001 (1)") || strings.Contains(r.body, "1555000000") {
+	if r.code != 200 || !strings.Contains(r.body, "all 2 failures are window (131047") || !strings.Contains(r.body, "•••••••0001 (1)") || strings.Contains(r.body, "1555000000") {
 		t.Errorf("preview: %d", r.code)
 	}
 	text := hrefOf(r.body, "download")

@@ -9,6 +9,7 @@ import (
 
 	"github.com/waqhq/waq/deadletter"
 	"github.com/waqhq/waq/ledger"
+	"github.com/waqhq/waq/policy"
 	"github.com/waqhq/waq/queue"
 )
 
@@ -175,6 +176,14 @@ type entryData struct {
 	// Back is the list of the entry's reason: where an action on it
 	// returns, since the entry itself is gone after one.
 	Back string
+	// Advice is the next step (policy.AdviceFor); a replay it says cannot
+	// help is not offered, one that helps only after a fix carries the
+	// warning.
+	Advice            policy.Advice
+	OfferAsIs         bool
+	OfferAsTemplate   bool
+	AsIsWarning       string
+	AsTemplateWarning string
 }
 
 func (c *Console) entry(w http.ResponseWriter, r *http.Request, s session) {
@@ -198,13 +207,20 @@ func (c *Console) entry(w http.ResponseWriter, r *http.Request, s session) {
 	if len(e.Job) > 0 {
 		job = m.job(e.Job)
 	}
-	d := entryData{E: e, To: mask(e.To), Problem: m.text(e.Problem), FBTraceID: e.FBTraceID(),
+	d := entryData{E: e, To: mask(e.To), Problem: deadletter.MaskNumbers(m.text(e.Problem)), FBTraceID: e.FBTraceID(),
 		TraceLink: traceLink(c.opts.TraceURL, e.TraceID), TraceURLSet: c.opts.TraceURL != "",
 		FreeForm: e.MessageType != "template" && len(e.Job) > 0}
 	d.Job = job
 	if len(e.Raw) > 0 {
-		d.Raw = m.text(string(e.Raw))
+		// A body that is not a job has no recipient field to mask by.
+		d.Raw = deadletter.MaskNumbers(m.text(string(e.Raw)))
 	}
+	if e.To == "" && job != "" {
+		d.Job = deadletter.MaskNumbers(job)
+	}
+	d.Advice = e.Advice()
+	d.OfferAsIs, d.OfferAsTemplate = d.Advice.Offers(false), d.FreeForm && d.Advice.Offers(true)
+	d.AsIsWarning, d.AsTemplateWarning = d.Advice.ReplayWarning(false), d.Advice.ReplayWarning(true)
 	le := e.LastError
 	if le == nil {
 		le = &deadletter.LastError{}

@@ -9,7 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
+
+	"github.com/waqhq/waq/deadletter"
 )
 
 // funcs are the templates' helpers.
@@ -25,21 +26,9 @@ var funcs = template.FuncMap{
 	"plural": func(n int, word string) string { return plural(n, word) },
 }
 
-// mask hides a recipient's number but its last digits: 15551234567 is
-// •••••••4567. Short values keep fewer digits, so that little is shown of
-// a number that is short because it is wrong.
-func mask(s string) string {
-	n := utf8.RuneCountInString(s)
-	if n == 0 {
-		return ""
-	}
-	keep := 4
-	if n < 8 {
-		keep = n / 3
-	}
-	r := []rune(s)
-	return strings.Repeat("•", n-keep) + string(r[n-keep:])
-}
+// mask hides a recipient's number but its last digits (the one masking
+// of pages, previews and results: deadletter.MaskRecipient).
+func mask(s string) string { return deadletter.MaskRecipient(s) }
 
 // masker hides one recipient's number wherever it appears in a text of
 // its entry (the job as published, an error's message or details).

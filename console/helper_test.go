@@ -21,6 +21,7 @@ import (
 
 	"github.com/waqhq/waq/deadletter"
 	"github.com/waqhq/waq/internal/testenv"
+	"github.com/waqhq/waq/ledger"
 	"github.com/waqhq/waq/queue"
 	"github.com/waqhq/waq/telemetry"
 	"github.com/waqhq/waq/throttle"
@@ -73,6 +74,8 @@ type fixture struct {
 	stream  jetstream.Stream
 	metrics *telemetry.Metrics
 	clock   *clock
+	ledger  *ledger.Ledger
+	hasher  *telemetry.RecipientHasher
 	logs    *syncBuffer
 	ready   worker.Readiness
 }
@@ -88,6 +91,8 @@ func setup(t *testing.T, opts ...func(*Options)) *fixture {
 	}
 	f := &fixture{clock: &clock{t: time.Now()}, logs: &syncBuffer{}, stream: stream}
 	f.store = deadletter.New(r.Client(t), deadletter.Options{Prefix: "con", Now: f.clock.Now})
+	f.ledger = ledger.New(r.Client(t), ledger.Options{Prefix: "con"})
+	f.hasher = telemetry.NewRecipientHasher([]byte("console test key"))
 	reg := prometheus.NewRegistry()
 	f.metrics = telemetry.NewMetrics(reg)
 	code := 190
@@ -96,7 +101,8 @@ func setup(t *testing.T, opts ...func(*Options)) *fixture {
 	o := Options{
 		Token: token, Store: f.store, Publisher: queue.NewProducer(js, queue.ProducerOptions{}), Gatherer: reg,
 		Readiness: func() worker.Readiness { return f.ready },
-		TraceURL:  "http://jaeger.test:16686/trace/{trace_id}", SessionTTL: time.Hour, Process: "test-worker-1",
+		Ledger:    f.ledger, HashRecipient: f.hasher.Hash,
+		TraceURL: "http://jaeger.test:16686/trace/{trace_id}", SessionTTL: time.Hour, Process: "test-worker-1",
 		Now: f.clock.Now, Logger: slog.New(slog.NewTextHandler(f.logs, nil)),
 	}
 	for _, fn := range opts {

@@ -25,6 +25,8 @@ type PurgeResult struct {
 	Purged bool   `json:"purged"`
 	Error  string `json:"error,omitempty"`
 	DryRun bool   `json:"dry_run,omitempty"`
+	// Brief is the entry purged (absent when there was none).
+	Brief
 }
 
 // Purge removes the selected entries for good, with their indexes and
@@ -32,8 +34,11 @@ type PurgeResult struct {
 // the purge.
 func (s *Store) Purge(ctx context.Context, req PurgeRequest, emit func(PurgeResult) error) (Totals, error) {
 	var tot Totals
-	one := func(id string, removed bool, err error) error {
+	one := func(id string, b Brief, removed bool, err error) error {
 		r := PurgeResult{ID: id, Purged: removed && !req.DryRun, DryRun: req.DryRun}
+		if removed {
+			r.Brief = b
+		}
 		switch {
 		case err != nil:
 			r.Error = err.Error()
@@ -48,24 +53,37 @@ func (s *Store) Purge(ctx context.Context, req PurgeRequest, emit func(PurgeResu
 		return emit(r)
 	}
 	if len(req.IDs) > 0 {
-		for _, id := range req.IDs {
-			if ctx.Err() != nil {
-				return tot, fmt.Errorf("purge: %w", ctx.Err())
-			}
-			var ok bool
-			var err error
-			if req.DryRun {
-				ok, err = s.exists(ctx, id)
-			} else {
-				var r Removed
-				r, err = s.Remove(ctx, id, -1)
-				ok = r == RemovedOK
-			}
-			if errors.Is(err, context.Canceled) {
+		for ids := req.IDs; len(ids) > 0; {
+			batch := ids[:min(len(ids), scanBatch)]
+			ids = ids[len(batch):]
+			// What each line shows is read before the entry goes.
+			entries, err := s.getMany(ctx, batch)
+			if err != nil {
 				return tot, fmt.Errorf("purge: %w", err)
 			}
-			if err := one(id, ok, err); err != nil {
-				return tot, fmt.Errorf("purge: %w", err)
+			for i, id := range batch {
+				if ctx.Err() != nil {
+					return tot, fmt.Errorf("purge: %w", ctx.Err())
+				}
+				var b Brief
+				if entries[i] != nil {
+					b = entries[i].Brief()
+				}
+				var ok bool
+				var err error
+				if req.DryRun {
+					ok, err = s.exists(ctx, id)
+				} else {
+					var r Removed
+					r, err = s.Remove(ctx, id, -1)
+					ok = r == RemovedOK
+				}
+				if errors.Is(err, context.Canceled) {
+					return tot, fmt.Errorf("purge: %w", err)
+				}
+				if err := one(id, b, ok, err); err != nil {
+					return tot, fmt.Errorf("purge: %w", err)
+				}
 			}
 		}
 		return tot, nil
@@ -73,7 +91,7 @@ func (s *Store) Purge(ctx context.Context, req PurgeRequest, emit func(PurgeResu
 	f := req.Filter
 	f.Since = 0
 	max := strconv.FormatInt(s.now().Add(-req.OlderThan).UnixMilli(), 10)
-	err := s.scanFrom(ctx, f, max, "", scanBatch, indexFields, func(rows []row) (bool, error) {
+	err := s.scanFrom(ctx, f, max, "", scanBatch, statFields, func(rows []row) (bool, error) {
 		for _, r := range rows {
 			ok := true
 			var err error
@@ -85,7 +103,7 @@ func (s *Store) Purge(ctx context.Context, req PurgeRequest, emit func(PurgeResu
 					continue // removed meanwhile (replayed, swept): not ours to report
 				}
 			}
-			if err := one(r.id, ok, err); err != nil {
+			if err := one(r.id, briefOf(r), ok, err); err != nil {
 				return false, err
 			}
 		}

@@ -51,6 +51,12 @@ type ReplayResult struct {
 	// published with.
 	Generation int  `json:"generation,omitempty"`
 	DryRun     bool `json:"dry_run,omitempty"`
+	// Brief is the entry acted on (absent when there is none).
+	Brief
+	// Warning says, when the replay runs, that it cannot help or helps
+	// only after a fix (policy.Advice.ReplayWarning): a missing template
+	// replayed as it is fails the same way.
+	Warning string `json:"warning,omitempty"`
 }
 
 // Totals counts the outcomes of an operation.
@@ -238,7 +244,7 @@ func (s *Store) getMany(ctx context.Context, ids []string) ([]*Entry, error) {
 // replayOne replays one entry and reports its outcome.
 func (s *Store) replayOne(ctx context.Context, pub Publisher, req ReplayRequest, e *Entry, report func(ReplayResult), publishFailed func(bool, error)) {
 	gen := e.Replayed + 1
-	res := ReplayResult{ID: e.ID, Generation: gen, DryRun: req.DryRun}
+	res := ReplayResult{ID: e.ID, Generation: gen, DryRun: req.DryRun, Brief: e.Brief(), Warning: e.Advice().ReplayWarning(req.AsTemplate != "")}
 	job, err := e.replayJob(req.AsTemplate, req.Language, s.now())
 	if err != nil {
 		res.Error = err.Error()

@@ -233,8 +233,13 @@ func TestDLQReplay(t *testing.T) {
 	}
 	for _, l := range ls {
 		for k := range l {
-			if k != "id" && k != "replayed" && k != "error" && k != "generation" && k != "dry_run" {
+			switch k {
+			case "id", "replayed", "error", "generation", "dry_run", "to_masked", "template", "reason", "code", "parked_at", "warning":
+			default:
 				t.Errorf("unexpected field %q in %v", k, l)
+			}
+			if k == "to_masked" && !strings.HasPrefix(l[k].(string), "•••") {
+				t.Errorf("recipient not masked in %v", l)
 			}
 		}
 	}
