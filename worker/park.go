@@ -69,6 +69,11 @@ func (d *delivery) parkInvalid(ctx context.Context, verr error) {
 		id = id[:i]
 	}
 	if queue.ValidateID(id) != nil {
+		// No usable Nats-Msg-Id: the body's own id, when it can be read,
+		// so that an operator finds the job by the id its producer knows.
+		id = queue.PeekID(d.msg.Data())
+	}
+	if id == "" {
 		seq := uint64(0)
 		if md, err := d.msg.Metadata(); err == nil {
 			seq = md.Sequence.Stream

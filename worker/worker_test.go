@@ -405,6 +405,13 @@ func TestInvalidAndExpiredAreParkedUnsent(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Without a Nats-Msg-Id, an invalid body keeps its own id when it can
+	// be read ("order-196", not "invalid-196").
+	msg := nats.NewMsg("waq.send." + pn)
+	msg.Data = []byte(`{"id":"order-196","phone_number_id":"` + pn + `","message":"not an object"}`)
+	if _, err := js.PublishMsg(context.Background(), msg); err != nil {
+		t.Fatal(err)
+	}
 	past := time.Now().Add(-time.Minute)
 	late := textJob("too-late", "15551234567")
 	late.NotAfter = &past
@@ -417,6 +424,9 @@ func TestInvalidAndExpiredAreParkedUnsent(t *testing.T) {
 	bad := e.waitParked(t, 20*time.Second, "raw-1")
 	if bad.Reason != "invalid" || !strings.Contains(bad.Problem, "message.to") || bad.Job == nil {
 		t.Errorf("bad-to entry = %+v", bad)
+	}
+	if own := e.waitParked(t, 20*time.Second, "order-196"); own.Reason != "invalid" || own.Job == nil {
+		t.Errorf("entry of a body with its own id = %+v", own)
 	}
 	exp := e.waitParked(t, 20*time.Second, "too-late")
 	if exp.Reason != "expired" || exp.LastError != nil {
