@@ -120,7 +120,7 @@ export function decodeJob(body: string | Uint8Array): Summary {
     id: (v["id"] as string | null | undefined) ?? "",
     phone_number_id: (v["phone_number_id"] as string | null | undefined) ?? "",
     message: v["message"],
-    api: (v["api"] as string | null | undefined) ?? "",
+    api: (v["api"] as string | null | undefined) ?? undefined,
     metadata: (md as Record<string, string> | null | undefined) ?? undefined,
   });
 }
@@ -153,7 +153,7 @@ export function validateJob(job: Job): Summary {
     id: job.id ?? "",
     phone_number_id: job.phone_number_id ?? "",
     message: job.message,
-    api: job.api ?? "",
+    api: job.api,
     metadata: job.metadata,
   });
 }
@@ -162,7 +162,7 @@ interface Fields {
   id: string;
   phone_number_id: string;
   message: unknown;
-  api: string;
+  api: string | undefined;
   metadata: Record<string, string> | undefined;
 }
 
@@ -188,7 +188,9 @@ function validateFields(j: Fields): Summary {
       }
     }
   }
-  if (j.api !== "" && j.api !== API_MESSAGES && j.api !== API_MARKETING_MESSAGES) {
+  // Unlike Go (which takes "" as the default), an empty api is refused, as
+  // the schema refuses it: absent is the default.
+  if (j.api !== undefined && j.api !== API_MESSAGES && j.api !== API_MARKETING_MESSAGES) {
     throw new ValidationError("api", `${q(j.api)}; want "messages" or "marketing_messages"`);
   }
   const sum = summarizeMessage(j.message);
@@ -288,11 +290,12 @@ export function summarizeMessage(msg: unknown): Summary {
     validateRecipient(to);
     sum.to = to;
   }
-  const rt = (m["recipient_type"] as string | null | undefined) ?? "";
-  if (rt !== "" && rt !== "individual") {
+  const rt = m["recipient_type"] as string | null | undefined;
+  if (rt != null && rt !== "individual") {
     throw new ValidationError("message.recipient_type", `${q(rt)}; want "individual"`);
   }
-  const typ = ((m["type"] as string | null | undefined) ?? "") || "text";
+  // Absent (or null) means text; "" is refused as the schema refuses it.
+  const typ = (m["type"] as string | null | undefined) ?? "text";
   if (!(MESSAGE_TYPES as readonly string[]).includes(typ)) {
     throw new ValidationError("message.type", `unknown type ${q(typ)}; want one of ${MESSAGE_TYPES.join(", ")}`);
   }
