@@ -10,8 +10,14 @@ type messageBody struct {
 	MessagingProduct *string `json:"messaging_product"`
 	RecipientType    string  `json:"recipient_type"`
 	To               *string `json:"to"`
-	Type             *string `json:"type"`
-	Text             *struct {
+	// Recipient is a business-scoped user ID, used when To is absent.
+	Recipient *string `json:"recipient"`
+	// ProductPolicy and MessageActivitySharing are the Marketing Messages
+	// API's.
+	ProductPolicy          *string `json:"product_policy"`
+	MessageActivitySharing *bool   `json:"message_activity_sharing"`
+	Type                   *string `json:"type"`
+	Text                   *struct {
 		Body *string `json:"body"`
 	} `json:"text"`
 	Template    *templateBody `json:"template"`
@@ -28,9 +34,22 @@ type messageBody struct {
 
 var messageTypes = []string{"audio", "contacts", "document", "image", "interactive", "location", "reaction", "sticker", "template", "text", "video"}
 
+// recipient is who a message goes to as the request gave it: "to" when it is
+// there (Meta's precedence), else "recipient", a business-scoped user ID.
+func (m *messageBody) recipient() (input string, bsuid bool) {
+	if m.To != nil && *m.To != "" {
+		return *m.To, false
+	}
+	if m.Recipient != nil && *m.Recipient != "" {
+		return *m.Recipient, true
+	}
+	return "", false
+}
+
 // checkMessage validates a message object the way the messages endpoint
+// (api "messages") or the Marketing Messages API's ("marketing_messages")
 // does and returns its type.
-func checkMessage(m *messageBody) (string, *errSpec) {
+func checkMessage(m *messageBody, api string) (string, *errSpec) {
 	if m.MessagingProduct == nil || *m.MessagingProduct == "" {
 		return "", invalidParam("(#100) The parameter messaging_product is required.", "The parameter messaging_product is required.")
 	}
@@ -42,15 +61,22 @@ func checkMessage(m *messageBody) (string, *errSpec) {
 		return "", invalidParam("(#100) Param recipient_type must be one of {INDIVIDUAL, GROUP} - got \""+m.RecipientType+"\".",
 			"recipient_type must be \"individual\".")
 	}
-	if m.To == nil || *m.To == "" {
+	switch in, bsuid := m.recipient(); {
+	case in == "":
 		return "", invalidParam("(#100) The parameter to is required.", "The parameter to is required.")
-	}
-	if !phoneLike(*m.To) {
-		return "", invalidParam("(#100) Invalid parameter", "Param to must be a phone number with its country code, got \""+*m.To+"\".")
+	case !bsuid && !phoneLike(in):
+		return "", invalidParam("(#100) Invalid parameter", "Param to must be a phone number with its country code, got \""+in+"\".")
+	case bsuid && !isBSUID(in):
+		return "", invalidParam("(#100) Invalid parameter", "Param recipient must be a business-scoped user ID (like US.13491208655302741918), got \""+in+"\".")
 	}
 	t := "text" // Meta's default when type is left out
 	if m.Type != nil {
 		t = *m.Type
+	}
+	if api == APIMarketingMessages {
+		if e := checkMarketing(m, t); e != nil {
+			return "", e
+		}
 	}
 	var present bool
 	switch t {
@@ -170,4 +196,38 @@ func phoneLike(s string) bool {
 		}
 	}
 	return n >= 5 && n <= 20
+}
+
+// isBSUID accepts a business-scoped user ID: an ISO 3166 alpha-2 country
+// code, a period and up to 128 letters and digits ("US.13491208655302741918"),
+// or a parent BSUID, with "ENT." after the country ("US.ENT.118157...").
+func isBSUID(s string) bool {
+	if len(s) < 4 || s[2] != '.' || !upper(s[0]) || !upper(s[1]) {
+		return false
+	}
+	rest := s[3:]
+	if len(rest) > 4 && rest[:4] == "ENT." {
+		rest = rest[4:]
+	}
+	if len(rest) == 0 || len(rest) > 128 {
+		return false
+	}
+	for i := 0; i < len(rest); i++ {
+		c := rest[i]
+		if !upper(c) && !(c >= 'a' && c <= 'z') && !(c >= '0' && c <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+func upper(c byte) bool { return c >= 'A' && c <= 'Z' }
+
+// recipientKey is how the simulator keys a recipient (rules, windows, pair
+// limits, allowed lists): a BSUID as given, a phone number by its digits.
+func recipientKey(s string) string {
+	if isBSUID(s) {
+		return s
+	}
+	return digitsOnly(s)
 }

@@ -70,6 +70,8 @@ var codes = map[int]*CodeInfo{
 	130472:  {HTTPStatus: 400, Title: "User's number is part of an experiment", Details: "Message was not sent as part of an experiment.", Async: true},
 	131000:  {HTTPStatus: 500, Title: "Something went wrong", Details: "Message failed to send due to an unknown error.", Async: true},
 	131005:  {HTTPStatus: 403, Title: "Access denied", Details: "Permission is either not granted or has been removed."},
+	131030:  {HTTPStatus: 400, Title: "Recipient phone number not in allowed list", Details: "Recipient phone number not in allowed list: Add recipient phone number to recipient list and try again.", Subcode: 2655007},
+	131062:  {HTTPStatus: 400, Title: "Business-scoped User ID recipients are not supported for this message", Details: "Business-scoped User ID (BSUID) recipients are not supported for this message.", User: true},
 	131008:  {HTTPStatus: 400, Title: "Required parameter is missing", Details: "The request is missing a required parameter.", User: true},
 	131009:  {HTTPStatus: 400, Title: "Parameter value is not valid", Details: "One or more parameter values are invalid.", User: true},
 	131016:  {HTTPStatus: 503, Title: "Service unavailable", Details: "A service is temporarily unavailable."},

@@ -5,11 +5,23 @@
 // Meta documents:
 //
 //   - POST /{version}/{phone_number_id}/messages validates the body like Meta
-//     (messaging_product, to, type, the object the type names) and accepts
-//     with a fresh wamid, or fails with Meta's error body: an "error" object
+//     (messaging_product, to or recipient, type, the object the type names)
+//     and accepts with a fresh wamid and messages[].message_status
+//     (accepted, or held_for_quality_assessment or paused when a rule says
+//     so), or fails with Meta's error body: an "error" object
 //     with message "(#code) title", type, code, error_subcode when there is
 //     one, error_data.details, and a fresh fbtrace_id, at the HTTP status Meta
 //     documents for that code (see Codes).
+//   - POST /{version}/{phone_number_id}/marketing_messages is the Marketing
+//     Messages API: the same body and answer, marketing templates only
+//     (100 otherwise), product_policy CLOUD_API_FALLBACK or STRICT; its
+//     status webhooks are priced as marketing_lite.
+//   - A message may name its recipient by business-scoped user ID
+//     ("recipient": "US.13491208655302741918") instead of "to" ("to" wins
+//     when both are there); the answer then has contacts[].user_id and no
+//     wa_id, status webhooks recipient_user_id. An authentication template
+//     to a BSUID fails with 131062; a number with allowed_recipients (a
+//     test number) fails others with 131030.
 //   - Tokens are checked (190, 401 OAuthException; subcode 463 when expired).
 //   - A Scenario scripts everything else: latency, a random failure mix,
 //     rules ("the next 3 sends to 15551234567 fail with 131000"), answers that
@@ -18,8 +30,8 @@
 //     per-number throughput (130429: a token bucket, or with strict at most
 //     mps accepted sends in any sliding one-second window, no burst), the
 //     pair limit (131056), app and WABA limits (4, 80007, with X-App-Usage /
-//     X-Business-Use-Case-Usage), locked accounts (131031), the 24-hour customer service window (131047),
-//     templates that exist, are paused (132015), disabled (132016), missing
+//     X-Business-Use-Case-Usage), locked accounts (131031), the 24-hour
+//     customer service window (131047), templates that exist, are paused (132015), disabled (132016), missing
 //     (132001) or get the wrong parameter count (132000), and status webhooks
 //     (sent, delivered, read, failed), signed with X-Hub-Signature-256, with
 //     duplicates, reordering and retries.
@@ -43,7 +55,7 @@
 //
 //	latency: {base: 20ms, jitter: 10ms}
 //	rules:
-//	  - match: {to: "15551234567"}      # also phone_number_id, template, job_id, type
+//	  - match: {to: "15551234567"}      # also phone_number_id, template, job_id, type, api
 //	    times: 3                          # then the rule is spent; 0 or absent: always
 //	    respond: {error: 131000}          # or kind: html | cut | huge | nocode | raw | hang | drop | slow
 //	random:

@@ -29,12 +29,12 @@ func (s *Server) fastMessages(w http.ResponseWriter, r *http.Request, phoneID st
 	*in = body
 	sn := s.snap.Load()
 	now := s.now()
-	to, ok := topLevelString(body, "to")
+	to, ok := topLevelString(body, "to") // BSUID sends ("recipient") take the full path
 	if !ok || tooLarge || err != nil || !phoneLike(to) || len(to) > 64 ||
 		sn.phone(phoneID) == nil || sn.checkToken(bearer(r), now) != nil {
 		// What the lean path cannot accept, the full checks answer with
 		// Meta's error (or accept: a "to" written with escapes).
-		s.answerSend(w, r, phoneID, body, tooLarge || err != nil)
+		s.answerSend(w, r, phoneID, "messages", body, tooLarge || err != nil)
 		return
 	}
 	if sn.latency.Base > 0 || sn.latency.Jitter > 0 {

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -20,9 +21,12 @@ type decision struct {
 	resp  *Response // a scripted answer; nil for the simulator's own
 	err   *errSpec  // the simulator's own error; nil with resp nil is a success
 	usage []header  // rate-limit headers
-	waID  string
-	input string // "to" as the request gave it
-	phone *phoneInfo
+	waID  string    // the recipient: wa_id, or the BSUID when bsuid
+	input string    // "to" (or "recipient") as the request gave it
+	bsuid bool      // sent to a business-scoped user ID
+	// status is messages[].message_status of an accepted send.
+	status string
+	phone  *phoneInfo
 	// async is a failure to report by webhook after accepting.
 	async *AsyncFailure
 	// slot is the strict throughput window that admitted the send at
@@ -35,12 +39,13 @@ type header struct{ k, v string }
 
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-// messages serves POST /{version}/{phone_number_id}/messages.
-func (s *Server) messages(w http.ResponseWriter, r *http.Request, phoneID string) {
+// messages serves POST /{version}/{phone_number_id}/messages and, with api
+// APIMarketingMessages, /marketing_messages.
+func (s *Server) messages(w http.ResponseWriter, r *http.Request, phoneID, api string) {
 	buf := bufPool.Get().(*bytes.Buffer)
 	buf.Reset()
 	n, rerr := buf.ReadFrom(io.LimitReader(r.Body, s.maxBody+1))
-	s.answerSend(w, r, phoneID, buf.Bytes(), n > s.maxBody || rerr != nil)
+	s.answerSend(w, r, phoneID, api, buf.Bytes(), n > s.maxBody || rerr != nil)
 	if buf.Cap() <= 64<<10 {
 		bufPool.Put(buf)
 	}
@@ -48,10 +53,10 @@ func (s *Server) messages(w http.ResponseWriter, r *http.Request, phoneID string
 
 // answerSend checks a send to the messages endpoint with every check and
 // scenario decision, answers it and counts it.
-func (s *Server) answerSend(w http.ResponseWriter, r *http.Request, phoneID string, body []byte, tooLarge bool) {
+func (s *Server) answerSend(w http.ResponseWriter, r *http.Request, phoneID, api string, body []byte, tooLarge bool) {
 	sn := s.snap.Load()
 	now := s.now()
-	send := Send{Time: now, PhoneNumberID: phoneID, JobID: r.Header.Get("X-Waq-Job-Id")}
+	send := Send{Time: now, PhoneNumberID: phoneID, JobID: r.Header.Get("X-Waq-Job-Id"), API: api}
 	if send.JobID == "" {
 		sum := sha256.Sum256(body)
 		send.JobID = "body:" + hex.EncodeToString(sum[:8])
@@ -107,16 +112,16 @@ func (s *Server) decide(sn *snapshot, r *http.Request, send *Send, body []byte, 
 		d.err = invalidParam("(#100) Invalid parameter", "The request body is not a valid JSON object: "+err.Error())
 		return d
 	}
-	msgType, e := checkMessage(&msg)
+	msgType, e := checkMessage(&msg, send.API)
 	if e != nil {
-		if msg.To != nil {
-			send.To = *msg.To
+		if in, _ := msg.recipient(); in != "" {
+			send.To = in
 		}
 		d.err = e
 		return d
 	}
-	d.input = *msg.To
-	d.waID = digitsOnly(d.input)
+	d.input, d.bsuid = msg.recipient()
+	d.waID = recipientKey(d.input)
 	send.To = d.waID
 	send.Type = msgType
 	if msg.Template != nil {
@@ -128,6 +133,7 @@ func (s *Server) decide(sn *snapshot, r *http.Request, send *Send, body []byte, 
 			send.Rule = lr.Name
 			d.resp = &lr.Respond
 			d.async = lr.Respond.Async
+			d.status = lr.Respond.MessageStatus
 			return d
 		}
 	}
@@ -143,6 +149,7 @@ func (s *Server) decide(sn *snapshot, r *http.Request, send *Send, body []byte, 
 				send.Rule = "random-" + strconv.Itoa(i+1)
 				d.resp = &f.Respond
 				d.async = f.Respond.Async
+				d.status = f.Respond.MessageStatus
 				return d
 			}
 		}
@@ -156,12 +163,16 @@ func (s *Server) decide(sn *snapshot, r *http.Request, send *Send, body []byte, 
 		d.err = e
 		return d
 	}
+	if len(d.phone.AllowedRecipients) > 0 && !slices.Contains(d.phone.AllowedRecipients, d.waID) {
+		d.err = codeError(131030)
+		return d
+	}
 	if d.phone.displayDigits != "" && d.phone.displayDigits == d.waID && len(sn.phones) > 0 {
 		d.err = codeError(131021)
 		return d
 	}
 	if msg.Template != nil && len(sn.templates) > 0 {
-		if e := sn.checkTemplate(msg.Template, d.phone.WABAID); e != nil {
+		if e := sn.checkTemplate(msg.Template, d.phone.WABAID, d.bsuid, send.API); e != nil {
 			d.err = e
 			return d
 		}

@@ -182,13 +182,23 @@ func (s *Server) writeAccept(w http.ResponseWriter, send *Send, d *decision) {
 	trace := newTraceID()
 	wamid := newWAMID(d.waID)
 	b := make([]byte, 0, 160+len(d.input)+len(wamid))
+	status := d.status
+	if status == "" {
+		status = StatusAccepted
+	}
 	b = append(b, `{"messaging_product":"whatsapp","contacts":[{"input":`...)
 	b = appendJSONString(b, d.input)
-	b = append(b, `,"wa_id":`...)
+	if d.bsuid {
+		b = append(b, `,"user_id":`...) // a BSUID send has no wa_id
+	} else {
+		b = append(b, `,"wa_id":`...)
+	}
 	b = appendJSONString(b, d.waID)
 	b = append(b, `}],"messages":[{"id":"`...)
 	b = append(b, wamid...)
-	b = append(b, `","message_status":"accepted"}]}`...)
+	b = append(b, `","message_status":`...)
+	b = appendJSONString(b, status)
+	b = append(b, `}]}`...)
 	h := w.Header()
 	graphHeaders(h, trace)
 	for _, kv := range d.usage {
@@ -200,6 +210,7 @@ func (s *Server) writeAccept(w http.ResponseWriter, send *Send, d *decision) {
 	send.Outcome = OutcomeAccepted
 	send.HTTPStatus = http.StatusOK
 	send.WAMID = wamid
+	send.MessageStatus = status
 	send.FBTraceID = trace
 }
 

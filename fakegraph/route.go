@@ -19,16 +19,16 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch {
-	case edge == "messages":
+	case edge == "messages" || edge == APIMarketingMessages:
 		if r.Method != http.MethodPost {
 			s.writeGraphError(w, r, unsupported(r.Method, node))
 			return
 		}
-		if s.cfg.Fast {
+		if s.cfg.Fast && edge == "messages" {
 			s.fastMessages(w, r, node)
 			return
 		}
-		s.messages(w, r, node)
+		s.messages(w, r, node, edge)
 	case edge == "message_templates" && r.Method == http.MethodGet:
 		s.readTemplates(w, r, node)
 	case edge == "" && node == "debug_token" && r.Method == http.MethodGet:

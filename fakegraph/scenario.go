@@ -79,6 +79,10 @@ type PhoneNumber struct {
 	MessagingLimitTier string `yaml:"messaging_limit_tier,omitempty" json:"messaging_limit_tier,omitempty"`
 	// MPS is the number's message rate limit; defaults to Limits.Throughput.MPS.
 	MPS int `yaml:"mps,omitempty" json:"mps,omitempty"`
+	// AllowedRecipients, when set, are the only recipients the number may
+	// send to (phone numbers or BSUIDs), as with Meta's test numbers; others
+	// fail with 131030.
+	AllowedRecipients []string `yaml:"allowed_recipients,omitempty" json:"allowed_recipients,omitempty"`
 	// Locked makes every send from the number fail with 131031.
 	Locked bool `yaml:"locked,omitempty" json:"locked,omitempty"`
 }

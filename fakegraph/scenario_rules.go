@@ -33,6 +33,15 @@ type Match struct {
 	JobID         string `yaml:"job_id,omitempty" json:"job_id,omitempty"`
 	// Type is the message type: text, template, image, ...
 	Type string `yaml:"type,omitempty" json:"type,omitempty"`
+	// API is the endpoint: messages or marketing_messages.
+	API string `yaml:"api,omitempty" json:"api,omitempty"`
+}
+
+func (m *Match) validate(path ...any) error {
+	if m.API != "" && !oneOf(m.API, apis) {
+		return errAt("api "+strconv.Quote(m.API)+": want messages or marketing_messages", append(append([]any{}, path...), "api")...)
+	}
+	return nil
 }
 
 // Kind is how the simulator answers.
@@ -88,6 +97,9 @@ type Response struct {
 	RegainAccess Duration `yaml:"regain_access,omitempty" json:"regain_access,omitzero"`
 	// Async makes an accepted send fail later, in a status webhook.
 	Async *AsyncFailure `yaml:"async,omitempty" json:"async,omitempty"`
+	// MessageStatus is messages[].message_status of an accepted send:
+	// accepted (default), held_for_quality_assessment or paused.
+	MessageStatus string `yaml:"message_status,omitempty" json:"message_status,omitempty"`
 }
 
 // AsyncFailure is a failure reported by webhook after Meta accepted a send.
@@ -131,6 +143,14 @@ func (r *Response) validate(path ...any) error {
 	}
 	if r.Delay < 0 {
 		return at("delay must not be negative", "delay")
+	}
+	if r.MessageStatus != "" {
+		if k != KindAccept && k != KindSlow {
+			return at("message_status needs an accepted send (kind accept or slow)", "message_status")
+		}
+		if !oneOf(r.MessageStatus, messageStatuses) {
+			return at("message_status "+strconv.Quote(r.MessageStatus)+": want accepted, held_for_quality_assessment or paused", "message_status")
+		}
 	}
 	if r.Async != nil {
 		if k != KindAccept && k != KindSlow {

@@ -16,10 +16,12 @@ func TestExampleScenario(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(sc.Rules) != 4 || sc.Rules[0].Times != 3 || *sc.Rules[0].Respond.Error != 131000 ||
+	if len(sc.Rules) != 6 || sc.Rules[0].Times != 3 || *sc.Rules[0].Respond.Error != 131000 ||
 		sc.Rules[1].Respond.Kind != KindHTML || sc.Latency.Base.D() != 20*time.Millisecond ||
 		sc.Limits.Pair.Every.D() != 6*time.Second || !sc.Limits.Throughput.Strict || !sc.Window.Enforce || len(sc.Templates) != 3 ||
-		sc.Tokens[1].ExpiresAt == nil || sc.Rules[3].Respond.Async == nil || *sc.Rules[3].Respond.Async.Error != 131026 {
+		sc.Tokens[1].ExpiresAt == nil || sc.Rules[5].Respond.Async == nil || *sc.Rules[5].Respond.Async.Error != 131026 ||
+		sc.Rules[3].Respond.MessageStatus != StatusHeld || sc.Rules[3].Match.API != APIMarketingMessages ||
+		len(sc.PhoneNumbers[1].AllowedRecipients) != 2 {
 		t.Errorf("decoded %+v", sc)
 	}
 	// It survives a JSON round trip, as the control API carries it.

@@ -2,6 +2,7 @@ package fakegraph
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -45,6 +46,9 @@ func (s *Scenario) validate() error {
 		if err := r.Respond.validate("rules", i, "respond"); err != nil {
 			return err
 		}
+		if err := r.Match.validate("rules", i, "match"); err != nil {
+			return err
+		}
 	}
 	seen := map[string]bool{}
 	for i, p := range s.PhoneNumbers {
@@ -60,6 +64,11 @@ func (s *Scenario) validate() error {
 		}
 		if p.ThroughputLevel != "" && !oneOf(p.ThroughputLevel, throughputLevels) {
 			return errAt("throughput_level "+p.ThroughputLevel+": want STANDARD, HIGH or NOT_APPLICABLE", "phone_numbers", i, "throughput_level")
+		}
+		for j, a := range p.AllowedRecipients {
+			if !phoneLike(a) && !isBSUID(a) {
+				return errAt("allowed recipient "+strconv.Quote(a)+": want a phone number or a BSUID", "phone_numbers", i, "allowed_recipients", j)
+			}
 		}
 		if p.MPS < 0 {
 			return errAt("mps must not be negative", "phone_numbers", i, "mps")

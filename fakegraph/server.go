@@ -132,7 +132,7 @@ func (s *Server) addRulesLocked(rules []Rule) []string {
 		if lr.Name == "" {
 			lr.Name = "rule-" + strconv.Itoa(s.ruleSeq)
 		}
-		lr.Match.To = digitsOnly(lr.Match.To)
+		lr.Match.To = recipientKey(lr.Match.To)
 		lr.remaining.Store(int64(r.Times))
 		s.rules = append(s.rules, lr)
 		names = append(names, lr.Name)
@@ -174,6 +174,9 @@ func (s *Server) AddRules(rules ...Rule) ([]string, error) {
 			return nil, &ScenarioError{Msg: errAt("times must not be negative", "rules", i, "times").Error()}
 		}
 		if err := rules[i].Respond.validate("rules", i, "respond"); err != nil {
+			return nil, &ScenarioError{Msg: err.Error()}
+		}
+		if err := rules[i].Match.validate("rules", i, "match"); err != nil {
 			return nil, &ScenarioError{Msg: err.Error()}
 		}
 	}

@@ -40,7 +40,8 @@ func (r *liveRule) matches(s *Send, msgType string) bool {
 		(m.PhoneNumberID == "" || m.PhoneNumberID == s.PhoneNumberID) &&
 		(m.Template == "" || m.Template == s.Template) &&
 		(m.JobID == "" || m.JobID == s.JobID) &&
-		(m.Type == "" || m.Type == msgType)
+		(m.Type == "" || m.Type == msgType) &&
+		(m.API == "" || m.API == s.API)
 }
 
 // phoneInfo is a registry entry with its defaults filled in.
@@ -165,6 +166,12 @@ func buildSnapshot(sc *Scenario, rules []*liveRule, cfgTokens []string, ov *over
 		pi := &phoneInfo{PhoneNumber: p}
 		fillPhoneDefaults(&pi.PhoneNumber, sn.limits.Throughput.MPS)
 		applyThroughput(&pi.PhoneNumber, sn.throughput)
+		if len(p.AllowedRecipients) > 0 {
+			pi.AllowedRecipients = make([]string, len(p.AllowedRecipients))
+			for i, a := range p.AllowedRecipients {
+				pi.AllowedRecipients[i] = recipientKey(a)
+			}
+		}
 		pi.displayDigits = digitsOnly(pi.DisplayPhoneNumber)
 		sn.phones[p.PhoneNumberID] = pi
 		if p.Locked {

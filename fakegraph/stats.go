@@ -23,9 +23,14 @@ type Send struct {
 	Time          time.Time `json:"time"`
 	JobID         string    `json:"job_id"`
 	PhoneNumberID string    `json:"phone_number_id"`
-	To            string    `json:"to,omitempty"`
-	Type          string    `json:"type,omitempty"`
-	Template      string    `json:"template,omitempty"`
+	// To is the recipient: its wa_id, or its business-scoped user ID.
+	To       string `json:"to,omitempty"`
+	Type     string `json:"type,omitempty"`
+	Template string `json:"template,omitempty"`
+	// API is the endpoint: "messages" or "marketing_messages".
+	API string `json:"api,omitempty"`
+	// MessageStatus is messages[].message_status of an accepted send.
+	MessageStatus string `json:"message_status,omitempty"`
 	// Outcome is "accepted", "error" or the kind of a non-Graph answer
 	// ("html", "cut", "huge", "nocode", "raw", "hang", "drop").
 	Outcome    string `json:"outcome"`

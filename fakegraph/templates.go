@@ -19,8 +19,11 @@ type templateBody struct {
 	} `json:"components"`
 }
 
-// checkTemplate checks a template send against the templates that exist.
-func (sn *snapshot) checkTemplate(tb *templateBody, waba string) *errSpec {
+// checkTemplate checks a template send against the templates that exist:
+// to a BSUID (bsuid) an authentication template fails with 131062, on the
+// Marketing Messages API (api) a template that is not a marketing one with
+// 100.
+func (sn *snapshot) checkTemplate(tb *templateBody, waba string, bsuid bool, api string) *errSpec {
 	name, lang := *tb.Name, tb.Language.Code
 	var t *templateInfo
 	for _, ti := range sn.templates[name] {
@@ -50,6 +53,14 @@ func (sn *snapshot) checkTemplate(tb *templateBody, waba string) *errSpec {
 		e.details = "template name (" + name + ") does not exist in " + lang + " (status " + t.Status + ")"
 		e.userMsg = e.details
 		return e
+	}
+	if bsuid && t.Category == "AUTHENTICATION" {
+		e := codeError(131062)
+		e.details = "Template " + name + " is an authentication template: send it to a phone number, not a business-scoped user ID."
+		return e
+	}
+	if api == APIMarketingMessages && t.Category != "MARKETING" {
+		return invalidParam("(#100) Invalid parameter", "Template "+name+" is a "+t.Category+" template: the Marketing Messages API sends marketing templates only.")
 	}
 	got := 0
 	for _, c := range tb.Components {

@@ -184,6 +184,9 @@ func (h *hookRunner) accepted(sn *snapshot, send *Send, phone *phoneInfo, async 
 			category = strings.ToLower(ts[0].Category)
 		}
 	}
+	if send.API == APIMarketingMessages {
+		category = "marketing_lite" // Meta's pricing category of the Marketing Messages API
+	}
 	names := append([]string{}, statuses...)
 	if failCode != nil {
 		names = append(names, "failed")

@@ -62,13 +62,15 @@ type (
 		Body string `json:"body"`
 	}
 	hookStatus struct {
-		ID           string            `json:"id"`
-		Status       string            `json:"status"`
-		Timestamp    string            `json:"timestamp"`
-		RecipientID  string            `json:"recipient_id"`
-		Conversation *hookConversation `json:"conversation,omitempty"`
-		Pricing      *hookPricing      `json:"pricing,omitempty"`
-		Errors       []hookError       `json:"errors,omitempty"`
+		ID          string `json:"id"`
+		Status      string `json:"status"`
+		Timestamp   string `json:"timestamp"`
+		RecipientID string `json:"recipient_id,omitempty"`
+		// RecipientUserID is the BSUID of a send to one (no recipient_id).
+		RecipientUserID string            `json:"recipient_user_id,omitempty"`
+		Conversation    *hookConversation `json:"conversation,omitempty"`
+		Pricing         *hookPricing      `json:"pricing,omitempty"`
+		Errors          []hookError       `json:"errors,omitempty"`
 	}
 	hookConversation struct {
 		ID                  string     `json:"id"`
@@ -99,6 +101,9 @@ type (
 // statusBody is the webhook of one status of an accepted message.
 func statusBody(phone *phoneInfo, send *Send, status, category string, code *int, details string, now time.Time) []byte {
 	st := hookStatus{ID: send.WAMID, Status: status, Timestamp: strconv.FormatInt(now.Unix(), 10), RecipientID: send.To}
+	if isBSUID(send.To) {
+		st.RecipientID, st.RecipientUserID = "", send.To
+	}
 	if code != nil {
 		ci := Lookup(*code)
 		if details == "" {

@@ -38,11 +38,12 @@ type receivedHook struct {
 					} `json:"text"`
 				} `json:"messages"`
 				Statuses []struct {
-					ID          string `json:"id"`
-					Status      string `json:"status"`
-					Timestamp   string `json:"timestamp"`
-					RecipientID string `json:"recipient_id"`
-					Pricing     *struct {
+					ID              string `json:"id"`
+					Status          string `json:"status"`
+					Timestamp       string `json:"timestamp"`
+					RecipientID     string `json:"recipient_id"`
+					RecipientUserID string `json:"recipient_user_id"`
+					Pricing         *struct {
 						Category string `json:"category"`
 					} `json:"pricing"`
 					Errors []struct {

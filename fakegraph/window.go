@@ -27,7 +27,7 @@ func (s *Server) openWindow(phoneNumberID, to string, at time.Time) {
 	if phoneNumberID == "" {
 		phoneNumberID = "*"
 	}
-	s.windows.Store(phoneNumberID+"|"+digitsOnly(to), at)
+	s.windows.Store(phoneNumberID+"|"+recipientKey(to), at)
 }
 
 func (s *Server) windowOpen(sn *snapshot, phoneNumberID, waID string, now time.Time) bool {

@@ -19,10 +19,10 @@ func init() {
 const fakegraphUsage = `[--addr 127.0.0.1:8090] [--scenario FILE] [--token T]... [--latency D] [--jitter D]
        [--limits [--strict]] [--fast] [--webhook-url URL] [--app-secret S] [--verbose]
 
-Serves the Graph API endpoints waq uses (POST /{version}/{phone_number_id}/messages,
-GET debug_token, phone numbers and message_templates) and the control API under
-/_fake/ (stats, sends, rules, scenario, reset, tokens, inbound, accounts, limits,
-webhooks) until interrupted. It has no authentication: keep it on loopback.
+Serves the Graph API endpoints waq uses (POST /{version}/{phone_number_id}/messages
+and /marketing_messages, GET debug_token, phone numbers and message_templates) and
+the control API under /_fake/ (stats, sends, rules, scenario, reset, tokens, inbound,
+accounts, limits, numbers, webhooks) until interrupted. It has no authentication: keep it on loopback.
 
 --fast is the lean mode for benchmarks: a well-formed send is accepted with
 almost no CPU (its body read only for "to"), without the scenario's rules,
