@@ -102,9 +102,11 @@ type Worker struct {
 	stopping chan struct{}
 	inflight sync.WaitGroup
 	handlers []route
-	listener net.Listener
-	server   *http.Server
-	ready    atomic.Bool // Run finished starting
+	// onConnect mount what shares the worker's connections (OnConnect).
+	onConnect []func(context.Context, Parts)
+	listener  net.Listener
+	server    *http.Server
+	ready     atomic.Bool // Run finished starting
 }
 
 // route is an extra HTTP handler mounted on the worker's listener.
@@ -230,7 +232,8 @@ func graphSpanAttrs(base string) []attribute.KeyValue {
 	return attrs
 }
 
-// Handle mounts an extra handler on the worker's listener (before Run).
+// Handle mounts an extra handler on the worker's listener: before Run, or
+// from a function given to OnConnect.
 func (w *Worker) Handle(pattern string, h http.Handler) {
 	w.handlers = append(w.handlers, route{pattern, h})
 }
@@ -260,6 +263,10 @@ func (w *Worker) Run(ctx context.Context) error {
 	defer w.close()
 	// The gate before the listener: /readyz reads it from the first request.
 	w.gate = newGate(w)
+	// What is mounted beside the worker lives until its graceful stop.
+	mounted, stopMounted := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopMounted()
+	w.connected(mounted)
 	if err := w.serveHTTP(); err != nil {
 		return err
 	}
@@ -292,6 +299,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 
 	close(w.stopping)
+	stopMounted()
 	w.timers.stop()
 	done := make(chan struct{})
 	go func() { w.inflight.Wait(); close(done) }()

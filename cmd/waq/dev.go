@@ -163,7 +163,7 @@ func runDev(ctx context.Context, env *Env, args []string) error {
 		ln.Close()
 		return err
 	}
-	mountExtras(w, cfg, env)
+	mountOps(w, cfg)
 	// The worker stops when ctx ends (Ctrl-C, --duration) or when waq dev
 	// stops it first; its graceful stop is waited for before the servers
 	// it needs go away.

@@ -32,6 +32,8 @@ type dlqFixture struct {
 	vars   map[string]string
 	store  *deadletter.Store
 	stream jetstream.Stream
+	redis  *testenv.Redis
+	nats   *testenv.NATS
 }
 
 func dlqSetup(t *testing.T) *dlqFixture {
@@ -47,6 +49,8 @@ func dlqSetup(t *testing.T) *dlqFixture {
 		vars:   map[string]string{"WAQ_REDIS_URL": r.URL, "WAQ_NATS_URL": n.URL, "WAQ_KEY_PREFIX": "cli"},
 		store:  deadletter.New(r.Client(t), deadletter.Options{Prefix: "cli"}),
 		stream: s,
+		redis:  r,
+		nats:   n,
 	}
 	now := time.Now().UTC()
 	for i, sp := range []struct {

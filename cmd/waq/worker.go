@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"time"
 
 	"github.com/waqhq/waq/telemetry"
 	"github.com/waqhq/waq/worker"
@@ -38,7 +39,7 @@ func runWorker(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer func() {
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5e9)
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		_ = tracing.Shutdown(sctx)
 	}()
@@ -46,10 +47,8 @@ func runWorker(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	mountExtras(w, cfg, env)
+	// The webhook is the worker's own (WAQ_APP_SECRET); the admin API and
+	// the console are mounted here.
+	mountOps(w, cfg)
 	return w.Run(ctx)
 }
-
-// mountExtras mounts the admin API, the console and the webhook when
-// configured; filled in by their own files.
-var mountExtras = func(w *worker.Worker, cfg worker.Config, env *Env) {}

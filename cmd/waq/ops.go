@@ -1,0 +1,40 @@
+package main
+
+// The admin API (/admin/) and the ops console (/admin/ui/) on the worker's
+// listener, mounted by `waq worker` and `waq dev` when WAQ_ADMIN_TOKEN is
+// set. They use the worker's own Redis client, dead-letter store and
+// producer (worker.Parts), which the worker closes when it stops: no second
+// connection to Redis or NATS.
+
+import (
+	"context"
+
+	"github.com/waqhq/waq/admin"
+	"github.com/waqhq/waq/console"
+	"github.com/waqhq/waq/worker"
+)
+
+// mountOps mounts the admin API and the console once the worker has
+// connected; without the token the worker's mux answers 404 there, which
+// is "off". The console samples the worker's metrics for its overview
+// until the worker stops.
+func mountOps(w *worker.Worker, cfg worker.Config) {
+	if cfg.AdminToken == "" {
+		return
+	}
+	w.OnConnect(func(ctx context.Context, p worker.Parts) {
+		w.Handle("/admin/", admin.New(admin.Options{Token: cfg.AdminToken, Store: p.DeadLetters, Publisher: p.Producer, Logger: p.Logger}))
+		// Sign-ins and changes are logged where the worker logs.
+		c := console.New(console.Options{
+			Token:     cfg.AdminToken,
+			Store:     p.DeadLetters,
+			Publisher: p.Producer,
+			Gatherer:  w.Registry(),
+			Readiness: w.Readiness,
+			TraceURL:  cfg.TraceURL,
+			Logger:    p.Logger,
+		})
+		w.Handle(console.Prefix, c)
+		go c.Run(ctx)
+	})
+}
