@@ -7,6 +7,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/waqhq/waq/deadletter"
+	"github.com/waqhq/waq/ledger"
 	"github.com/waqhq/waq/queue"
 )
 
@@ -21,6 +22,11 @@ type Parts struct {
 	DeadLetters *deadletter.Store
 	// Producer publishes jobs on the worker's NATS connection.
 	Producer *queue.Producer
+	// Ledger is the worker's job records.
+	Ledger *ledger.Ledger
+	// HashRecipient is the recipient hash the worker's telemetry carries
+	// (waq.recipient.hash), with the key shared by the workers of one Redis.
+	HashRecipient func(number string) string
 	// Logger is where the worker logs.
 	Logger *slog.Logger
 }
@@ -36,7 +42,7 @@ func (w *Worker) OnConnect(fn func(ctx context.Context, p Parts)) {
 
 // connected runs the OnConnect functions.
 func (w *Worker) connected(ctx context.Context) {
-	p := Parts{Redis: w.rdb, DeadLetters: w.dlq, Producer: w.producer, Logger: w.log}
+	p := Parts{Redis: w.rdb, DeadLetters: w.dlq, Producer: w.producer, Ledger: w.ledger, HashRecipient: w.hasher.Hash, Logger: w.log}
 	for _, fn := range w.onConnect {
 		fn(ctx, p)
 	}

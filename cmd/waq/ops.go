@@ -26,13 +26,15 @@ func mountOps(w *worker.Worker, cfg worker.Config) {
 		w.Handle("/admin/", admin.New(admin.Options{Token: cfg.AdminToken, Store: p.DeadLetters, Publisher: p.Producer, Logger: p.Logger}))
 		// Sign-ins and changes are logged where the worker logs.
 		c := console.New(console.Options{
-			Token:     cfg.AdminToken,
-			Store:     p.DeadLetters,
-			Publisher: p.Producer,
-			Gatherer:  w.Registry(),
-			Readiness: w.Readiness,
-			TraceURL:  cfg.TraceURL,
-			Logger:    p.Logger,
+			Token:         cfg.AdminToken,
+			Store:         p.DeadLetters,
+			Publisher:     p.Producer,
+			Gatherer:      w.Registry(),
+			Ledger:        p.Ledger,
+			HashRecipient: p.HashRecipient,
+			Readiness:     w.Readiness,
+			TraceURL:      cfg.TraceURL,
+			Logger:        p.Logger,
 		})
 		w.Handle(console.Prefix, c)
 		go c.Run(ctx)
