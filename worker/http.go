@@ -12,9 +12,15 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/waqhq/waq/internal/httpsrv"
 	"github.com/waqhq/waq/throttle"
 	"github.com/waqhq/waq/webhook"
 )
+
+// bodyTimeout bounds reading a request body on the worker's listeners
+// (httpsrv.BodyDeadline): a body trickled a byte at a time is cut off
+// after it. Tests shorten it.
+var bodyTimeout = 30 * time.Second
 
 // serveHTTP starts the listener: /healthz, /readyz, /metrics and whatever
 // was mounted with Handle.
@@ -51,7 +57,7 @@ func (w *Worker) serveHTTP() error {
 		}
 		w.listener = l
 	}
-	w.server = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+	w.server = httpsrv.New(mux, httpsrv.Timeouts{Body: bodyTimeout}, nil)
 	go func() {
 		if err := w.server.Serve(w.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			w.log.Error("http server stopped", "error", err)

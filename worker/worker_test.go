@@ -30,6 +30,8 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	// A trickled body is cut off after a second here, not 30 s.
+	*worker.BodyTimeout = time.Second
 	goleak.VerifyTestMain(m,
 		// The embedded NATS server and the HTTP keep-alive pools outlive a
 		// test by design; they are not the worker's goroutines.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/waqhq/waq/fakegraph"
+	"github.com/waqhq/waq/internal/httpsrv"
 )
 
 func init() {
@@ -101,7 +102,8 @@ func runFakegraph(ctx context.Context, env *Env, args []string) error {
 		AppSecret:  secret,
 		Fast:       *fast,
 	})
-	hs := &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second, Protocols: fakegraph.Protocols(), ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
+	hs := httpsrv.New(sim, httpsrv.Timeouts{}, slog.NewLogLogger(log.Handler(), slog.LevelDebug))
+	hs.Protocols = fakegraph.Protocols()
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
 	fmt.Fprintf(env.Stdout, "fakegraph listening on http://%s\n", ln.Addr())

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/waqhq/waq/fakegraph"
+	"github.com/waqhq/waq/internal/httpsrv"
 )
 
 // Graph is the simulator serving on a loopback listener.
@@ -34,7 +35,8 @@ func ServeGraph(port int, cfg fakegraph.Config) (*Graph, error) {
 func ServeGraphOn(ln net.Listener, cfg fakegraph.Config) *Graph {
 	sim := fakegraph.New(cfg)
 	g := &Graph{Sim: sim, URL: "http://" + ln.Addr().String(), served: make(chan error, 1),
-		server: &http.Server{Handler: sim, ReadHeaderTimeout: 10 * time.Second, Protocols: fakegraph.Protocols()}}
+		server: httpsrv.New(sim, httpsrv.Timeouts{}, nil)}
+	g.server.Protocols = fakegraph.Protocols()
 	go func() { g.served <- g.server.Serve(ln) }()
 	return g
 }
