@@ -34,6 +34,14 @@ var (
 	makeErr  error
 )
 
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if makeDir != "" {
+		os.RemoveAll(makeDir)
+	}
+	os.Exit(code)
+}
+
 // madeImage runs `make image` once per test process into a temporary BIN
 // and returns that directory: the tests check what the Makefile makes, not
 // a second way of making it.
