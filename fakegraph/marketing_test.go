@@ -24,6 +24,19 @@ func (e *env) post(t *testing.T, edge, body string) (int, map[string]any) {
 	return resp.StatusCode, out
 }
 
+// getStatus GETs path with a token and returns the HTTP status.
+func (e *env) getStatus(t *testing.T, path string) int {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, e.ts.URL+path, nil)
+	req.Header.Set("Authorization", "Bearer tok")
+	resp, err := e.ts.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
 // sendAnswer is a success answer of /messages or /marketing_messages.
 type sendAnswer struct {
 	MessagingProduct string `json:"messaging_product"`
@@ -132,15 +145,8 @@ func TestMarketingMessagesBadBodies(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) { graphErr(t, status, out, want, code, c.want) })
 	}
 	// Only POST.
-	req, _ := http.NewRequest(http.MethodGet, e.ts.URL+"/v25.0/"+testPhone+"/marketing_messages", nil)
-	req.Header.Set("Authorization", "Bearer tok")
-	resp, err := e.ts.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 400 {
-		t.Errorf("GET marketing_messages: %d", resp.StatusCode)
+	if st := e.getStatus(t, "/v25.0/"+testPhone+"/marketing_messages"); st != 400 {
+		t.Errorf("GET marketing_messages: %d", st)
 	}
 	// product_policy on /messages is not the Marketing Messages API's
 	// business: ignored there.

@@ -239,15 +239,7 @@ func (st *stats) record(s *Send) {
 		case len(jr.more) < maxJobWAMIDs-1:
 			jr.more = append(jr.more, s.WAMID)
 		}
-		switch jr.accepted {
-		case 1:
-			st.acceptedJobs.Add(1)
-		case 2:
-			st.duplicates.Add(1)
-			st.dupSends.Add(1)
-		default:
-			st.dupSends.Add(1)
-		}
+		st.countAcceptance(jr.accepted)
 	}
 	sh.m[s.JobID] = jr
 	sh.mu.Unlock()
@@ -287,7 +279,13 @@ func (st *stats) acceptedJob(id string) {
 	if !ok {
 		st.jobs.Add(1)
 	}
-	switch jr.accepted {
+	st.countAcceptance(jr.accepted)
+}
+
+// countAcceptance counts a job's n-th acceptance: the first makes it an
+// accepted job, the second a duplicate, each later one a duplicate send.
+func (st *stats) countAcceptance(n int32) {
+	switch n {
 	case 1:
 		st.acceptedJobs.Add(1)
 	case 2:
