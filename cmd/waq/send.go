@@ -135,25 +135,14 @@ func buildJob(env *Env, pn, to, tpl, lang, text, file, id, notAfter string, para
 		if err := queue.ValidateRecipient(to); err != nil {
 			return nil, fmt.Errorf("--to: %s", strings.TrimPrefix(err.Error(), "invalid job: message.to: "))
 		}
-		m := map[string]any{"messaging_product": "whatsapp", "recipient_type": "individual", "to": to}
 		if tpl != "" {
 			if lang == "" {
 				return nil, fmt.Errorf("--template needs --language (like en_US)")
 			}
-			t := map[string]any{"name": tpl, "language": map[string]string{"code": lang}}
-			if len(params) > 0 {
-				ps := make([]map[string]string, len(params))
-				for i, p := range params {
-					ps[i] = map[string]string{"type": "text", "text": p}
-				}
-				t["components"] = []any{map[string]any{"type": "body", "parameters": ps}}
-			}
-			m["type"], m["template"] = "template", t
+			job.Message = queue.TemplateMessage(to, tpl, lang, params...)
 		} else {
-			m["type"], m["text"] = "text", map[string]string{"body": text}
+			job.Message = queue.TextMessage(to, text)
 		}
-		b, _ := json.Marshal(m)
-		job.Message = b
 	} else if to != "" {
 		if err := queue.ValidateRecipient(to); err != nil {
 			return nil, fmt.Errorf("--to: %s", strings.TrimPrefix(err.Error(), "invalid job: message.to: "))

@@ -135,7 +135,7 @@ func (b *bench) listenOutcomes(ctx context.Context, r *recorder) (func(), error)
 
 // job builds job i: a template message, as most production traffic is.
 func (b *bench) job(r *recorder, i int) *queue.Job {
-	msg := fmt.Appendf(nil, `{"messaging_product":"whatsapp","recipient_type":"individual","to":"1555%07d","type":"template","template":{"name":"order_update","language":{"code":"en_US"},"components":[{"type":"body","parameters":[{"type":"text","text":"%d"}]}]}}`, i%10_000_000, i)
+	msg := queue.TemplateMessage(fmt.Sprintf("1555%07d", i%10_000_000), "order_update", "en_US", strconv.Itoa(i))
 	return &queue.Job{ID: r.nonce + strconv.Itoa(i), PhoneNumberID: b.numbers[i%len(b.numbers)], Message: msg}
 }
 

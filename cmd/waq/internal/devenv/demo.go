@@ -52,54 +52,45 @@ func (d *Demo) Counts() DemoCounts {
 // kind is one line of the mix: its weight and how to build the job.
 type kind struct {
 	weight int
-	build  func(r *rand.Rand, n int) (pn string, msg map[string]any)
+	build  func(r *rand.Rand, n int) (pn string, msg json.RawMessage)
 }
 
-func template(to, name string, params ...string) map[string]any {
-	t := map[string]any{"name": name, "language": map[string]string{"code": "en_US"}}
-	if len(params) > 0 {
-		ps := make([]map[string]string, len(params))
-		for i, p := range params {
-			ps[i] = map[string]string{"type": "text", "text": p}
-		}
-		t["components"] = []any{map[string]any{"type": "body", "parameters": ps}}
-	}
-	return map[string]any{"messaging_product": "whatsapp", "recipient_type": "individual", "to": to, "type": "template", "template": t}
+// template is a demo template message: the scenario's templates are en_US.
+func template(to, name string, params ...string) json.RawMessage {
+	return queue.TemplateMessage(to, name, "en_US", params...)
 }
 
-func text(to, body string) map[string]any {
-	return map[string]any{"messaging_product": "whatsapp", "recipient_type": "individual", "to": to, "type": "text", "text": map[string]string{"body": body}}
-}
+func text(to, body string) json.RawMessage { return queue.TextMessage(to, body) }
 
 // closedRecipient is a customer whose window is closed.
 func closedRecipient(r *rand.Rand) string { return Recipient(OpenWindows + r.IntN(5000)) }
 
 var mix = []kind{
 	// Order updates from the store: sent (a few hit 131000 or 131026).
-	{50, func(r *rand.Rand, n int) (string, map[string]any) {
+	{50, func(r *rand.Rand, n int) (string, json.RawMessage) {
 		return NumberStore, template(closedRecipient(r), "order_update", "A-"+strconv.Itoa(10000+n))
 	}},
 	// Support answers customers who wrote lately: sent.
-	{12, func(r *rand.Rand, n int) (string, map[string]any) {
+	{12, func(r *rand.Rand, n int) (string, json.RawMessage) {
 		return NumberSupport, text(Recipient(r.IntN(OpenWindows)), "Thanks for your message, we are on it.")
 	}},
 	// Free-form messages to customers who did not write: window (131047).
-	{10, func(r *rand.Rand, n int) (string, map[string]any) {
+	{10, func(r *rand.Rand, n int) (string, json.RawMessage) {
 		return NumberSupport, text(closedRecipient(r), "Your parcel has arrived.")
 	}},
 	// A paused template (132015), a missing one (132001), a wrong
 	// parameter count (132000): template.
-	{5, func(r *rand.Rand, n int) (string, map[string]any) {
+	{5, func(r *rand.Rand, n int) (string, json.RawMessage) {
 		return NumberStore, template(closedRecipient(r), "spring_sale")
 	}},
-	{4, func(r *rand.Rand, n int) (string, map[string]any) {
+	{4, func(r *rand.Rand, n int) (string, json.RawMessage) {
 		return NumberStore, template(closedRecipient(r), "black_friday")
 	}},
-	{3, func(r *rand.Rand, n int) (string, map[string]any) {
+	{3, func(r *rand.Rand, n int) (string, json.RawMessage) {
 		return NumberStore, template(closedRecipient(r), "order_update", "A-1", "extra")
 	}},
 	// The flash-sale number, beyond its real rate limit: 130429, slowed down.
-	{16, func(r *rand.Rand, n int) (string, map[string]any) {
+	{16, func(r *rand.Rand, n int) (string, json.RawMessage) {
 		return NumberFlash, template(closedRecipient(r), "flash_sale")
 	}},
 }
@@ -184,9 +175,8 @@ func (d *Demo) burst(ctx context.Context, r *rand.Rand, n *int) {
 	}
 }
 
-func (d *Demo) publish(ctx context.Context, pn string, msg map[string]any) {
-	b, _ := json.Marshal(msg)
-	job := &queue.Job{PhoneNumberID: pn, Message: b, Metadata: map[string]string{"source": "waq-dev"}}
+func (d *Demo) publish(ctx context.Context, pn string, msg json.RawMessage) {
+	job := &queue.Job{PhoneNumberID: pn, Message: msg, Metadata: map[string]string{"source": "waq-dev"}}
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	if _, err := d.Producer.Publish(pctx, job); err != nil {
