@@ -454,6 +454,21 @@ func (l *Ledger) History(ctx context.Context, id string) ([]Attempt, error) {
 	return out, nil
 }
 
+// WithSend returns h with the send that the state records when h lacks it:
+// a job sent on its first try keeps no history (RecordSentMany's fresh
+// path writes the record alone), yet that send is an attempt.
+func (s State) WithSend(h []Attempt) []Attempt {
+	if !s.Sent() {
+		return h
+	}
+	for _, a := range h {
+		if a.Outcome == "sent" && a.Gen == s.SentGen {
+			return h
+		}
+	}
+	return append(h, Attempt{At: s.SentAt, Gen: s.SentGen, Outcome: "sent", Action: "sent", TraceID: s.TraceID, SpanID: s.SpanID})
+}
+
 // JobByWAMID returns the id of the job sent as wamid, or "" when the ledger
 // does not know it.
 func (l *Ledger) JobByWAMID(ctx context.Context, wamid string) (string, error) {

@@ -187,6 +187,12 @@ func runDev(ctx context.Context, env *Env, args []string) error {
 		"http_addr":       w.Addr(),
 		streamSetting.dev: queue.DefaultStream,
 		"log":             logPath,
+		// What waq doctor checks, so that it runs beside waq dev without
+		// flags: the demo's token (a simulator's, not a secret), its first
+		// number and that number's WABA.
+		tokenSetting.dev:  cfg.AccessToken,
+		"phone_number_id": devenv.NumberStore,
+		"waba_id":         devenv.DemoWABA,
 	}
 	if err := writeDevState(statePath, state); err != nil {
 		return err
@@ -235,6 +241,7 @@ func runDev(ctx context.Context, env *Env, args []string) error {
 		redis:     rds.Describe(),
 		nats:      nats.URL,
 		graph:     graph.URL,
+		console:   cfg.AdminToken != "",
 		workerURL: workerURL,
 		logPath:   logPath,
 		statePath: statePath,
@@ -356,6 +363,7 @@ type devScreen struct {
 	statePath string
 	tracing   bool
 	traceURL  string
+	console   bool // WAQ_ADMIN_TOKEN is set: the worker serves /admin/ui/
 }
 
 // devView is one look at the pipeline.
@@ -502,10 +510,16 @@ func (s *devScreen) header(w io.Writer) {
 	fmt.Fprintf(w, "  %s dlq list --reason window\n", p)
 	fmt.Fprintf(w, "  %s dlq stats\n", p)
 	fmt.Fprintf(w, "  %s dlq replay --reason window --as-template %s --language en_US\n", p, devenv.DemoTemplate)
+	fmt.Fprintf(w, "  %s doctor --template %s --language en_US   (the 131000 guide, against the simulator)\n", p, devenv.DemoTemplate)
 	fmt.Fprintf(w, "  %s send --phone-number-id %s --to %s --template order_update --language en_US --param 42\n", p, devenv.NumberStore, devenv.Recipient(1))
 	fmt.Fprintf(w, "  curl -s %s/readyz\n", s.workerURL)
 	fmt.Fprintf(w, "  curl -s %s/metrics | grep ^waq_\n", s.workerURL)
 	fmt.Fprintf(w, "  curl -s %s/_fake/stats\n", s.graph)
+	if s.console {
+		fmt.Fprintf(w, "Console       %s/admin/ui/ (sign in with $WAQ_ADMIN_TOKEN)\n", s.workerURL)
+	} else {
+		fmt.Fprintf(w, "Console       off: start with WAQ_ADMIN_TOKEN set (16+ characters) to serve it at %s/admin/ui/ (sign in with the token)\n", s.workerURL)
+	}
 }
 
 func (s *devScreen) body(w io.Writer, v devView) {

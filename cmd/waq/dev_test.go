@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -66,6 +67,24 @@ func TestDev(t *testing.T) {
 				}
 				return nil
 			})
+			// waq doctor beside it needs no flags and no variables: the
+			// simulator, its token, the number and its WABA come from the
+			// state file, as NATS and Redis do.
+			if mode == "redis-server" {
+				dc, dout, derr := runCmd(t, map[string]string{"WAQ_DEV_STATE": state}, "", "doctor", "--json", "--template", "hello_world", "--language", "en_US")
+				seen := map[string]string{}
+				for _, line := range strings.Split(strings.TrimSpace(dout), "\n") {
+					var r struct{ Check, Status, Detail string }
+					if json.Unmarshal([]byte(line), &r) == nil {
+						seen[r.Check] = r.Status + ": " + r.Detail
+					}
+				}
+				for _, c := range []string{"graph", "token", "phone_number", "template", "redis"} {
+					if !strings.HasPrefix(seen[c], "ok") {
+						t.Errorf("doctor beside waq dev: %s = %q (exit %d, stderr %s, all %v)", c, seen[c], dc, derr, seen)
+					}
+				}
+			}
 			var code int
 			select {
 			case code = <-done:
@@ -86,6 +105,9 @@ func TestDev(t *testing.T) {
 				"dlq stats",
 				"dlq replay --reason window --as-template hello_world --language en_US",
 				"/readyz",
+				"doctor --template hello_world --language en_US",
+				"Console       off: start with WAQ_ADMIN_TOKEN set",
+				"/admin/ui/ (sign in with the token)",
 				"final: ",
 			} {
 				if !strings.Contains(stdout, want) {

@@ -11,9 +11,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -62,7 +60,7 @@ func runDLQ(ctx context.Context, env *Env, args []string) error {
 	case "export":
 		run = dlqExport
 	case "-h", "--help", "help":
-		fmt.Fprintln(env.Stderr, dlqUsage)
+		fmt.Fprintln(env.Stdout, dlqUsage)
 		return nil
 	default:
 		return usagef("unknown subcommand %q (list, show, stats, replay, purge or export)", sub)
@@ -104,11 +102,11 @@ func parseDLQ(env *Env, sub string, args []string) (*dlqCmd, error) {
 		"as-template": &c.p.AsTemplate, "language": &c.p.Language, "format": &c.format,
 	}
 	help := map[string]string{
-		"reason": "dead-letter reason (window, template, ...)", "code": "Graph API error code, like 131047",
-		"phone-number-id": "business phone number id", "template": "template name", "since": "parked within this long (90m, 36h, 7d)",
-		"limit": "entries per page (default 100)", "cursor": "continue after this cursor (printed after a full page)",
-		"older-than": "parked at least this long ago (0s: any age)", "as-template": "replay a free-form message as this template",
-		"language": "template language code for --as-template, like en_US", "format": "json or text (default text; json with --json)",
+		"reason": "dead-letter `reason` (window, template, ...)", "code": "Graph API error code, a `number` like 131047",
+		"phone-number-id": "business phone number `id`", "template": "template `name`", "since": "parked within this long, a `duration` (90m, 36h, 7d)",
+		"limit": "entries per page, a `number` (default 100)", "cursor": "continue after this `cursor` (printed after a full page)",
+		"older-than": "parked at least this long ago, a `duration` (0s: any age)", "as-template": "replay a free-form message as this template `name`",
+		"language": "template language `code` for --as-template, like en_US", "format": "`json` or text (default text; json with --json)",
 	}
 	for _, name := range dlqFlags[sub] {
 		if name == "dry-run" {
@@ -248,9 +246,16 @@ func dlqShow(ctx context.Context, env *Env, c *dlqCmd) error {
 		return err
 	}
 	defer done()
-	e, err := store.Show(ctx, c.args[0])
+	id, err := store.ResolveID(ctx, c.args[0])
 	if err != nil {
+		if errors.Is(err, deadletter.ErrNotFound) {
+			return fmt.Errorf("%s: %w", c.args[0], err)
+		}
 		return err
+	}
+	e, err := store.Show(ctx, id)
+	if err != nil {
+		return fmt.Errorf("%s: %w", id, err)
 	}
 	if c.json {
 		return json.NewEncoder(env.Stdout).Encode(e)
@@ -388,6 +393,9 @@ func dlqReplay(ctx context.Context, env *Env, c *dlqCmd) error {
 		return err
 	}
 	defer done()
+	if req.IDs, err = expandIDs(ctx, store, req.IDs); err != nil {
+		return err
+	}
 	var pub deadletter.Publisher
 	if !req.DryRun {
 		p, closeNATS, err := replayPublisher(ctx, env, c)
@@ -462,6 +470,9 @@ func dlqPurge(ctx context.Context, env *Env, c *dlqCmd) error {
 		return err
 	}
 	defer done()
+	if req.IDs, err = expandIDs(ctx, store, req.IDs); err != nil {
+		return err
+	}
 	out := newResultWriter(env, c.json, []string{"ID", "RESULT"})
 	tot, err := store.Purge(ctx, req, func(r deadletter.PurgeResult) error {
 		what := "purged"
@@ -545,76 +556,6 @@ func (w *resultWriter) finish(tot deadletter.Totals, verb string, err error) err
 		return &exitError{code: 1}
 	}
 	return nil
-}
-
-// termWidth is the width tables fit: $COLUMNS, or 100.
-func termWidth(env *Env) int {
-	if n, err := strconv.Atoi(env.Getenv("COLUMNS")); err == nil && n >= 20 {
-		return n
-	}
-	return 100
-}
-
-// writeTable prints rows under headers, with columns as wide as their
-// widest cell, shrinking the widest columns (cut with "…") until the line
-// fits the terminal. The last column is never padded.
-func writeTable(env *Env, headers []string, rows [][]string) {
-	const gap = 2
-	widths := make([]int, len(headers))
-	for i, h := range headers {
-		widths[i] = utf8.RuneCountInString(h)
-	}
-	for _, r := range rows {
-		for i, c := range r {
-			widths[i] = max(widths[i], utf8.RuneCountInString(c))
-		}
-	}
-	total := func() int {
-		n := gap * (len(widths) - 1)
-		for _, w := range widths {
-			n += w
-		}
-		return n
-	}
-	for round := 0; round < 10000 && total() > termWidth(env); round++ {
-		widest := 0
-		for i, w := range widths {
-			if w > widths[widest] {
-				widest = i
-			}
-		}
-		if widths[widest] <= 6 {
-			break
-		}
-		widths[widest]--
-	}
-	line := func(cells []string) {
-		var b strings.Builder
-		for i, c := range cells {
-			c = truncate(c, widths[i])
-			b.WriteString(c)
-			if i < len(cells)-1 {
-				b.WriteString(strings.Repeat(" ", widths[i]-utf8.RuneCountInString(c)+gap))
-			}
-		}
-		fmt.Fprintln(env.Stdout, strings.TrimRight(b.String(), " "))
-	}
-	line(headers)
-	for _, r := range rows {
-		line(r)
-	}
-}
-
-// truncate cuts s to n runes, marking the cut with "…".
-func truncate(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	r := []rune(s)
-	if n <= 1 {
-		return string(r[:n])
-	}
-	return string(r[:n-1]) + "…"
 }
 
 func dash(s string) string {

@@ -43,6 +43,17 @@ func runDoctor(ctx context.Context, env *Env, args []string) error {
 		return usagef("--since must be positive")
 	}
 	o.Since = *since
+	// Beside a running waq dev, its number and WABA are the ones to check
+	// (its token and simulator come below), unless a phone-number file
+	// says which numbers there are.
+	if env.Getenv("WAQ_PHONE_NUMBERS_FILE") == "" {
+		if o.PhoneNumberID == "" {
+			o.PhoneNumberID = devSetting(env, "phone_number_id")
+		}
+		if o.WABAID == "" && o.PhoneNumberID == devSetting(env, "phone_number_id") {
+			o.WABAID = devSetting(env, "waba_id")
+		}
+	}
 
 	gc, err := graph.New(graph.Options{BaseURL: resolve(env, graphSetting, ""),
 		Version: env.Getenv("WAQ_GRAPH_VERSION"), Timeout: 15 * time.Second})

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -29,11 +30,17 @@ type jobView struct {
 	Attempts []ledger.Attempt `json:"attempts"`
 }
 
+const jobUsage = "show ID [--json] [--redis-url URL]   (ID: a job id, or a unique start of one)"
+
 func runJob(ctx context.Context, env *Env, args []string) error {
-	if len(args) == 0 || args[0] != "show" {
-		return usagef("usage: waq job show ID [--json]")
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help" || args[0] == "help") {
+		fmt.Fprintln(env.Stdout, "Usage: waq job "+jobUsage)
+		return nil
 	}
-	fs := newFlags(env, "job show", "ID [--json]")
+	if len(args) == 0 || args[0] != "show" {
+		return usagef("usage: waq job %s", jobUsage)
+	}
+	fs := newFlags(env, "job show", "ID [--json] [--redis-url URL]")
 	asJSON := fs.Bool("json", false, "one JSON object")
 	redisURL := fs.String("redis-url", "", "Redis URL ($WAQ_REDIS_URL)")
 	rest, err := interspersed(fs, args[1:])
@@ -56,6 +63,20 @@ func runJob(ctx context.Context, env *Env, args []string) error {
 	l := ledger.New(rdb, ledger.Options{Prefix: resolve(env, keyPrefixSetting, "")})
 	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
+	full, err := l.ResolveID(cctx, id)
+	if errors.Is(err, ledger.ErrNoRecord) {
+		// Not found is a failure (exit status 1), said on stderr, the same
+		// with --json: stdout stays for what was found.
+		return fmt.Errorf("job %s: no record (never processed, or past WAQ_SENT_RETENTION)", id)
+	}
+	if err != nil {
+		var amb *queue.AmbiguousIDError
+		if errors.As(err, &amb) {
+			return err
+		}
+		return fmt.Errorf("redis at %s: %w", conn.Redact(url), err)
+	}
+	id = full
 	st, err := l.Load(cctx, id)
 	if err != nil {
 		return fmt.Errorf("redis at %s: %w", conn.Redact(url), err)
@@ -64,6 +85,7 @@ func runJob(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	h = st.WithSend(h)
 	v := jobView{ID: id, Gen: st.Gen, TraceID: st.TraceID, Attempts: h, Status: st.Status, WAMID: st.WAMID, Reason: st.Parked}
 	if v.Attempts == nil {
 		v.Attempts = []ledger.Attempt{}
@@ -86,10 +108,6 @@ func runJob(ctx context.Context, env *Env, args []string) error {
 	}
 	if *asJSON {
 		return json.NewEncoder(env.Stdout).Encode(v)
-	}
-	if v.Outcome == "unknown" {
-		fmt.Fprintf(env.Stdout, "job %s: no record (never processed, or past WAQ_SENT_RETENTION)\n", id)
-		return &exitError{code: 1}
 	}
 	fmt.Fprintf(env.Stdout, "job        %s\noutcome    %s\n", id, v.Outcome)
 	if v.WAMID != "" {

@@ -38,8 +38,36 @@ func TestJobShow(t *testing.T) {
 	if c != 0 || !strings.Contains(out, "outcome    sent") || !strings.Contains(out, "FB1") {
 		t.Errorf("text: %q", out)
 	}
-	if c, out, _ := runCmd(t, vars, "", "job", "show", "nope"); c != 1 || !strings.Contains(out, "no record") {
-		t.Errorf("unknown: %d %q", c, out)
+	// Not found: exit status 1 and the error on stderr, text and JSON alike.
+	for _, args := range [][]string{{"job", "show", "nope"}, {"job", "show", "nope", "--json"}} {
+		if c, out, errOut := runCmd(t, vars, "", args...); c != 1 || out != "" || !strings.Contains(errOut, "no record") {
+			t.Errorf("%v: %d stdout %q stderr %q", args, c, out, errOut)
+		}
+	}
+
+	// A job sent on its first try (the fresh path keeps no history) lists
+	// that send as its one attempt.
+	at := time.Date(2026, 11, 25, 17, 2, 11, 0, time.UTC)
+	if err := l.RecordSentMany(ctx, []ledger.SentRecord{{ID: "018f6b1e-8f3a-7c4e-9d2a-3b5c6d7e8f90", WAMID: "wamid.F", Attempt: ledger.Attempt{At: at, TraceID: "T1"}, Fresh: true}}); err != nil {
+		t.Fatal(err)
+	}
+	// ... found by a unique start of its id, as the tables show it.
+	c, out, errOut = runCmd(t, vars, "", "job", "show", "018f6b1e", "--json")
+	v = jobView{}
+	if c != 0 || json.Unmarshal([]byte(out), &v) != nil || v.ID != "018f6b1e-8f3a-7c4e-9d2a-3b5c6d7e8f90" || len(v.Attempts) != 1 ||
+		v.Attempts[0].Outcome != "sent" || !v.Attempts[0].At.Equal(at) || v.Attempts[0].TraceID != "T1" {
+		t.Errorf("first-try send: %d %s %s", c, out, errOut)
+	}
+	if c, out, _ = runCmd(t, vars, "", "job", "show", "018f6b1e"); c != 0 || !strings.Contains(out, "attempts:") || !strings.Contains(out, "sent") {
+		t.Errorf("first-try send, text: %q", out)
+	}
+	// An ambiguous start: exit status 1, naming the candidates.
+	if err := l.RecordSentMany(ctx, []ledger.SentRecord{{ID: "018f6b1e-0000", WAMID: "wamid.G", Attempt: ledger.Attempt{At: at}, Fresh: true}}); err != nil {
+		t.Fatal(err)
+	}
+	if c, out, errOut := runCmd(t, vars, "", "job", "show", "018f6b1e"); c != 1 || out != "" ||
+		!strings.Contains(errOut, "018f6b1e-0000") || !strings.Contains(errOut, "018f6b1e-8f3a-7c4e-9d2a-3b5c6d7e8f90") {
+		t.Errorf("ambiguous: %d %q %q", c, out, errOut)
 	}
 	if c, _, _ := runCmd(t, vars, "", "job", "show"); c != 2 {
 		t.Errorf("no id: %d", c)

@@ -5,6 +5,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -80,11 +81,16 @@ func signalContext() (context.Context, func()) {
 // run runs one command line and returns the exit status: 0 ok, 1 failed,
 // 2 bad usage.
 func run(ctx context.Context, env *Env, args []string) int {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+	if len(args) == 0 {
 		printUsage(env.Stderr)
-		if len(args) == 0 {
-			return 2
-		}
+		return 2
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		printUsage(env.Stdout)
+		return 0
+	case "-version", "--version", "version":
+		fmt.Fprintln(env.Stdout, versionLine())
 		return 0
 	}
 	cmd, ok := commands[args[0]]
@@ -120,7 +126,7 @@ func oneLine(s string) string {
 
 func printUsage(w io.Writer) {
 	fmt.Fprintln(w, "waq sends WhatsApp messages reliably through NATS JetStream and the Graph API.")
-	fmt.Fprintln(w, "\nUsage: waq COMMAND [flags]   (waq COMMAND -h for its flags)\n\nCommands:")
+	fmt.Fprintln(w, "\nUsage: waq COMMAND [flags]   (waq COMMAND -h for its flags; waq --version)\n\nCommands:")
 	names := make([]string, 0, len(commands))
 	for n := range commands {
 		names = append(names, n)
@@ -129,14 +135,45 @@ func printUsage(w io.Writer) {
 	for _, n := range names {
 		fmt.Fprintf(w, "  %-10s %s\n", n, commands[n].summary)
 	}
+	fmt.Fprintln(w, "\nExit status: 0 done, 1 failed (or not found), 2 bad usage. Commands that print take --json.")
 }
 
-// newFlags returns a flag set for a subcommand that reports to stderr.
+// helpArg reports whether args ask for help before any "--".
+func helpArg(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "-h", "-help", "--help":
+			return true
+		}
+	}
+	return false
+}
+
+// usageSink is a flag set's output: what the flag package writes (an
+// error, then the usage) is held until parseFlags knows whether it is
+// help, for stdout, or a mistake, for stderr.
+type usageSink struct {
+	stdout, stderr io.Writer
+	buf            bytes.Buffer
+}
+
+func (u *usageSink) Write(p []byte) (int, error) { return u.buf.Write(p) }
+
+// flush sends what was held to w.
+func (u *usageSink) flush(w io.Writer) {
+	_, _ = w.Write(u.buf.Bytes())
+	u.buf.Reset()
+}
+
+// newFlags returns a flag set for a subcommand: -h prints its usage on
+// stdout, a bad flag its error and usage on stderr.
 func newFlags(env *Env, name, usage string) *flag.FlagSet {
 	fs := flag.NewFlagSet("waq "+name, flag.ContinueOnError)
-	fs.SetOutput(env.Stderr)
+	fs.SetOutput(&usageSink{stdout: env.Stdout, stderr: env.Stderr})
 	fs.Usage = func() {
-		fmt.Fprintf(env.Stderr, "Usage: waq %s %s\n", name, usage)
+		fmt.Fprintf(fs.Output(), "Usage: waq %s %s\n", name, usage)
 		fs.PrintDefaults()
 	}
 	return fs
@@ -145,13 +182,22 @@ func newFlags(env *Env, name, usage string) *flag.FlagSet {
 // parseFlags parses args; a bad flag (already reported by the flag set)
 // becomes exit status 2, -h exit status 0.
 func parseFlags(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return &exitError{code: 0}
+	err := fs.Parse(args)
+	sink, _ := fs.Output().(*usageSink)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, flag.ErrHelp):
+		if sink != nil {
+			sink.flush(sink.stdout)
+		}
+		return &exitError{code: 0}
+	default:
+		if sink != nil {
+			sink.flush(sink.stderr)
 		}
 		return &exitError{code: 2}
 	}
-	return nil
 }
 
 // interspersed parses flags before, between and after positional

@@ -22,7 +22,7 @@ func init() {
 }
 
 const policyUsage = `Usage:
-  waq policy check FILE
+  waq policy check FILE [--json]
   waq policy explain CODE [--policy FILE] [--json]    CODE: 131000, http:503 or transport
   waq policy show [--policy FILE] [--json]
 --policy defaults to $WAQ_POLICY_FILE; without either, the built-in table.`
@@ -39,14 +39,15 @@ func runPolicy(ctx context.Context, env *Env, args []string) error {
 	case "show":
 		return policyShow(env, args[1:])
 	case "-h", "--help", "help":
-		fmt.Fprintln(env.Stderr, policyUsage)
+		fmt.Fprintln(env.Stdout, policyUsage)
 		return nil
 	}
 	return usagef("unknown subcommand %q (check, explain or show)", args[0])
 }
 
 func policyCheck(env *Env, args []string) error {
-	fs := newFlags(env, "policy check", "FILE")
+	fs := newFlags(env, "policy check", "FILE [--json]")
+	asJSON := fs.Bool("json", false, `one JSON object: {"file", "ok", "rules"} or {"file", "ok": false, "error"}`)
 	pos, err := interspersed(fs, args)
 	if err != nil {
 		return err
@@ -54,12 +55,25 @@ func policyCheck(env *Env, args []string) error {
 	if len(pos) != 1 {
 		return usagef("check takes one FILE")
 	}
+	type result struct {
+		File  string `json:"file"`
+		OK    bool   `json:"ok"`
+		Rules int    `json:"rules,omitempty"`
+		Error string `json:"error,omitempty"`
+	}
 	p, err := policy.Load(pos[0])
 	if err != nil {
 		// The error is already "file:line: field: problem", the form editors
 		// and CI logs jump to; print it bare.
-		fmt.Fprintln(env.Stderr, policyOneLine(err.Error()))
+		msg := policyOneLine(err.Error())
+		if *asJSON {
+			_ = json.NewEncoder(env.Stdout).Encode(result{File: pos[0], Error: msg})
+		}
+		fmt.Fprintln(env.Stderr, msg)
 		return &exitError{code: 1}
+	}
+	if *asJSON {
+		return json.NewEncoder(env.Stdout).Encode(result{File: pos[0], OK: true, Rules: p.FileRules()})
 	}
 	fmt.Fprintf(env.Stdout, "%s: ok (%d %s over the default table)\n", pos[0], p.FileRules(), policyPlural(p.FileRules(), "rule", "rules"))
 	return nil

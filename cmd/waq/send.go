@@ -38,6 +38,7 @@ func runSend(ctx context.Context, env *Env, args []string) error {
 	fs.Var(&meta, "metadata", "key=value carried with the job (repeatable)")
 	fs.StringVar(&natsURL, "nats-url", "", "NATS URL ($WAQ_NATS_URL)")
 	fs.StringVar(&stream, "stream", "", "stream name ($WAQ_STREAM)")
+	asJSON := fs.Bool("json", false, `print {"id": "..."} rather than the bare id`)
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -79,6 +80,11 @@ func runSend(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if *asJSON {
+		return json.NewEncoder(env.Stdout).Encode(struct {
+			ID string `json:"id"`
+		}{jid})
+	}
 	fmt.Fprintln(env.Stdout, jid)
 	return nil
 }
@@ -112,14 +118,31 @@ func buildJob(env *Env, pn, to, tpl, lang, text, file, id, notAfter string, para
 		}
 		var probe map[string]json.RawMessage
 		if err := json.Unmarshal(data, &probe); err != nil {
-			return nil, fmt.Errorf("--file %s: not a JSON object: %v", file, err)
+			return nil, fmt.Errorf("--file %s: %s", file, jsonWords(err, "a JSON object: a job, or a message object"))
 		}
 		if _, isJob := probe["message"]; isJob {
 			if err := json.Unmarshal(data, job); err != nil {
-				return nil, fmt.Errorf("--file %s: %v", file, err)
+				if strings.Contains(err.Error(), "Time") || strings.Contains(err.Error(), "parsing time") { // not_after, the job's one time
+					return nil, fmt.Errorf("--file %s: field \"not_after\": want an RFC 3339 time like \"2026-11-25T18:00:00Z\"", file)
+				}
+				return nil, fmt.Errorf("--file %s: %s", file, jsonWords(err, "a job object"))
 			}
 		} else {
 			job.Message = data
+		}
+		// A flag that says otherwise than the file is a mistake to point
+		// out, not a silent override: the file may have been meant for
+		// another recipient or number.
+		if pn != "" && job.PhoneNumberID != "" && pn != job.PhoneNumberID {
+			return nil, fmt.Errorf("--phone-number-id %s, but the file has phone_number_id %s: give one of them", pn, job.PhoneNumberID)
+		}
+		if to != "" {
+			var m struct {
+				To *string `json:"to"`
+			}
+			if json.Unmarshal(job.Message, &m) == nil && m.To != nil && *m.To != "" && *m.To != to {
+				return nil, fmt.Errorf("--to %s, but the file's message has to %s: give one of them", to, *m.To)
+			}
 		}
 	}
 	if pn != "" {
@@ -149,7 +172,7 @@ func buildJob(env *Env, pn, to, tpl, lang, text, file, id, notAfter string, para
 		}
 		var m map[string]json.RawMessage
 		if err := json.Unmarshal(job.Message, &m); err != nil {
-			return nil, fmt.Errorf("--file: message is not a JSON object")
+			return nil, fmt.Errorf("--file: the message is not a JSON object")
 		}
 		m["to"], _ = json.Marshal(to)
 		job.Message, _ = json.Marshal(m)
