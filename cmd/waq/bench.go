@@ -93,6 +93,14 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	if *start {
 		cfg.NATSURL, cfg.RedisURL = "", ""
 	}
+	// Bad values are bad usage (exit status 2), as with every command;
+	// bench.Run would refuse them too, as a failure.
+	if cfg.Jobs < 0 || cfg.Rate < 0 || cfg.Duration < 0 || cfg.Latency < 0 || cfg.Concurrency < 0 || cfg.MPS < 0 {
+		return usagef("--jobs, --rate, --duration, --latency, --concurrency and --mps must not be negative")
+	}
+	if (cfg.NATSURL == "") != (cfg.RedisURL == "") {
+		return usagef("give both --nats-url and --redis-url, or neither (to start everything here)")
+	}
 	if cfg.Jobs == 0 && (cfg.Rate == 0 || cfg.Duration == 0) {
 		return usagef("give --jobs N, or --rate R with --duration D")
 	}

@@ -59,7 +59,7 @@ func TestUnknownCommand(t *testing.T) {
 	if code != 2 || !strings.Contains(stderr, `unknown command "frobnicate"`) {
 		t.Errorf("code %d, stderr %q", code, stderr)
 	}
-	if code, _, stderr := runCmd(t, nil, "", "help"); code != 0 || !strings.Contains(stderr, "worker") {
-		t.Errorf("help: code %d, %q", code, stderr)
+	if code, stdout, _ := runCmd(t, nil, "", "help"); code != 0 || !strings.Contains(stdout, "worker") {
+		t.Errorf("help: code %d, %q", code, stdout)
 	}
 }

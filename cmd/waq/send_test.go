@@ -98,7 +98,7 @@ func TestSendBadInput(t *testing.T) {
 		{append(base, "--to", "15551234567", "--text", "x", "--template", "t"), "exactly one of"},
 		{append(base, "--to", "15551234567", "--template", "t"), "needs --language"},
 		{append(base, "--to", "15551234567", "--text", "x", "--param", "1"), "go with --template"},
-		{append(base, "--file", notJSON), "not a JSON object"},
+		{append(base, "--file", notJSON), "not valid JSON at byte 1"},
 		{append(base, "--file", badMsg), `unknown type "fax"`},
 		{append(base, "--file", filepath.Join(dir, "missing.json")), "no such file"},
 		{append(base, "--to", "15551234567", "--text", "x", "--not-after", "soon"), "--not-after"},
