@@ -27,7 +27,7 @@ var (
 	graphSetting     = setting{env: "WAQ_GRAPH_URL", dev: "graph_url", def: graph.DefaultBaseURL}
 	keyPrefixSetting = setting{env: "WAQ_KEY_PREFIX", def: worker.DefaultKeyPrefix}
 	// The token of numbers without a variable of their own; waq dev's
-	// worker has one, not written to the state file today.
+	// worker has one, written to the state file for waq doctor.
 	tokenSetting = setting{env: numbers.DefaultTokenEnv, dev: "access_token"}
 )
 
