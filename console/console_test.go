@@ -12,13 +12,7 @@ import (
 
 	"github.com/waqhq/waq/deadletter"
 	"github.com/waqhq/waq/internal/testenv"
-	"github.com/waqhq/waq/ledger"
 )
-
-func attempt(at time.Time, outcome, action string, code int, fb string) ledger.Attempt {
-	return ledger.Attempt{At: at, Outcome: outcome, Action: action, HTTPStatus: 400, Code: &code, FBTraceID: fb,
-		TraceID: "4bf92f3577b34da6a3ce929d0e0e4736", SpanID: "00f067aa0ba902b7", Worker: "host-1", DelayMS: 30000}
-}
 
 // TestOff: without a token the console is not there at all.
 func TestOff(t *testing.T) {

@@ -2,8 +2,6 @@ package console
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -11,7 +9,6 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +18,7 @@ import (
 
 	"github.com/waqhq/waq/deadletter"
 	"github.com/waqhq/waq/internal/testenv"
+	"github.com/waqhq/waq/internal/testenv/parked"
 	"github.com/waqhq/waq/ledger"
 	"github.com/waqhq/waq/queue"
 	"github.com/waqhq/waq/telemetry"
@@ -44,24 +42,6 @@ const token = "console-test-admin-token-5f3c9a"
 
 const pn = "106540352242922"
 
-// clock is a settable clock for sessions and samples.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // syncBuffer is a log sink that tests read while handlers write.
 type syncBuffer = testenv.Buffer
 
@@ -73,7 +53,7 @@ type fixture struct {
 	store   *deadletter.Store
 	stream  jetstream.Stream
 	metrics *telemetry.Metrics
-	clock   *clock
+	clock   *testenv.Clock // of sessions and samples
 	ledger  *ledger.Ledger
 	hasher  *telemetry.RecipientHasher
 	logs    *syncBuffer
@@ -89,7 +69,7 @@ func setup(t *testing.T, opts ...func(*Options)) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{clock: &clock{t: time.Now()}, logs: &syncBuffer{}, stream: stream}
+	f := &fixture{clock: testenv.NewClock(time.Now()), logs: &syncBuffer{}, stream: stream}
 	f.store = deadletter.New(r.Client(t), deadletter.Options{Prefix: "con", Now: f.clock.Now})
 	f.ledger = ledger.New(r.Client(t), ledger.Options{Prefix: "con"})
 	f.hasher = telemetry.NewRecipientHasher([]byte("console test key"))
@@ -120,40 +100,11 @@ func setup(t *testing.T, opts ...func(*Options)) *fixture {
 	return f
 }
 
-// park stores the fixture's entries: two window failures (free-form), a
-// template failure and a 131000 given up on.
+// park stores the fixture's entries (parked.Samples): two window failures
+// (free-form), a template failure and a 131000 given up on.
 func (f *fixture) park(t *testing.T) {
 	t.Helper()
-	now := f.clock.Now().UTC()
-	for i, sp := range []struct {
-		id, reason string
-		code       int
-		tpl, to    string
-	}{
-		{"w1", "window", 131047, "", "15550000001"},
-		{"w2", "window", 131047, "", "15550000002"},
-		{"t1", "template", 132001, "order_update", "15550000003"},
-		{"r1", "retries_exhausted", 131000, "order_update", "15550000004"},
-	} {
-		msg := fmt.Sprintf(`{"messaging_product":"whatsapp","recipient_type":"individual","to":%q,"type":"text","text":{"body":"hi"}}`, sp.to)
-		typ := "text"
-		if sp.tpl != "" {
-			msg = fmt.Sprintf(`{"messaging_product":"whatsapp","to":%q,"type":"template","template":{"name":%q,"language":{"code":"en_US"}}}`, sp.to, sp.tpl)
-			typ = "template"
-		}
-		code := sp.code
-		at := now.Add(-time.Duration(i+1) * time.Minute)
-		e := &deadletter.Entry{ID: sp.id, Reason: sp.reason, Job: json.RawMessage(fmt.Sprintf(`{"id":%q,"phone_number_id":%q,"message":%s}`, sp.id, pn, msg)),
-			PhoneNumberID: pn, To: sp.to, Template: sp.tpl, MessageType: typ, ParkedAt: at, Subject: "waq.send." + pn,
-			Metadata:  map[string]string{"tenant": "acme"},
-			LastError: &deadletter.LastError{HTTPStatus: 400, Code: &code, Subcode: 2494010, Type: "OAuthException", FBTraceID: "fb-" + sp.id, Title: "title " + sp.id, Message: "message to " + sp.to, Details: "details"},
-			TraceID:   "4bf92f3577b34da6a3ce929d0e0e4736", SpanID: "00f067aa0ba902b7",
-		}
-		e.Attempts = append(e.Attempts, attempt(at.Add(-40*time.Second), "failed", "retry", 131000, "fb-a-"+sp.id), attempt(at, "failed", "park", code, "fb-"+sp.id))
-		if err := f.store.Park(context.Background(), e); err != nil {
-			t.Fatal(err)
-		}
-	}
+	parked.Samples(t, f.store, f.clock.Now())
 }
 
 func (f *fixture) parked(t *testing.T) int64 {

@@ -20,24 +20,11 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// clock is a settable clock for the store.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // fixture is a store over a fresh redis-server, with a clock.
 type fixture struct {
 	store *deadletter.Store
 	rdb   *redis.Client
-	clock *clock
+	clock *testenv.Clock // the store's
 }
 
 var t0 = time.Date(2026, 11, 20, 12, 0, 0, 0, time.UTC)
@@ -46,7 +33,7 @@ func setup(t *testing.T) *fixture {
 	t.Helper()
 	r := testenv.StartRedis(t)
 	rdb := r.Client(t)
-	c := &clock{t: t0}
+	c := testenv.NewClock(t0)
 	s := deadletter.New(rdb, deadletter.Options{Prefix: "test", Retention: 72 * time.Hour, Now: c.Now})
 	return &fixture{store: s, rdb: rdb, clock: c}
 }

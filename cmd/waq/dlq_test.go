@@ -22,6 +22,7 @@ import (
 	"github.com/waqhq/waq/deadletter"
 	"github.com/waqhq/waq/fakegraph"
 	"github.com/waqhq/waq/internal/testenv"
+	"github.com/waqhq/waq/internal/testenv/parked"
 	"github.com/waqhq/waq/ledger"
 	"github.com/waqhq/waq/queue"
 )
@@ -52,32 +53,7 @@ func dlqSetup(t *testing.T) *dlqFixture {
 		redis:  r,
 		nats:   n,
 	}
-	now := time.Now().UTC()
-	for i, sp := range []struct {
-		id, reason string
-		code       int
-		tpl, to    string
-	}{
-		{"w1", "window", 131047, "", "15550000001"},
-		{"w2", "window", 131047, "", "15550000002"},
-		{"t1", "template", 132001, "order_update", "15550000003"},
-		{"r1", "retries_exhausted", 131000, "order_update", "15550000004"},
-	} {
-		msg := fmt.Sprintf(`{"messaging_product":"whatsapp","recipient_type":"individual","to":%q,"type":"text","text":{"body":"hi"}}`, sp.to)
-		typ := "text"
-		if sp.tpl != "" {
-			msg = fmt.Sprintf(`{"messaging_product":"whatsapp","to":%q,"type":"template","template":{"name":%q,"language":{"code":"en_US"}}}`, sp.to, sp.tpl)
-			typ = "template"
-		}
-		code := sp.code
-		e := &deadletter.Entry{ID: sp.id, Reason: sp.reason, Job: json.RawMessage(fmt.Sprintf(`{"id":%q,"phone_number_id":"106540352242922","message":%s}`, sp.id, msg)),
-			PhoneNumberID: "106540352242922", To: sp.to, Template: sp.tpl, MessageType: typ, ParkedAt: now.Add(-time.Duration(i+1) * time.Minute),
-			LastError: &deadletter.LastError{HTTPStatus: 400, Code: &code, FBTraceID: "fb-" + sp.id, Title: "title " + sp.id, Message: "message"},
-			TraceID:   "4bf92f3577b34da6a3ce929d0e0e4736", SpanID: "00f067aa0ba902b7"}
-		if err := f.store.Park(context.Background(), e); err != nil {
-			t.Fatal(err)
-		}
-	}
+	parked.Samples(t, f.store, time.Now())
 	return f
 }
 
@@ -212,7 +188,7 @@ func TestDLQShowStatsExport(t *testing.T) {
 	if code != 0 {
 		t.Errorf("export: exit %d", code)
 	}
-	for _, want := range []string{"Failed messages: 4 in 3 groups", "error 131047: title w", "fbtrace_ids:", "Request: POST /{version}/106540352242922/messages", "Recipients:"} {
+	for _, want := range []string{"Failed messages: 4 in 3 groups", "error 131047: subcode 2494010: title w", "fbtrace_ids:", "Request: POST /{version}/106540352242922/messages", "Recipients:"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("export text lacks %q:\n%s", want, out)
 		}
