@@ -17,8 +17,8 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/waqhq/waq/deadletter"
+	"github.com/waqhq/waq/deadletter/deadlettertest"
 	"github.com/waqhq/waq/internal/testenv"
-	"github.com/waqhq/waq/internal/testenv/parked"
 	"github.com/waqhq/waq/ledger"
 	"github.com/waqhq/waq/queue"
 	"github.com/waqhq/waq/telemetry"
@@ -100,11 +100,11 @@ func setup(t *testing.T, opts ...func(*Options)) *fixture {
 	return f
 }
 
-// park stores the fixture's entries (parked.Samples): two window failures
+// park stores the fixture's entries (deadlettertest.ParkSamples): two window failures
 // (free-form), a template failure and a 131000 given up on.
 func (f *fixture) park(t *testing.T) {
 	t.Helper()
-	parked.Samples(t, f.store, f.clock.Now())
+	deadlettertest.ParkSamples(t, f.store, f.clock.Now())
 }
 
 func (f *fixture) parked(t *testing.T) int64 {

@@ -20,9 +20,9 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/waqhq/waq/deadletter"
+	"github.com/waqhq/waq/deadletter/deadlettertest"
 	"github.com/waqhq/waq/fakegraph"
 	"github.com/waqhq/waq/internal/testenv"
-	"github.com/waqhq/waq/internal/testenv/parked"
 	"github.com/waqhq/waq/ledger"
 	"github.com/waqhq/waq/queue"
 )
@@ -53,7 +53,7 @@ func dlqSetup(t *testing.T) *dlqFixture {
 		redis:  r,
 		nats:   n,
 	}
-	parked.Samples(t, f.store, time.Now())
+	deadlettertest.ParkSamples(t, f.store, time.Now())
 	return f
 }
 

@@ -1,8 +1,8 @@
-// Package parked is test support: the sample dead-letter entries the
-// tests of the commands (`waq dlq`, the admin API on the worker) and of
-// the console start from. It is apart from testenv, which the dead-letter
-// store's own tests import.
-package parked
+// Package deadlettertest is test support, as net/http/httptest is: the
+// sample dead-letter entries the tests of the commands (`waq dlq`, the
+// admin API on the worker) and of the console start from. It sits beside
+// the store rather than in internal/testenv, which is below it.
+package deadlettertest
 
 import (
 	"context"
@@ -24,12 +24,12 @@ const (
 	SpanID  = "00f067aa0ba902b7"
 )
 
-// Samples parks four entries in store, parked one to four minutes before
+// ParkSamples parks four entries in store, parked one to four minutes before
 // now: two free-form messages outside the window (w1, w2: reason window,
 // 131047), a missing template (t1: template, 132001) and a 131000 given up
 // on (r1: retries_exhausted). Each has metadata tenant=acme and two
 // attempts, a retry and the park.
-func Samples(t testing.TB, store *deadletter.Store, now time.Time) {
+func ParkSamples(t testing.TB, store *deadletter.Store, now time.Time) {
 	t.Helper()
 	now = now.UTC()
 	for i, sp := range []struct {
