@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -191,15 +190,11 @@ func runDev(ctx context.Context, env *Env, args []string) error {
 	}
 	closers = append(closers, func() { removeDevState(statePath) })
 
-	nc, err := conn.NATS(ctx, nats.URL, "waq dev demo")
+	nc, js, err := conn.JetStream(ctx, nats.URL, "waq dev demo")
 	if err != nil {
 		return err
 	}
 	closers = append(closers, nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return err
-	}
 	demo := &devenv.Demo{
 		Producer: queue.NewProducer(js, queue.ProducerOptions{TracerProvider: tracing.Provider}),
 		Sim:      graph.Sim,

@@ -153,6 +153,17 @@ func paramUsage(err error) error {
 	return err
 }
 
+// openFor checks a subcommand's parameters (bad ones are bad usage) and
+// then opens the store: a mistyped flag costs no connection.
+func openFor[R any](ctx context.Context, env *Env, c *dlqCmd, check func() (R, error)) (R, *deadletter.Store, func(), error) {
+	req, err := check()
+	if err != nil {
+		return req, nil, nil, paramUsage(err)
+	}
+	store, done, err := openStore(ctx, env, c)
+	return req, store, done, err
+}
+
 // openStore connects to the dead-letter store the worker writes, and
 // sweeps the expired entries first so that what the command shows and
 // counts is what is kept.

@@ -8,8 +8,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/waqhq/waq/deadletter"
 	"github.com/waqhq/waq/internal/conn"
 	"github.com/waqhq/waq/queue"
@@ -17,11 +15,7 @@ import (
 )
 
 func dlqReplay(ctx context.Context, env *Env, c *dlqCmd) error {
-	req, err := c.p.ReplayRequest()
-	if err != nil {
-		return paramUsage(err)
-	}
-	store, done, err := openStore(ctx, env, c)
+	req, store, done, err := openFor(ctx, env, c, c.p.ReplayRequest)
 	if err != nil {
 		return err
 	}
@@ -65,13 +59,8 @@ func replayPublisher(ctx context.Context, env *Env, c *dlqCmd) (deadletter.Publi
 	stream := resolve(env, streamSetting, "")
 	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	nc, err := conn.NATS(cctx, url, "waq dlq replay")
+	nc, js, err := conn.JetStream(cctx, url, "waq dlq replay")
 	if err != nil {
-		return nil, nil, err
-	}
-	js, err := jetstream.New(nc)
-	if err != nil {
-		nc.Close()
 		return nil, nil, err
 	}
 	if _, err := js.Stream(cctx, stream); err != nil {
@@ -94,11 +83,7 @@ func replayPublisher(ctx context.Context, env *Env, c *dlqCmd) (deadletter.Publi
 }
 
 func dlqPurge(ctx context.Context, env *Env, c *dlqCmd) error {
-	req, err := c.p.PurgeRequest()
-	if err != nil {
-		return paramUsage(err)
-	}
-	store, done, err := openStore(ctx, env, c)
+	req, store, done, err := openFor(ctx, env, c, c.p.PurgeRequest)
 	if err != nil {
 		return err
 	}

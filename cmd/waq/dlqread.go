@@ -135,11 +135,7 @@ func dlqShow(ctx context.Context, env *Env, c *dlqCmd) error {
 }
 
 func dlqStats(ctx context.Context, env *Env, c *dlqCmd) error {
-	f, err := c.p.Filter()
-	if err != nil {
-		return paramUsage(err)
-	}
-	store, done, err := openStore(ctx, env, c)
+	f, store, done, err := openFor(ctx, env, c, c.p.Filter)
 	if err != nil {
 		return err
 	}
@@ -208,11 +204,7 @@ func share(n, total int64) string {
 }
 
 func dlqExport(ctx context.Context, env *Env, c *dlqCmd) error {
-	f, err := c.p.Filter()
-	if err != nil {
-		return paramUsage(err)
-	}
-	store, done, err := openStore(ctx, env, c)
+	f, store, done, err := openFor(ctx, env, c, c.p.Filter)
 	if err != nil {
 		return err
 	}

@@ -8,8 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/waqhq/waq/internal/conn"
 	"github.com/waqhq/waq/queue"
 	"github.com/waqhq/waq/telemetry"
@@ -53,15 +51,11 @@ func runSend(ctx context.Context, env *Env, args []string) error {
 	stream = resolve(env, streamSetting, stream)
 	cctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
-	nc, err := conn.NATS(cctx, natsURL, "waq send")
+	nc, js, err := conn.JetStream(cctx, natsURL, "waq send")
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return err
-	}
 	if _, err := queue.EnsureStream(cctx, js, queue.StreamConfig{Name: stream, Replicas: replicasFromEnv(env)}); err != nil {
 		return err
 	}

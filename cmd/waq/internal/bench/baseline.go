@@ -41,15 +41,11 @@ func RunBaseline(ctx context.Context, cfg BaselineConfig) error {
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = 128
 	}
-	nc, err := conn.NATS(ctx, cfg.NATSURL, "waq bench baseline")
+	nc, js, err := conn.JetStream(ctx, cfg.NATSURL, "waq bench baseline")
 	if err != nil {
 		return err
 	}
 	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return err
-	}
 	sctx, cancel := context.WithTimeout(ctx, 15*time.Second)
 	defer cancel()
 	stream, err := js.Stream(sctx, cfg.Stream)

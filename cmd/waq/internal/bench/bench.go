@@ -303,13 +303,10 @@ func (b *bench) start(ctx context.Context) error {
 			}
 		}
 	}
-	if b.nc, err = conn.NATS(ctx, b.natsURL, "waq bench"); err != nil {
+	if b.nc, b.js, err = conn.JetStream(ctx, b.natsURL, "waq bench"); err != nil {
 		return err
 	}
 	b.closers = append(b.closers, b.nc.Close)
-	if b.js, err = jetstream.New(b.nc); err != nil {
-		return err
-	}
 	if b.rdb, err = conn.Redis(b.redisURL); err != nil {
 		return err
 	}
