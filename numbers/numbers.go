@@ -31,8 +31,13 @@ const DefaultTokenEnv = "WAQ_ACCESS_TOKEN"
 type Number struct {
 	PhoneNumberID string
 	WABAID        string
-	MPS           int
-	TokenEnv      string
+	// MPS is the number's rate in messages per second: the file's mps, or
+	// DefaultMPS when it gives none.
+	MPS int
+	// MPSSet is true when the file gives mps: an explicit override of the
+	// rate that the number's throughput level on the Graph API would give.
+	MPSSet   bool
+	TokenEnv string
 	// Line is where the number is in the file (0 when not from a file).
 	Line  int
 	token string
@@ -147,7 +152,7 @@ func (r *Registry) parse(name string, data []byte, getenv func(string) string) e
 			if err != nil || n < 1 || n > 10000 || item.MPS.Tag != "!!int" {
 				return &FileError{File: name, Line: item.MPS.Line, Problem: field("mps") + fmt.Sprintf(": %q: want a whole number of messages per second from 1 to 10000", item.MPS.Value)}
 			}
-			num.MPS = n
+			num.MPS, num.MPSSet = n, true
 		}
 		num.TokenEnv = DefaultTokenEnv
 		if item.TokenEnv.Kind != 0 {

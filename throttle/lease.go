@@ -17,12 +17,12 @@ import (
 //
 // What a lease may hold is bounded so that it changes little for the other
 // workers and for Meta:
-//   - at most half the number's burst (so 4 slots at 80 msg/s), and no slot
-//     further out than the caller's max wait;
+//   - at most a twentieth of a second's worth (4 slots at 80 msg/s, 50 at
+//     1,000), and no slot further out than the caller's max wait;
 //   - its size adapts: it doubles while the number's jobs use every slot,
 //     and halves when slots go unused;
-//   - a slot not taken within a burst's time after it came due is given up
-//     (late sends never bunch up beyond the burst Meta tolerates);
+//   - a slot not taken within lateLimit after it came due is given up (a
+//     late send would bunch up with the next, and Meta allows no burst);
 //   - a 130429 gives up the number's leased slots (they were at the old
 //     rate), and no leases are taken while the number has recipients on
 //     their own schedule after a 131056 (every job is then checked against
@@ -48,12 +48,12 @@ type lease struct {
 	pairsUntil time.Time // no leasing before this
 }
 
-// segment is the slots of one lease: the next at next (or at once when that
-// is before floor, the time the lease came), then one every every.
+// segment is the slots of one lease: the next at next, then one every
+// every.
 type segment struct {
-	next, floor time.Time
-	every       time.Duration
-	left        int
+	next  time.Time
+	every time.Duration
+	left  int
 }
 
 func (l *lease) left() int {
@@ -64,9 +64,10 @@ func (l *lease) left() int {
 	return n
 }
 
-// maxLease is the most slots one lease of num holds: half its burst.
+// maxLease is the most slots one lease of num holds: a twentieth of a
+// second's worth.
 func maxLease(num numbers.Number) int {
-	return burstOf(num.MPS) / 2
+	return num.MPS / 20
 }
 
 func (ls *leases) get(pn string) *lease {
@@ -98,9 +99,6 @@ func (ls *leases) take(pn string, now time.Time, stale time.Duration) (at time.T
 			continue
 		}
 		at = sg.next
-		if at.Before(sg.floor) {
-			at = sg.floor
-		}
 		sg.next = sg.next.Add(sg.every)
 		sg.left--
 		if now.Sub(at) <= stale {
@@ -134,11 +132,11 @@ func (ls *leases) sizeFor(pn string, most int) int {
 // put keeps the slots of a new lease (the caller took its first), after
 // those of earlier leases: the schedule only moves forward, so they are
 // later.
-func (ls *leases) put(pn string, next, floor time.Time, every time.Duration, n int) {
+func (ls *leases) put(pn string, next time.Time, every time.Duration, n int) {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
 	l := ls.get(pn)
-	l.segs = append(l.segs, segment{next: next, floor: floor, every: every, left: n})
+	l.segs = append(l.segs, segment{next: next, every: every, left: n})
 }
 
 // drop gives up a number's leased slots and starts its leases small again.
@@ -171,16 +169,14 @@ func (g *Gate) admitLeased(ctx context.Context, num numbers.Number, maxWait time
 		return Admission{}, false, nil
 	}
 	pn := num.PhoneNumberID
-	burst := burstOf(num.MPS)
-	stale := time.Duration(burst) * time.Second / time.Duration(num.MPS)
 	now := time.Now()
-	if at, ok, pairs := g.leases.take(pn, now, stale); ok {
+	if at, ok, pairs := g.leases.take(pn, now, lateLimit); ok {
 		return reservedAt(at, now), true, nil
 	} else if pairs {
 		return Admission{}, false, nil
 	}
 	k := g.leases.sizeFor(pn, most)
-	res, err := leaseScript.Run(ctx, g.rdb, []string{g.rateKey(pn)}, num.MPS, burst, maxWait.Milliseconds(), k).Slice()
+	res, err := leaseScript.Run(ctx, g.rdb, []string{g.rateKey(pn)}, num.MPS, maxWait.Milliseconds(), k).Slice()
 	if err != nil {
 		return Admission{}, true, fmt.Errorf("pace %s: %w", pn, err)
 	}
@@ -191,7 +187,8 @@ func (g *Gate) admitLeased(ctx context.Context, num numbers.Number, maxWait time
 	base, _ := strconv.ParseFloat(fmt.Sprint(res[1]), 64)
 	interval, _ := strconv.ParseFloat(fmt.Sprint(res[2]), 64)
 	// The slots are relative to Redis's now, which was at most a round
-	// trip ago: counting them from the answer's arrival errs late.
+	// trip ago: counting them from the answer's arrival errs late (by the
+	// round trip, well within windowGuard), never early.
 	got := time.Now()
 	switch {
 	case n < 0:
@@ -200,9 +197,9 @@ func (g *Gate) admitLeased(ctx context.Context, num numbers.Number, maxWait time
 	case n == 0:
 		return Admission{Wait: msDuration(base), Scope: "pace"}, true, nil
 	}
-	first := got.Add(msDuration(base + interval))
+	first := got.Add(msDuration(base))
 	if n > 1 {
-		g.leases.put(pn, first.Add(msDuration(interval)), got, msDuration(interval), int(n-1))
+		g.leases.put(pn, first.Add(msDuration(interval)), msDuration(interval), int(n-1))
 	}
 	return reservedAt(first, now), true, nil
 }
@@ -210,9 +207,9 @@ func (g *Gate) admitLeased(ctx context.Context, num numbers.Number, maxWait time
 // reservedAt is the admission of a job whose slot is at at.
 func reservedAt(at, now time.Time) Admission {
 	if wait := at.Sub(now); wait > 0 {
-		return Admission{Reserved: true, Wait: wait, Scope: "pace"}
+		return Admission{Reserved: true, Wait: wait, Scope: "pace", At: at}
 	}
-	return Admission{Reserved: true}
+	return Admission{Reserved: true, At: at}
 }
 
 func msDuration(ms float64) time.Duration {

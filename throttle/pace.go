@@ -40,6 +40,7 @@ func (g *Gate) refreshRates(ctx context.Context, nums []numbers.Number) {
 	defer g.mu.Unlock()
 	for i, n := range nums {
 		v := cmds[i].Val()
+		n = g.pacedLocked(n)
 		rate := effectiveRate(n.MPS, str(v, 0), str(v, 1), now)
 		g.rates[n.PhoneNumberID] = rateState{rate: rate, mps: n.MPS, at: now}
 	}
@@ -54,7 +55,7 @@ func str(v []any, i int) string {
 }
 
 // effectiveRate mirrors the pacing script's arithmetic for status: the
-// lowered rate climbs back by 2% of mps per second.
+// lowered rate climbs back by recoverPerSecond of mps per second.
 func effectiveRate(mps int, rate, dec string, now time.Time) float64 {
 	r, err1 := strconv.ParseFloat(rate, 64)
 	d, err2 := strconv.ParseInt(dec, 10, 64)
@@ -85,9 +86,30 @@ const (
 	minRateShare = 0.05
 )
 
-// currentRateLua sets rate (and interval, ms) to the number's rate now: mps,
-// or the rate a 130429 lowered, climbing back (the fields go once it is
-// back). It needs now, mps and st = HMGET(KEYS[1], 'tat', 'rate', 'dec', ...).
+// The schedule: each number's slots are spaced (1 s + windowGuard)/rate apart on
+// Redis's clock, one schedule shared by every worker (a lease takes
+// consecutive slots of it). There is no burst: Meta documents none, so the
+// sender assumes the strictest reading, at most mps sends of a number in any
+// sliding one-second window. Slots exactly 1/mps apart would meet it only
+// if every send reached Meta exactly on its slot; the spacing is
+// (1 s + windowGuard)/mps instead, so that sends reaching Meta up to
+// windowGuard late (a timer, the CPU, the network) still never put mps+1
+// in one window: mps+1 consecutive slots span mps·spacing = 1 s +
+// windowGuard. A job later than lateLimit past its slot is not sent on it
+// (the worker asks again), so the worker's own lateness stays within half
+// the guard and the other half is left to the way to Meta.
+const (
+	// windowGuard widens the window the schedule keeps to: the paced rate
+	// is mps × 1 s/(1 s + windowGuard), 97% of mps.
+	windowGuard = 30 * time.Millisecond
+	// lateLimit is how late after its slot a job may still be sent on it.
+	lateLimit = windowGuard / 2
+)
+
+// currentRateLua sets rate (and interval, ms: the slot spacing) to the
+// number's rate now: mps, or the rate a 130429 lowered, climbing back (the
+// fields go once it is back). It needs now, mps and st = HMGET(KEYS[1],
+// 'tat', 'rate', 'dec', ...).
 var currentRateLua = `
 local rate = mps
 if st[2] and st[3] then
@@ -97,21 +119,22 @@ if st[2] and st[3] then
     redis.call('HDEL', KEYS[1], 'rate', 'dec')
   end
 end
-local interval = 1000 / rate
+local interval = ` + strconv.FormatInt((time.Second+windowGuard).Milliseconds(), 10) + ` / rate
 `
 
 // paceScript reserves a job's slot in its number's schedule (and its
-// recipient's, when that pair was throttled) using GCRA on Redis's clock.
+// recipient's, when that pair was throttled) on Redis's clock: the slot is
+// the schedule's next ('tat', never before now), and the next after it is
+// one interval later.
 //
 // KEYS: number state hash, pair state key.
-// ARGV: mps, burst, max wait ms, pair interval ms, decrease? ("0"/"1").
+// ARGV: mps, max wait ms, pair interval ms.
 // Returns {wait ms, reserved 0/1, rate*1000, scope}.
 var paceScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local mps = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
-local maxwait = tonumber(ARGV[3])
+local maxwait = tonumber(ARGV[2])
 local st = redis.call('HMGET', KEYS[1], 'tat', 'rate', 'dec')
 ` + currentRateLua + `local at = now
 local scope = 'pace'
@@ -125,28 +148,28 @@ if ptat then
     return {pat - now, 0, math.floor(rate * 1000), 'recipient'}
   end
   if pat > at then at = pat; scope = 'recipient' end
-  pnew = pat + tonumber(ARGV[4])
+  pnew = pat + tonumber(ARGV[3])
 end
 local tat = tonumber(st[1] or '0')
 if tat < at then tat = at end
-local newtat = tat + interval
-local allowed = newtat - burst * interval
-local wait = math.max(allowed, at) - now
+local wait = tat - now
 if wait > maxwait then
   return {math.floor(wait), 0, math.floor(rate * 1000), 'pace'}
 end
-redis.call('HSET', KEYS[1], 'tat', tostring(newtat))
+redis.call('HSET', KEYS[1], 'tat', tostring(tat + interval))
 redis.call('PEXPIRE', KEYS[1], 3600000)
 if pnew then
   redis.call('SET', KEYS[2], tostring(pnew), 'KEEPTTL')
 end
 if wait <= 0 then scope = '' end
-return {math.max(0, math.floor(wait)), 1, math.floor(rate * 1000), scope}
+return {math.max(0, math.ceil(wait)), 1, math.floor(rate * 1000), scope}
 `)
 
 // decreaseScript lowers a number's rate after a 130429, at most once a
-// second (a burst of in-flight sends all answered 130429 is one signal).
-// KEYS: number state hash. ARGV: mps, burst. Returns the new rate*1000.
+// second (a burst of in-flight sends all answered 130429 is one signal),
+// and pushes the schedule out by ARGV[2] slots at the new rate, so that
+// Meta's window empties before the next sends.
+// KEYS: number state hash. ARGV: mps, slots. Returns the new rate*1000.
 var decreaseScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -158,59 +181,49 @@ if st[1] and st[2] then
 end
 if st[3] and now - tonumber(st[3]) < 1000 then return math.floor(rate * 1000) end
 rate = math.max(mps * ` + strconv.FormatFloat(minRateShare, 'f', -1, 64) + `, rate * ` + strconv.FormatFloat(decreaseFactor, 'f', -1, 64) + `)
--- Push the schedule out by a burst's worth at the new rate, so that Meta's
--- bucket refills before the next sends.
 local tat = tonumber(redis.call('HGET', KEYS[1], 'tat') or '0')
 if tat < now then tat = now end
-tat = tat + tonumber(ARGV[2]) * 1000 / rate
+tat = tat + tonumber(ARGV[2]) * ` + strconv.FormatInt((time.Second+windowGuard).Milliseconds(), 10) + ` / rate
 redis.call('HSET', KEYS[1], 'rate', tostring(rate), 'dec', tostring(now), 'cut', tostring(now), 'tat', tostring(tat))
 redis.call('PEXPIRE', KEYS[1], 3600000)
 return math.floor(rate * 1000)
 `)
 
-// leaseScript reserves up to ARGV[4] consecutive slots of a number's
-// schedule at once (GCRA as paceScript), for a worker to hand out to its
-// jobs without a round trip each. It leases nothing while the number has
-// recipients on their own schedule (131056 in the last ten minutes): each
-// job must then be checked against its recipient's schedule.
+// leaseScript reserves up to ARGV[3] consecutive slots of a number's
+// schedule at once (spaced as paceScript's), for a worker to hand out to
+// its jobs without a round trip each. It leases nothing while the number
+// has recipients on their own schedule (131056 in the last ten minutes):
+// each job must then be checked against its recipient's schedule.
 //
-// KEYS: number state hash. ARGV: mps, burst, max wait ms, count.
+// KEYS: number state hash. ARGV: mps, max wait ms, count.
 // Returns {n, base, interval, rate*1000}: n slots were leased and slot i
-// (1..n) may go base + i*interval ms after now (at once when negative);
-// n = 0: none within max wait, base is the wait of the first; n = -1: the
-// number has pair schedules.
+// (0..n-1) goes base + i*interval ms after now; n = 0: none within max
+// wait, base is the wait of the first; n = -1: the number has pair
+// schedules.
 var leaseScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local mps = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2])
-local maxwait = tonumber(ARGV[3])
-local k = tonumber(ARGV[4])
+local maxwait = tonumber(ARGV[2])
+local k = tonumber(ARGV[3])
 local st = redis.call('HMGET', KEYS[1], 'tat', 'rate', 'dec', 'pu')
 if st[4] and tonumber(st[4]) > now then return {-1, '0', '0', 0} end
 ` + currentRateLua + `local tat = tonumber(st[1] or '0')
 if tat < now then tat = now end
-local base = tat - burst * interval - now
+local base = tat - now
 local n = k
-if base + n * interval > maxwait then n = math.floor((maxwait - base) / interval) end
+if base + (n - 1) * interval > maxwait then n = math.floor((maxwait - base) / interval) + 1 end
 if n < 1 then
-  return {0, tostring(math.max(0, base + interval)), tostring(interval), math.floor(rate * 1000)}
+  return {0, tostring(base), tostring(interval), math.floor(rate * 1000)}
 end
 redis.call('HSET', KEYS[1], 'tat', tostring(tat + n * interval))
 redis.call('PEXPIRE', KEYS[1], 3600000)
 return {n, tostring(base), tostring(interval), math.floor(rate * 1000)}
 `)
 
-// burstOf is the GCRA burst of a number: a tenth of a second's worth,
-// well below Meta's own tolerance, so that paced sends that bunch on the way
-// (scheduling, a busy CPU) stay under it.
-func burstOf(mps int) int {
-	b := mps / 10
-	if b < 1 {
-		b = 1
-	}
-	return b
-}
+// pushOutSlots is how many slots a 130429 pushes the schedule out by: a
+// tenth of a second's worth.
+func pushOutSlots(mps int) int { return max(1, mps/10) }
 
 func toInt(v any) int64 {
 	switch x := v.(type) {
@@ -228,7 +241,7 @@ func toInt(v any) int64 {
 func (g *Gate) slowNumber(ctx context.Context, num numbers.Number) time.Duration {
 	// Slots leased at the old rate are given up.
 	g.leases.drop(num.PhoneNumberID)
-	r, err := decreaseScript.Run(ctx, g.rdb, []string{g.rateKey(num.PhoneNumberID)}, num.MPS, burstOf(num.MPS)).Int64()
+	r, err := decreaseScript.Run(ctx, g.rdb, []string{g.rateKey(num.PhoneNumberID)}, num.MPS, pushOutSlots(num.MPS)).Int64()
 	if err == nil {
 		g.log.Info("130429: lowering the number's rate", "phone_number_id", num.PhoneNumberID, "rate", float64(r)/1000, "mps", num.MPS)
 	}

@@ -97,11 +97,17 @@ func (g *Gate) probe(ctx context.Context, key string, h hold, num numbers.Number
 		pnum = num
 	}
 	var out struct {
-		Status string `json:"status"`
+		Status     string `json:"status"`
+		Throughput struct {
+			Level string `json:"level"`
+		} `json:"throughput"`
 	}
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	err = g.graph.Get(pctx, url.PathEscape(pn), url.Values{"fields": {"status"}}, pnum.Token(), &out)
+	err = g.graph.Get(pctx, url.PathEscape(pn), url.Values{"fields": {"status,throughput"}}, pnum.Token(), &out)
 	cancel()
+	if err == nil {
+		g.noteLevel(pnum, out.Throughput.Level)
+	}
 	if err == nil && sendable(out.Status) {
 		g.rdb.HDel(ctx, g.holdsKey(), key)
 		g.mu.Lock()

@@ -13,6 +13,26 @@ type Status struct {
 	Throttled []State `json:"throttled"`
 	// AllPaused is true when no number can send.
 	AllPaused bool `json:"all_paused"`
+	// Numbers is the pace of every number the gate knows.
+	Numbers []Pace `json:"numbers"`
+}
+
+// Pace is the rate one number is paced at, and where it comes from.
+type Pace struct {
+	PhoneNumberID string `json:"phone_number_id"`
+	// MPS is the number's allowed rate: the file's mps, the rate of its
+	// throughput level, or the default 80 (Source says which).
+	MPS int `json:"mps"`
+	// Source is "file" (mps in the phone-number file, which overrides the
+	// level), "level" (the throughput level read from the Graph API) or
+	// "default".
+	Source string `json:"source"`
+	// Level is the throughput level last read (STANDARD, HIGH, ...), ""
+	// before the first read.
+	Level string `json:"level,omitempty"`
+	// Rate is the rate now: MPS, or lower after a 130429 while it climbs
+	// back.
+	Rate float64 `json:"rate"`
 }
 
 // State is one number (or token, WABA, the app) held back, and why.
@@ -57,7 +77,15 @@ func (g *Gate) Status() Status {
 	defer g.mu.RUnlock()
 	now := g.now()
 	paused := 0
+	st.Numbers = make([]Pace, 0, len(known))
 	for _, n := range known {
+		p := g.pacedLocked(n)
+		src, lvl := g.rateSourceLocked(n)
+		rate := float64(p.MPS)
+		if r, ok := g.rates[n.PhoneNumberID]; ok && r.mps == p.MPS {
+			rate = r.rate
+		}
+		st.Numbers = append(st.Numbers, Pace{PhoneNumberID: n.PhoneNumberID, MPS: p.MPS, Source: src, Level: lvl, Rate: rate})
 		for _, k := range pauseKeys(n) {
 			if h, ok := g.holds[k]; ok {
 				st.Paused = append(st.Paused, State{Key: k, PhoneNumberID: n.PhoneNumberID, Scope: h.Scope, Reason: h.Reason, Code: h.Code, Since: h.Since, Until: h.Until})

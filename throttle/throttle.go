@@ -2,11 +2,13 @@
 // broken credentials (SPEC §3.1 and the pause action of §3):
 //
 //   - Pacing: each business phone number sends at its rate (mps from the
-//     phone-number file, 80 by default), shared by every worker process
-//     through a GCRA schedule in Redis. Admit reserves the job's slot and says
+//     phone-number file, else its throughput level read from the Graph API,
+//     else 80; level.go), shared by every worker process through one
+//     schedule in Redis that never puts more than mps sends in any sliding
+//     one-second window (pace.go). Admit reserves the job's slot and says
 //     how long to wait for it; a wait never holds a send slot.
-//   - 130429: the number's rate drops by 30% (at most once a second) and
-//     climbs back by 2% of its configured rate per second.
+//   - 130429: the number's rate drops by 20% (at most once a second) and
+//     climbs back by 5% of its rate per second, never above it.
 //   - 131056: only that recipient is slowed, to one message every 6 s, for 10
 //     minutes after the last 131056.
 //   - 4 / 80007: the app or the WABA is held until the time the usage headers
@@ -20,6 +22,9 @@
 // Holds and pauses are shared through one small Redis hash that every worker
 // reads twice a second, so the hot path consults memory; the per-number
 // schedule costs one Redis round trip per lease of slots (see lease.go).
+// Files: pace.go (the schedule and the rate after 130429), lease.go, pair.go
+// (131056), hold.go (4 / 80007), pause.go (pauses and probes), level.go
+// (throughput levels), status.go (/readyz and the metrics).
 package throttle
 
 import (
@@ -47,6 +52,9 @@ type Admission struct {
 	// send; without, the caller hands the job back for that long.
 	Wait     time.Duration
 	Reserved bool
+	// At is when the reserved slot is (zero when the number is not paced:
+	// nothing reserved). See Late.
+	At time.Time
 	// Scope says what holds the job back: pace, recipient, number, app,
 	// waba, paused.
 	Scope string
@@ -68,6 +76,9 @@ type Config struct {
 	ProbeFirst, ProbeMax time.Duration
 	// PairEvery is the pace of one recipient after 131056. Defaults to 6s.
 	PairEvery time.Duration
+	// LevelEvery is how often each number's throughput level is read again
+	// from the Graph API (see level.go). Defaults to 5m.
+	LevelEvery time.Duration
 	// Now is the clock of holds and pauses. Defaults to time.Now. Pacing
 	// uses Redis's clock, shared by all workers.
 	Now func() time.Time
@@ -88,6 +99,7 @@ type Gate struct {
 	pauses int             // how many of holds are pauses
 	rates  map[string]rateState
 	seen   map[string]numbers.Number // numbers this worker sent for, for status
+	levels map[string]level          // throughput levels read from the Graph API
 
 	leases leases // slots of the numbers' schedules reserved ahead
 }
@@ -109,16 +121,23 @@ func New(rdb redis.Cmdable, reg *numbers.Registry, gc *graph.Client, m *telemetr
 	if cfg.PairEvery <= 0 {
 		cfg.PairEvery = 6 * time.Second
 	}
+	if cfg.LevelEvery <= 0 {
+		cfg.LevelEvery = 5 * time.Minute
+	}
 	g := &Gate{cfg: cfg, rdb: rdb, numbers: reg, graph: gc, metrics: m, log: log, now: cfg.Now,
-		holds: map[string]hold{}, rates: map[string]rateState{}, seen: map[string]numbers.Number{}, leases: leases{m: map[string]*lease{}}}
+		holds: map[string]hold{}, rates: map[string]rateState{}, seen: map[string]numbers.Number{}, levels: map[string]level{}, leases: leases{m: map[string]*lease{}}}
 	if g.now == nil {
 		g.now = time.Now
 	}
 	return g
 }
 
-// Run keeps the shared holds in memory until ctx ends.
+// Run keeps the shared holds in memory, and the numbers' throughput levels
+// fresh, until ctx ends.
 func (g *Gate) Run(ctx context.Context) {
+	done := make(chan struct{})
+	go func() { defer close(done); g.readLevels(ctx) }()
+	defer func() { <-done }()
 	t := time.NewTicker(500 * time.Millisecond)
 	defer t.Stop()
 	for {
@@ -159,12 +178,8 @@ func (g *Gate) refresh(ctx context.Context) {
 	g.mu.Lock()
 	g.holds = holds
 	g.countPausesLocked()
-	seen := make([]numbers.Number, 0, len(g.seen))
-	for _, n := range g.seen {
-		seen = append(seen, n)
-	}
 	g.mu.Unlock()
-	g.refreshRates(rctx, seen)
+	g.refreshRates(rctx, g.known())
 	g.publishMetrics()
 }
 
@@ -172,6 +187,7 @@ func (g *Gate) refresh(ctx context.Context) {
 // maxWait > 0 it reserves the job's slot when the wait is at most maxWait.
 func (g *Gate) Admit(ctx context.Context, num numbers.Number, to string, maxWait time.Duration) (Admission, error) {
 	g.noteSeen(num)
+	num = g.paced(num)
 	now := g.now()
 	if key, h, ok := g.pausedFor(num); ok {
 		if now.Sub(h.Since) > g.cfg.PauseParkAfter {
@@ -194,17 +210,24 @@ func (g *Gate) Admit(ctx context.Context, num numbers.Number, to string, maxWait
 		return adm, err
 	}
 	res, err := paceScript.Run(ctx, g.rdb, []string{g.rateKey(num.PhoneNumberID), g.pairKey(num.PhoneNumberID, to)},
-		num.MPS, burstOf(num.MPS), maxWait.Milliseconds(), g.cfg.PairEvery.Milliseconds()).Slice()
+		num.MPS, maxWait.Milliseconds(), g.cfg.PairEvery.Milliseconds()).Slice()
 	if err != nil {
 		return Admission{}, fmt.Errorf("pace %s: %w", num.PhoneNumberID, err)
 	}
 	wait := time.Duration(toInt(res[0])) * time.Millisecond
 	reserved := toInt(res[1]) == 1
 	scope, _ := res[3].(string)
-	if wait <= 0 && reserved {
-		return Admission{Reserved: true}, nil
+	if reserved {
+		// Redis's now was at most a round trip ago: the slot counted from
+		// the answer errs late, never early.
+		got := time.Now()
+		adm := reservedAt(got.Add(wait), got)
+		if wait > 0 && scope != "" {
+			adm.Scope = scope
+		}
+		return adm, nil
 	}
-	return Admission{Wait: wait, Reserved: reserved, Scope: scope}, nil
+	return Admission{Wait: wait, Scope: scope}, nil
 }
 
 // spread adds up to 20% so that jobs held back together come back spread
@@ -233,6 +256,7 @@ func (g *Gate) noteSeen(num numbers.Number) {
 // Throttled is told of a rate-limit answer and returns how long to hold the
 // job back.
 func (g *Gate) Throttled(ctx context.Context, num numbers.Number, to string, scope policy.Scope, usage *graph.Usage, fallback time.Duration) time.Duration {
+	num = g.paced(num)
 	switch scope {
 	case policy.ScopeNumber:
 		return g.slowNumber(ctx, num)
@@ -242,4 +266,11 @@ func (g *Gate) Throttled(ctx context.Context, num numbers.Number, to string, sco
 		return g.holdBack(ctx, num, scope, usage, fallback)
 	}
 	return spread(fallback)
+}
+
+// Late reports whether a job reserved this slot but reaches the send later
+// than lateLimit past it: sent now it could bunch up with the number's next
+// slots (Meta allows no burst), so the caller asks again instead.
+func (a Admission) Late(now time.Time) bool {
+	return a.Reserved && !a.At.IsZero() && now.Sub(a.At) > lateLimit
 }

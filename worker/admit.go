@@ -12,40 +12,50 @@ import (
 	"github.com/waqhq/waq/throttle"
 )
 
-// admitted carries on with a job the gate has answered for.
-func (d *delivery) admitted(ctx context.Context, num numbers.Number, adm throttle.Admission, err error) {
+// admitted carries on with a job the gate has answered for (try i of its
+// asking). It reports true when the job waits on a timer again (a job that
+// came too late to its paced slot asks for another).
+func (d *delivery) admitted(ctx context.Context, num numbers.Number, adm throttle.Admission, err error, i int) (waiting bool) {
 	w := d.w
 	if err != nil {
 		d.dependencyDown(err)
-		return
+		return false
 	}
 	if adm.Park != "" {
 		d.park(ctx, adm.Park, adm.Why, adm.LastError, ledger.Attempt{Outcome: "paused", Error: adm.Why})
-		return
+		return false
 	}
-	if adm.Wait > 0 {
+	if adm.Wait > 0 && !adm.Reserved {
 		w.metrics.Throttled.WithLabelValues(adm.Scope).Inc()
 		d.attr(telemetry.AttrAction.String("wait"), attribute.String("waq.wait.scope", adm.Scope))
 		d.nak(adm.Wait)
-		return
+		return false
 	}
 	select {
 	case w.slots <- struct{}{}:
 		d.holding = true
 	case <-w.stopping:
 		_ = d.msg.Nak()
-		return
+		return false
 	case <-ctx.Done():
-		return
+		return false
 	}
 	// A pause may have begun while the job waited for its slot (another
 	// send's 190): a job that has not gone yet does not go with a bad token.
 	if wait, paused := w.gate.Paused(num); paused {
 		w.metrics.Throttled.WithLabelValues("paused").Inc()
 		d.nak(wait)
-		return
+		return false
+	}
+	// A job that reaches the send too long after its paced slot (a busy
+	// CPU, every send slot taken) would bunch up with the number's next
+	// sends: it gives the send slot back and asks for a new paced slot.
+	if adm.Late(time.Now()) && i < 1000 {
+		d.release()
+		return d.admit(ctx, num, i+1)
 	}
 	d.send(ctx, num)
+	return false
 }
 
 // admit asks the gate whether the job may go (try i of its asking). A job
@@ -59,22 +69,19 @@ func (d *delivery) admit(ctx context.Context, num numbers.Number, i int) (waitin
 	w := d.w
 	adm, err := w.gate.Admit(ctx, num, d.sum.To, maxLocalWait)
 	if err != nil {
-		d.admitted(ctx, num, adm, err)
-		return false
+		return d.admitted(ctx, num, adm, err, i)
 	}
 	if adm.Reserved {
 		d.unkeep(num)
 		if adm.Wait > 0 {
-			d.after(adm.Wait, func() bool { d.admitted(ctx, num, throttle.Admission{}, nil); return false })
+			d.after(adm.Wait, func() bool { return d.admitted(ctx, num, adm, nil, i) })
 			return true
 		}
-		d.admitted(ctx, num, throttle.Admission{}, nil)
-		return false
+		return d.admitted(ctx, num, adm, nil, i)
 	}
 	if adm.Wait <= 0 || adm.Scope != "pace" || i >= 1000 || !d.keep(num) {
 		d.unkeep(num)
-		d.admitted(ctx, num, adm, nil)
-		return false
+		return d.admitted(ctx, num, adm, nil, i)
 	}
 	if time.Since(d.progress) > w.cfg.AckWait/3 {
 		_ = d.msg.InProgress()
@@ -108,9 +115,10 @@ func (d *delivery) unkeep(num numbers.Number) {
 }
 
 // keep counts a job waiting here for its number's schedule, up to about four
-// seconds' worth of the number's sends; it reports false past that.
+// seconds' worth of the number's sends (at the rate it is paced at); it
+// reports false past that.
 func (w *Worker) keep(num numbers.Number) bool {
-	limit := max(8, 4*num.MPS)
+	limit := max(8, 4*w.gate.MPS(num))
 	w.keptMu.Lock()
 	defer w.keptMu.Unlock()
 	if w.kept[num.PhoneNumberID] >= limit {

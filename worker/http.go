@@ -78,6 +78,10 @@ type Readiness struct {
 	Down      []downDep        `json:"down"`
 	Paused    []throttle.State `json:"paused"`
 	Throttled []throttle.State `json:"throttled"`
+	// Numbers is the pace of each known number: its allowed rate, where
+	// that comes from (the file's mps, the throughput level read from the
+	// Graph API, or the default) and its rate now.
+	Numbers []throttle.Pace `json:"numbers"`
 }
 
 // readiness is ready when NATS and Redis answer and at least one number can
@@ -91,12 +95,15 @@ func (w *Worker) readiness() Readiness {
 	if w.gate != nil {
 		gs = w.gate.Status()
 	}
-	r.Paused, r.Throttled = gs.Paused, gs.Throttled
+	r.Paused, r.Throttled, r.Numbers = gs.Paused, gs.Throttled, gs.Numbers
 	if r.Paused == nil {
 		r.Paused = []throttle.State{}
 	}
 	if r.Throttled == nil {
 		r.Throttled = []throttle.State{}
+	}
+	if r.Numbers == nil {
+		r.Numbers = []throttle.Pace{}
 	}
 	r.Ready = len(r.Down) == 0 && !gs.AllPaused && w.ready.Load()
 	return r

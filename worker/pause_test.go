@@ -162,3 +162,72 @@ func grep(s, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestThroughputLevelShown: a number Meta has upgraded (throughput level
+// HIGH) is paced at 1,000 msg/s from the start: /readyz lists it with its
+// rate and where the rate comes from, and waq_number_rate shows it; a
+// number whose file gives mps keeps it.
+func TestThroughputLevelShown(t *testing.T) {
+	e := setup(t)
+	fake := fakegraph.New(fakegraph.Config{Tokens: []string{"tok-a"}})
+	if err := fake.SetThroughput(numberA, fakegraph.ThroughputUpdate{Level: "HIGH"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := fake.SetThroughput(numberB, fakegraph.ThroughputUpdate{Level: "HIGH"}); err != nil {
+		t.Fatal(err)
+	}
+	srv := newServer(t, fake)
+	file := filepath.Join(t.TempDir(), "numbers.yaml")
+	os.WriteFile(file, []byte(fmt.Sprintf(`phone_numbers:
+  - {phone_number_id: %q, waba_id: "9001", token_env: TOK_A}
+  - {phone_number_id: %q, waba_id: "9001", token_env: TOK_A, mps: 50}
+`, numberA, numberB)), 0o600)
+	cfg := e.config()
+	cfg.GraphURL = srv
+	cfg.AccessToken = ""
+	cfg.PhoneNumbersFile = file
+	r := e.startEnv(t, cfg, map[string]string{"TOK_A": "tok-a"})
+
+	type pace struct {
+		PhoneNumberID string  `json:"phone_number_id"`
+		MPS           int     `json:"mps"`
+		Source        string  `json:"source"`
+		Level         string  `json:"level"`
+		Rate          float64 `json:"rate"`
+	}
+	var got map[string]pace
+	testenv.Eventually(t, 10*time.Second, func() error {
+		resp, err := http.Get(r.url + "/readyz")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		var body struct {
+			Numbers []pace `json:"numbers"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+			return err
+		}
+		got = map[string]pace{}
+		for _, p := range body.Numbers {
+			got[p.PhoneNumberID] = p
+		}
+		if got[numberA].Level == "" || got[numberB].Level == "" {
+			return fmt.Errorf("levels not read yet: %+v", body.Numbers)
+		}
+		return nil
+	})
+	if p := got[numberA]; p.MPS != 1000 || p.Source != "level" || p.Level != "HIGH" || p.Rate != 1000 {
+		t.Errorf("upgraded number on /readyz: %+v", p)
+	}
+	if p := got[numberB]; p.MPS != 50 || p.Source != "file" || p.Level != "HIGH" {
+		t.Errorf("number with the file's mps on /readyz: %+v", p)
+	}
+	testenv.Eventually(t, 5*time.Second, func() error {
+		m := scrape(t, r.url)
+		if !strings.Contains(m, `waq_number_rate{phone_number_id="`+numberA+`"} 1000`) || !strings.Contains(m, `waq_number_rate{phone_number_id="`+numberB+`"} 50`) {
+			return fmt.Errorf("waq_number_rate:\n%s", grep(m, "waq_number_rate"))
+		}
+		return nil
+	})
+}
