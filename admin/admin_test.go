@@ -20,6 +20,7 @@ import (
 
 	"github.com/waqhq/waq/admin"
 	"github.com/waqhq/waq/deadletter"
+	"github.com/waqhq/waq/deadletter/deadlettertest"
 	"github.com/waqhq/waq/internal/testenv"
 	"github.com/waqhq/waq/queue"
 )
@@ -113,11 +114,7 @@ func lines(t *testing.T, body string) []map[string]any {
 
 func (f *fixture) parked(t *testing.T) int64 {
 	t.Helper()
-	st, err := f.store.Stats(context.Background(), deadletter.Filter{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st.Total
+	return deadlettertest.Total(t, f.store)
 }
 
 func TestAuth(t *testing.T) {

@@ -27,14 +27,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		// The embedded NATS server and HTTP keep-alive pools outlive a test
-		// by design; they are not the console's goroutines.
-		goleak.IgnoreTopFunction("github.com/nats-io/nats-server/v2/server.(*Server).Start.func1"),
-		goleak.IgnoreAnyFunction("net/http.(*persistConn).writeLoop"),
-		goleak.IgnoreAnyFunction("net/http.(*persistConn).readLoop"),
-		goleak.IgnoreAnyFunction("internal/poll.runtime_pollWait"),
-	)
+	// The embedded NATS server and HTTP keep-alive pools outlive a test by
+	// design; they are not the console's goroutines.
+	goleak.VerifyTestMain(m, testenv.ServerGoroutines()...)
 }
 
 // token is the admin token of the tests; no page or log line may hold it.
@@ -109,11 +104,7 @@ func (f *fixture) park(t *testing.T) {
 
 func (f *fixture) parked(t *testing.T) int64 {
 	t.Helper()
-	st, err := f.store.Stats(context.Background(), deadletter.Filter{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st.Total
+	return deadlettertest.Total(t, f.store)
 }
 
 func (f *fixture) published(t *testing.T) uint64 {

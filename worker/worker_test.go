@@ -32,14 +32,9 @@ import (
 func TestMain(m *testing.M) {
 	// A trickled body is cut off after a second here, not 30 s.
 	*worker.BodyTimeout = time.Second
-	goleak.VerifyTestMain(m,
-		// The embedded NATS server and the HTTP keep-alive pools outlive a
-		// test by design; they are not the worker's goroutines.
-		goleak.IgnoreTopFunction("github.com/nats-io/nats-server/v2/server.(*Server).Start.func1"),
-		goleak.IgnoreAnyFunction("net/http.(*persistConn).writeLoop"),
-		goleak.IgnoreAnyFunction("net/http.(*persistConn).readLoop"),
-		goleak.IgnoreAnyFunction("internal/poll.runtime_pollWait"),
-	)
+	// The embedded NATS server and HTTP keep-alive pools outlive a test by
+	// design; they are not the worker's goroutines.
+	goleak.VerifyTestMain(m, testenv.ServerGoroutines()...)
 }
 
 const (

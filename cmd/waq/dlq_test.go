@@ -79,11 +79,7 @@ func idsOf(ls []map[string]any) []string {
 
 func (f *dlqFixture) parked(t *testing.T) int64 {
 	t.Helper()
-	st, err := f.store.Stats(context.Background(), deadletter.Filter{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return st.Total
+	return deadlettertest.Total(t, f.store)
 }
 
 func TestDLQList(t *testing.T) {

@@ -69,3 +69,13 @@ func Attempt(at time.Time, outcome, action string, code int, fbtraceID string) l
 	return ledger.Attempt{At: at, Outcome: outcome, Action: action, HTTPStatus: 400, Code: &code, FBTraceID: fbtraceID,
 		TraceID: TraceID, SpanID: SpanID, Worker: "host-1", DelayMS: 30000}
 }
+
+// Total is how many entries store holds; an error fails the test.
+func Total(t testing.TB, store *deadletter.Store) int64 {
+	t.Helper()
+	st, err := store.Stats(context.Background(), deadletter.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st.Total
+}
