@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -14,9 +15,14 @@ import (
 
 func code(n int) *int { return &n }
 
+const (
+	traceHex = "4bf92f3577b34da6a3ce929d0e0e4736"
+	spanHex  = "00f067aa0ba902b7"
+)
+
 func TestGenerations(t *testing.T) {
 	r := testenv.StartRedis(t)
-	l := ledger.New(r.Client(t), ledger.Options{})
+	l := ledger.New(r.Client(t), ledger.Options{Bodies: startBodies(t, ledger.BodiesConfig{})})
 	ctx := context.Background()
 	at := time.Now()
 	for i := 1; i <= 3; i++ {
@@ -47,11 +53,11 @@ func TestGenerations(t *testing.T) {
 	if _, err := l.RecordAttempt(ctx, "j", 0, ledger.Attempt{At: at}, ledger.CountAttempt); !errors.Is(err, ledger.ErrStale) {
 		t.Errorf("stale generation: %v", err)
 	}
-	if err := l.RecordSent(ctx, "j", 1, "wamid.1", ledger.Attempt{At: at, TraceID: "t", SpanID: "s"}, []byte(`{"id":"j"}`)); err != nil {
+	if err := l.RecordSent(ctx, "j", 1, "wamid.1", ledger.Attempt{At: at, TraceID: traceHex, SpanID: spanHex}, []byte(`{"id":"j"}`)); err != nil {
 		t.Fatal(err)
 	}
 	st, _ = l.Load(ctx, "j")
-	if !st.HasSent(1) || st.HasSent(2) || st.TraceID != "t" || st.SpanID != "s" {
+	if !st.HasSent(1) || st.HasSent(2) || st.TraceID != traceHex || st.SpanID != spanHex || !st.SentAs("wamid.1") || st.SentAs("wamid.2") || st.Parked != "" {
 		t.Errorf("sent = %+v", st)
 	}
 	h, _ := l.History(ctx, "j")
@@ -66,20 +72,47 @@ func TestGenerations(t *testing.T) {
 	}
 }
 
-// TestSentFirstTimeIsSmall: a job sent at its first attempt keeps no history.
+// TestSentFirstTimeIsSmall: a job sent at its first attempt has no key of
+// its own, only fields in the compact index's buckets, which expire after
+// the retention (and at most a quarter of it more).
 func TestSentFirstTimeIsSmall(t *testing.T) {
 	r := testenv.StartRedis(t)
 	rdb := r.Client(t)
-	l := ledger.New(rdb, ledger.Options{ResendWindow: -1})
+	l := ledger.New(rdb, ledger.Options{Buckets: 4})
 	ctx := context.Background()
-	if err := l.RecordSent(ctx, "quick", 0, "wamid.q", ledger.Attempt{At: time.Now()}, []byte("body")); err != nil {
-		t.Fatal(err)
+	for i := 0; i < 50; i++ {
+		id := "quick" + strconv.Itoa(i)
+		if err := l.RecordSentMany(ctx, []ledger.SentRecord{{ID: id, WAMID: "wamid." + id, Attempt: ledger.Attempt{At: time.Now()}, Body: []byte("body"), Fresh: true}}); err != nil {
+			t.Fatal(err)
+		}
 	}
-	if n, _ := rdb.Exists(ctx, "waq:j:{quick}:h", "waq:j:{quick}:b").Result(); n != 0 {
-		t.Errorf("%d extra keys for a job sent first time without a resend window", n)
+	keys, _ := rdb.Keys(ctx, "*").Result()
+	// 4 job buckets, 4 wamid buckets, the window's count and bucket count.
+	if len(keys) > 10 {
+		t.Errorf("%d keys for 50 jobs sent first time: %v", len(keys), keys)
 	}
-	if ttl, _ := rdb.TTL(ctx, "waq:j:{quick}").Result(); ttl < 167*time.Hour {
-		t.Errorf("record ttl = %s", ttl)
+	for _, k := range keys {
+		ttl := rdb.TTL(ctx, k).Val()
+		if ttl < 168*time.Hour || ttl > 210*time.Hour {
+			t.Errorf("%s expires in %s, want 168h to 210h", k, ttl)
+		}
+		if strings.HasPrefix(k, "waq:lj:") || strings.HasPrefix(k, "waq:lw:") {
+			if enc := rdb.ObjectEncoding(ctx, k).Val(); enc != "listpack" {
+				t.Errorf("%s is stored as %s, want listpack", k, enc)
+			}
+		}
+	}
+	for i := 0; i < 50; i++ {
+		id := "quick" + strconv.Itoa(i)
+		if st, err := l.Load(ctx, id); err != nil || !st.Sent() || !st.SentAs("wamid."+id) {
+			t.Fatalf("%s: %+v %v", id, st, err)
+		}
+		if j, _ := l.JobByWAMID(ctx, "wamid."+id); j != id {
+			t.Fatalf("wamid of %s: %q", id, j)
+		}
+	}
+	if st, _ := l.Load(ctx, "never"); st.Sent() || st != (ledger.State{}) {
+		t.Errorf("a job never sent: %+v", st)
 	}
 }
 
@@ -104,7 +137,7 @@ func TestWebhookFailureOnce(t *testing.T) {
 		t.Errorf("park: %v", out)
 	}
 	st, _ := l.Load(ctx, "w")
-	if st.Sent() || st.Parked != "window" || st.ParkedGen != 1 || st.FailedWAMID != "wamid.B" {
+	if st.Sent() || st.Parked != "window" || st.ParkedGen != 1 || !st.FailureActedOn("wamid.B") || st.FailureActedOn("wamid.A") {
 		t.Errorf("state = %+v", st)
 	}
 }
@@ -145,16 +178,17 @@ func TestRestartedRedisForgetsScripts(t *testing.T) {
 	}
 }
 
-// TestRecordSentFresh: the plain-command record of a job sent first time
-// reads back as the script's does: state, wamid lookup, body, expiries, and
+// TestRecordSentFresh: the record of a job sent first time (no hash) reads
+// back as that of a job that failed before: state, wamid lookup, body, and
 // no history.
 func TestRecordSentFresh(t *testing.T) {
 	r := testenv.StartRedis(t)
 	rdb := r.Client(t)
-	l := ledger.New(conn.AutoPipelined(rdb), ledger.Options{Retention: time.Hour, ResendWindow: time.Minute})
+	l := ledger.New(conn.AutoPipelined(rdb), ledger.Options{Retention: time.Hour, ResendWindow: time.Minute,
+		Bodies: startBodies(t, ledger.BodiesConfig{MaxAge: time.Minute})})
 	ctx := context.Background()
-	at := time.UnixMilli(1764100000123)
-	a := ledger.Attempt{At: at, TraceID: "t1", SpanID: "s1"}
+	at := time.Now().Truncate(time.Second)
+	a := ledger.Attempt{At: at, TraceID: traceHex, SpanID: spanHex}
 	if err := l.RecordSent(ctx, "script", 0, "wamid.s", a, []byte(`{"id":"script"}`)); err != nil {
 		t.Fatal(err)
 	}
@@ -165,10 +199,10 @@ func TestRecordSentFresh(t *testing.T) {
 			t.Fatal(err)
 		}
 		want, _ := l.Load(ctx, "script")
-		want.WAMID, want.Gen, want.SentGen = "wamid."+id, gen, gen
 		got, err := l.Load(ctx, id)
-		if err != nil || got != want || !got.HasSent(gen) || got.HasSent(gen+1) {
-			t.Errorf("gen %d: state %+v, want %+v (%v)", gen, got, want, err)
+		if err != nil || got.SentAt != want.SentAt || !got.SentAt.Equal(at) || got.TraceID != traceHex || got.Gen != gen || got.SentGen != gen ||
+			!got.HasSent(gen) || got.HasSent(gen+1) || !got.SentAs("wamid."+id) || got.SentAs("wamid.s") {
+			t.Errorf("gen %d: state %+v, like %+v (%v)", gen, got, want, err)
 		}
 		if j, err := l.JobByWAMID(ctx, "wamid."+id); err != nil || j != id {
 			t.Errorf("gen %d: wamid lookup %q %v", gen, j, err)
@@ -179,11 +213,8 @@ func TestRecordSentFresh(t *testing.T) {
 		if h, _ := l.History(ctx, id); len(h) != 0 {
 			t.Errorf("gen %d: a job sent first time has no history: %+v", gen, h)
 		}
-		if ttl := rdb.PTTL(ctx, "waq:j:{"+id+"}").Val(); ttl <= 59*time.Minute || ttl > time.Hour {
-			t.Errorf("gen %d: record expires in %v, want the retention", gen, ttl)
-		}
-		if ttl := rdb.PTTL(ctx, "waq:j:{"+id+"}:b").Val(); ttl <= 59*time.Second || ttl > time.Minute {
-			t.Errorf("gen %d: body expires in %v, want the resend window", gen, ttl)
+		if n := rdb.Exists(ctx, "waq:j:{"+id+"}", "waq:j:{"+id+"}:b").Val(); n != 0 {
+			t.Errorf("gen %d: %d keys of its own", gen, n)
 		}
 	}
 }

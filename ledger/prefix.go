@@ -19,9 +19,18 @@ var ErrNoRecord = errors.New("no job record with that id")
 // ResolveID returns the id of the job record that id names: that very id,
 // else the one id that starts with it. No such record is ErrNoRecord;
 // several are a *queue.AmbiguousIDError. A prefix costs a SCAN of the
-// keyspace (every master's, on a cluster); a whole id one EXISTS.
+// keyspace (every master's, on a cluster) and finds only jobs with a hash
+// of their own (that failed at least once): the compact index keeps
+// digests, not ids. A whole id costs one Load.
 func (l *Ledger) ResolveID(ctx context.Context, id string) (string, error) {
-	// A job's record, or its attempts alone (a job still retrying).
+	// A job's record in the compact index (a job sent first time has no
+	// key of its own), its hash, or its attempts alone (a job still
+	// retrying).
+	if st, err := l.Load(ctx, id); err != nil {
+		return "", err
+	} else if st != (State{}) {
+		return id, nil
+	}
 	n, err := l.rdb.Exists(ctx, l.stateKey(id)).Result()
 	if err == nil && n == 0 {
 		n, err = l.rdb.Exists(ctx, l.historyKey(id)).Result()

@@ -93,6 +93,15 @@ type Config struct {
 	// reported later by webhook can park it with the job or send it again.
 	// Defaults to 24h.
 	ResendWindow time.Duration
+	// BodiesStream is the JetStream stream that keeps sent jobs' bodies for
+	// the resend window (file storage, max age = ResendWindow). Defaults to
+	// "WAQ_BODIES".
+	BodiesStream string
+	// LedgerBuckets is the bucket count of the sent index's first window
+	// (later windows size themselves); set it to a quarter of the retention's
+	// sends divided by 64 when a new deployment starts at volume. Defaults
+	// to 256.
+	LedgerBuckets int
 	// Pprof serves Go's profiles under /debug/pprof/ on the listener. Off by
 	// default.
 	Pprof bool
@@ -142,6 +151,8 @@ func (c *Config) settings() []setting {
 		{env: "WAQ_PAUSE_PROBE_INTERVAL", flag: "pause-probe-interval", usage: "first wait before a paused number is probed", dur: &c.PauseProbe},
 		{env: "WAQ_EVENTS_STREAM", flag: "events-stream", usage: "JetStream stream of status webhook events", str: &c.EventsStream},
 		{env: "WAQ_RESEND_WINDOW", flag: "resend-window", usage: "how long a sent job is kept to be parked or sent again on a webhook failure", dur: &c.ResendWindow},
+		{env: "WAQ_BODIES_STREAM", flag: "bodies-stream", usage: "JetStream stream of sent jobs' bodies, kept for the resend window", str: &c.BodiesStream},
+		{env: "WAQ_LEDGER_BUCKETS", flag: "ledger-buckets", usage: "bucket count of the sent index's first window (later ones size themselves)", num: &c.LedgerBuckets},
 		{env: "WAQ_PPROF", flag: "pprof", usage: "serve Go profiles under /debug/pprof/", boolean: &c.Pprof},
 		{env: "WAQ_TRACE_URL", flag: "trace-url", usage: "trace link template with {trace_id}", str: &c.TraceURL},
 	}
@@ -329,6 +340,7 @@ func (c *Config) ApplyDefaults() {
 	def(&c.HTTPAddr, ":8080")
 	def(&c.Stream, queue.DefaultStream)
 	def(&c.EventsStream, "WAQ_EVENTS")
+	def(&c.BodiesStream, "WAQ_BODIES")
 	def(&c.LogFormat, "json")
 	def(&c.LogLevel, "info")
 	def(&c.KeyPrefix, DefaultKeyPrefix)
@@ -423,6 +435,12 @@ func (c *Config) Validate() error {
 	}
 	if !validStreamName(c.EventsStream) || c.EventsStream == c.Stream {
 		return &ConfigError{Setting: "WAQ_EVENTS_STREAM", Problem: fmt.Sprintf("%q: want letters, digits, - and _, and not the job stream's name", c.EventsStream)}
+	}
+	if !validStreamName(c.BodiesStream) || c.BodiesStream == c.Stream || c.BodiesStream == c.EventsStream {
+		return &ConfigError{Setting: "WAQ_BODIES_STREAM", Problem: fmt.Sprintf("%q: want letters, digits, - and _, and not the job or events stream's name", c.BodiesStream)}
+	}
+	if c.LedgerBuckets < 0 || c.LedgerBuckets > 1<<26 {
+		return &ConfigError{Setting: "WAQ_LEDGER_BUCKETS", Problem: fmt.Sprintf("%d: want 1 to 67108864 (0 for the default)", c.LedgerBuckets)}
 	}
 	for _, d := range []struct {
 		env string

@@ -157,11 +157,11 @@ func (w *Worker) statusFailed(ctx context.Context, msg jetstream.Msg, ev webhook
 	}
 	span.SetStatus(codes.Error, "failed by webhook: "+failureLabel(f))
 	switch {
-	case st.FailedWAMID == ev.WAMID:
+	case st.FailureActedOn(ev.WAMID):
 		w.metrics.Webhooks.WithLabelValues("failed", "duplicate").Inc()
 		_ = msg.Ack()
 		return
-	case st.WAMID == "" && st.Parked == "":
+	case !st.Sent() && st.Parked == "":
 		// The wamid's index is written in the same round trip as the job's
 		// record; a restarted Redis can split them for a moment. Look again.
 		if md, err := msg.Metadata(); err == nil && md.NumDelivered < unmatchedTries {
@@ -171,7 +171,7 @@ func (w *Worker) statusFailed(ctx context.Context, msg jetstream.Msg, ev webhook
 		w.metrics.Webhooks.WithLabelValues("failed", "stale").Inc()
 		_ = msg.Ack()
 		return
-	case st.WAMID != ev.WAMID:
+	case !st.SentAs(ev.WAMID):
 		// The job was sent again, or parked, since: this failure is old news.
 		w.metrics.Webhooks.WithLabelValues("failed", "stale").Inc()
 		_ = msg.Ack()

@@ -135,8 +135,10 @@ func TestLogsTracesKeepSecrets(t *testing.T) {
 				markers[a.FBTraceID] = id
 			}
 		}
-		if s, _ := e.ledger.Load(context.Background(), id); s.WAMID != "" {
-			markers[s.WAMID] = id
+		if fj, ok := e.fake.Job(id); ok {
+			for _, w := range fj.WAMIDs {
+				markers[w] = id
+			}
 		}
 		if hb, err := json.Marshal(h); err == nil {
 			entries = append(entries, string(hb))

@@ -117,7 +117,7 @@ func TestWebhook131000SendsAgainOnce(t *testing.T) {
 		if err != nil {
 			return err
 		}
-		if !st.Sent() || st.SentGen != 1 || st.WAMID != js.WAMIDs[1] {
+		if !st.Sent() || st.SentGen != 1 || !st.SentAs(js.WAMIDs[1]) {
 			return fmt.Errorf("ledger %+v, simulator %v", st, js.WAMIDs)
 		}
 		return nil
@@ -209,8 +209,9 @@ func TestWebhookOrderAndContradiction(t *testing.T) {
 	}
 	e.publish(t, textJob("ordered", "15551234567"))
 	e.waitSent(t, 20*time.Second, "ordered")
-	st, _ := e.ledger.Load(context.Background(), "ordered")
-	postStatus(t, r.url, st.WAMID, "delivered", "1764072002", `[]`)
+	fj, _ := e.fake.Job("ordered")
+	wamid := fj.WAMIDs[0]
+	postStatus(t, r.url, wamid, "delivered", "1764072002", `[]`)
 	testenv.Eventually(t, 10*time.Second, func() error {
 		if st, _ := e.ledger.Load(context.Background(), "ordered"); st.Status != "delivered" {
 			return errors.New("delivered not recorded yet")
@@ -219,11 +220,11 @@ func TestWebhookOrderAndContradiction(t *testing.T) {
 	})
 	// "sent" arrives after "delivered": recorded as a duplicate, the job
 	// stays delivered.
-	postStatus(t, r.url, st.WAMID, "sent", "1764072001", `[]`)
+	postStatus(t, r.url, wamid, "sent", "1764072001", `[]`)
 	waitMetric(t, r.url, `waq_webhook_statuses_total{result="duplicate",status="sent"} 1`)
-	postStatus(t, r.url, st.WAMID, "failed", "1764072003", `[{"code":131026,"title":"Message undeliverable"}]`)
+	postStatus(t, r.url, wamid, "failed", "1764072003", `[{"code":131026,"title":"Message undeliverable"}]`)
 	waitMetric(t, r.url, `waq_webhook_statuses_total{result="after_delivered",status="failed"} 1`)
-	st, _ = e.ledger.Load(context.Background(), "ordered")
+	st, _ := e.ledger.Load(context.Background(), "ordered")
 	if !st.Sent() || st.Status != "failed" {
 		t.Errorf("ledger = %+v; want sent, with the failed status recorded", st)
 	}

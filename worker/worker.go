@@ -374,8 +374,15 @@ func (w *Worker) connect(ctx context.Context) error {
 	// The hot path (each job's record, pace and outcome) goes through the
 	// autopipeliner: concurrent jobs share round trips.
 	w.fast = conn.AutoPipelined(rdb)
+	bodies, err := ledger.EnsureBodies(sctx, w.js, ledger.BodiesConfig{Name: w.cfg.BodiesStream, Replicas: w.cfg.StreamReplicas, MaxAge: w.cfg.ResendWindow})
+	if err != nil {
+		return fmt.Errorf("WAQ_NATS_URL: %w", err)
+	}
 	w.ledger = ledger.New(w.fast, ledger.Options{Prefix: w.cfg.KeyPrefix, Retention: w.cfg.SentRetention, ResendWindow: w.cfg.ResendWindow,
-		WaitReplicas: w.cfg.RedisWaitReplicas})
+		WaitReplicas: w.cfg.RedisWaitReplicas, Bodies: bodies, Buckets: w.cfg.LedgerBuckets, Now: w.now,
+		OnBodyError: func(err error) {
+			w.log.Warn("sent job recorded without its body: a failure reported later by webhook parks it without one", "error", err)
+		}})
 	if err := w.ledger.LoadScripts(sctx); err != nil {
 		return fmt.Errorf("WAQ_REDIS_URL: %w", err)
 	}

@@ -279,10 +279,10 @@ func TestSendsAndAcks(t *testing.T) {
 	}
 	s, _ := e.ledger.Load(context.Background(), "ok-7")
 	js, _ := e.fake.Job("ok-7")
-	if len(js.WAMIDs) != 1 || s.WAMID != js.WAMIDs[0] {
-		t.Errorf("ledger wamid %q, simulator %v", s.WAMID, js.WAMIDs)
+	if len(js.WAMIDs) != 1 || !s.SentAs(js.WAMIDs[0]) {
+		t.Fatalf("ledger %+v, simulator %v", s, js.WAMIDs)
 	}
-	if jid, _ := e.ledger.JobByWAMID(context.Background(), s.WAMID); jid != "ok-7" {
+	if jid, _ := e.ledger.JobByWAMID(context.Background(), js.WAMIDs[0]); jid != "ok-7" {
 		t.Errorf("wamid index -> %q", jid)
 	}
 	if strings.Contains(e.logs.String(), token) {

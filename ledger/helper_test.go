@@ -1,0 +1,22 @@
+package ledger_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/waqhq/waq/internal/testenv"
+	"github.com/waqhq/waq/ledger"
+)
+
+// startBodies is a store of bodies on an embedded NATS server of the test's
+// own.
+func startBodies(t *testing.T, cfg ledger.BodiesConfig) *ledger.Bodies {
+	t.Helper()
+	n := testenv.StartNATS(t)
+	_, js := n.Connect(t)
+	b, err := ledger.EnsureBodies(context.Background(), js, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

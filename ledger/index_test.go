@@ -1,0 +1,184 @@
+package ledger_test
+
+import (
+	"context"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/waqhq/waq/internal/testenv"
+	"github.com/waqhq/waq/ledger"
+)
+
+// clock is a settable clock for the ledger's windows.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// TestWindows: a record is found for the whole retention while the windows
+// roll over, and not after; a window's bucket count comes from the records
+// of the window before it.
+func TestWindows(t *testing.T) {
+	r := testenv.StartRedis(t)
+	rdb := r.Client(t)
+	// In the future, so that the windows' keys, expiring on Redis's clock, stay.
+	c := &clock{t: time.Now().Add(48 * time.Hour).Truncate(time.Hour)}
+	opts := ledger.Options{Retention: 4 * time.Hour, Buckets: 2, Now: c.now}
+	l := ledger.New(rdb, opts)
+	ctx := context.Background()
+	send := func(id string) {
+		t.Helper()
+		if err := l.RecordSent(ctx, id, 0, "wamid."+id, ledger.Attempt{At: c.now()}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 200; i++ {
+		send("early" + string(rune('a'+i%26)) + string(rune('a'+i/26)))
+	}
+	// The next window sizes itself from the first one's 200 records.
+	c.add(time.Hour)
+	send("second")
+	if n, _ := rdb.Get(ctx, "waq:lb:"+windowOf(c.now())).Int(); n != 4 {
+		t.Errorf("a window after 200 records has %d buckets, want 4", n)
+	}
+	c.add(-time.Hour)
+	// Windows of an hour: the record must be there until 4h after its
+	// window ended, whichever process asks.
+	for h := 0; h < 4; h++ {
+		c.add(time.Hour)
+		other := ledger.New(rdb, opts)
+		if st, err := other.Load(ctx, "earlyaa"); err != nil || !st.SentAs("wamid.earlyaa") {
+			t.Fatalf("after %dh: %+v %v", h+1, st, err)
+		}
+		if id, _ := other.JobByWAMID(ctx, "wamid.earlyaa"); id != "earlyaa" {
+			t.Fatalf("after %dh: wamid gives %q", h+1, id)
+		}
+	}
+	send("later")
+	c.add(time.Hour)
+	if st, _ := ledger.New(rdb, opts).Load(ctx, "earlyaa"); st.Sent() {
+		t.Errorf("found past the retention: %+v", st)
+	}
+	if st, _ := ledger.New(rdb, opts).Load(ctx, "second"); !st.Sent() {
+		t.Errorf("a record of the second window is gone: %+v", st)
+	}
+	if st, _ := ledger.New(rdb, opts).Load(ctx, "later"); !st.Sent() {
+		t.Errorf("a record of a later window is gone: %+v", st)
+	}
+	if ttl := rdb.PTTL(ctx, "waq:lb:"+windowOf(c.now().Add(-time.Hour))).Val(); ttl <= 0 {
+		t.Errorf("bucket count without an expiry: %v", ttl)
+	}
+}
+
+func windowOf(t time.Time) string {
+	return strconv.FormatInt(t.UnixMilli()/time.Hour.Milliseconds(), 10)
+}
+
+// TestIDForms: ids that are UUIDs in another case, long ids and ids of 16
+// bytes come back from their wamid as they were.
+func TestIDForms(t *testing.T) {
+	r := testenv.StartRedis(t)
+	l := ledger.New(r.Client(t), ledger.Options{})
+	ctx := context.Background()
+	for _, id := range []string{
+		"018f6b1e-8f3a-7c4e-9d2a-3b5c6d7e8f90",
+		"018F6B1E-8F3A-7C4E-9D2A-3B5C6D7E8F90",
+		"sixteen-bytes-id",
+		strings.Repeat("l", 128),
+		"x",
+	} {
+		if err := l.RecordSent(ctx, id, 0, "wamid."+id, ledger.Attempt{At: time.Now()}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := l.JobByWAMID(ctx, "wamid."+id); err != nil || got != id {
+			t.Errorf("id %q comes back as %q (%v)", id, got, err)
+		}
+	}
+	if got, _ := l.JobByWAMID(ctx, "wamid.never"); got != "" {
+		t.Errorf("unknown wamid: %q", got)
+	}
+}
+
+// TestCompactStatus: delivery statuses on a sent job's compact record keep
+// their order and time, and a webhook failure of its wamid parks it once.
+func TestCompactStatus(t *testing.T) {
+	r := testenv.StartRedis(t)
+	l := ledger.New(r.Client(t), ledger.Options{})
+	ctx := context.Background()
+	sent := time.Now().Truncate(time.Second)
+	if err := l.RecordSent(ctx, "c", 0, "wamid.c", ledger.Attempt{At: sent, TraceID: traceHex, SpanID: spanHex}, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		status string
+		fresh  bool
+	}{{"delivered", true}, {"sent", false}, {"bogus", false}, {"read", true}, {"delivered", false}} {
+		fresh, err := l.RecordStatus(ctx, "c", c.status, sent.Add(3*time.Minute))
+		if err != nil || fresh != c.fresh {
+			t.Errorf("%s: fresh %v, want %v (%v)", c.status, fresh, c.fresh, err)
+		}
+	}
+	st, _ := l.Load(ctx, "c")
+	if st.Status != "read" || !st.StatusAt.Equal(sent.Add(3*time.Minute)) || !st.SentAs("wamid.c") || st.TraceID != traceHex {
+		t.Errorf("state = %+v", st)
+	}
+	a := ledger.Attempt{At: time.Now(), Outcome: "failed", Code: code(131047)}
+	if out, _ := l.RecordWebhookFailure(ctx, "c", "wamid.other", true, "window", 0, a); out != ledger.WebhookStale {
+		t.Errorf("another wamid: %v", out)
+	}
+	if out, err := l.RecordWebhookFailure(ctx, "c", "wamid.c", true, "window", 0, a); err != nil || out != ledger.WebhookRecorded {
+		t.Fatalf("park: %v %v", out, err)
+	}
+	if out, _ := l.RecordWebhookFailure(ctx, "c", "wamid.c", true, "window", 0, a); out != ledger.WebhookDone {
+		t.Errorf("the same failure again: %v", out)
+	}
+	st, _ = l.Load(ctx, "c")
+	if st.Sent() || st.Parked != "window" || !st.FailureActedOn("wamid.c") || st.Status != "read" {
+		t.Errorf("after the park: %+v", st)
+	}
+	if h, _ := l.History(ctx, "c"); len(h) != 1 || h[0].Outcome != "failed" {
+		t.Errorf("history: %+v", h)
+	}
+}
+
+// TestLegacyRecords: records written before the compact index (a hash with
+// the wamid, a wamid key, a body key) are still read and acted on.
+func TestLegacyRecords(t *testing.T) {
+	r := testenv.StartRedis(t)
+	rdb := r.Client(t)
+	ctx := context.Background()
+	rdb.HSet(ctx, "waq:j:{old}", "w", "wamid.old", "s", time.Now().UnixMilli(), "sg", 0, "ti", traceHex, "si", spanHex)
+	rdb.Set(ctx, "waq:w:wamid.old", "old", time.Hour)
+	rdb.Set(ctx, "waq:j:{old}:b", `{"id":"old"}`, time.Hour)
+	l := ledger.New(rdb, ledger.Options{})
+	st, err := l.Load(ctx, "old")
+	if err != nil || !st.Sent() || !st.SentAs("wamid.old") || st.TraceID != traceHex {
+		t.Fatalf("old record: %+v %v", st, err)
+	}
+	if id, _ := l.JobByWAMID(ctx, "wamid.old"); id != "old" {
+		t.Errorf("old wamid key: %q", id)
+	}
+	if b, _ := l.Body(ctx, "old"); string(b) != `{"id":"old"}` {
+		t.Errorf("old body: %s", b)
+	}
+	if fresh, _ := l.RecordStatus(ctx, "old", "delivered", time.Now()); !fresh {
+		t.Error("status on an old record not recorded")
+	}
+	a := ledger.Attempt{At: time.Now(), Outcome: "failed"}
+	if out, _ := l.RecordWebhookFailure(ctx, "old", "wamid.old", true, "window", 0, a); out != ledger.WebhookRecorded {
+		t.Errorf("park an old record: %v", out)
+	}
+	if st, _ := l.Load(ctx, "old"); st.Sent() || st.Parked != "window" || !st.FailureActedOn("wamid.old") {
+		t.Errorf("old record after the park: %+v", st)
+	}
+}
