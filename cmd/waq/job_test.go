@@ -47,23 +47,29 @@ func TestJobShow(t *testing.T) {
 
 	// A job sent on its first try (the fresh path keeps no history) lists
 	// that send as its one attempt.
-	at := time.Date(2026, 11, 25, 17, 2, 11, 0, time.UTC)
-	if err := l.RecordSentMany(ctx, []ledger.SentRecord{{ID: "018f6b1e-8f3a-7c4e-9d2a-3b5c6d7e8f90", WAMID: "wamid.F", Attempt: ledger.Attempt{At: at, TraceID: "T1"}, Fresh: true}}); err != nil {
+	// (The index keeps whole seconds, and trace ids as the 16 bytes they are.)
+	at := time.Now().UTC().Truncate(time.Second)
+	const t1 = "4bf92f3577b34da6a3ce929d0e0e4736"
+	if err := l.RecordSentMany(ctx, []ledger.SentRecord{{ID: "018f6b1e-8f3a-7c4e-9d2a-3b5c6d7e8f90", WAMID: "wamid.F", Attempt: ledger.Attempt{At: at, TraceID: t1, SpanID: "00f067aa0ba902b7"}, Fresh: true}}); err != nil {
 		t.Fatal(err)
 	}
-	// ... found by a unique start of its id, as the tables show it.
-	c, out, errOut = runCmd(t, vars, "", "job", "show", "018f6b1e", "--json")
+	// ... found by its whole id (the compact index keeps a digest of it, so
+	// a start of it finds only jobs that failed before).
+	c, out, errOut = runCmd(t, vars, "", "job", "show", "018f6b1e-8f3a-7c4e-9d2a-3b5c6d7e8f90", "--json")
 	v = jobView{}
 	if c != 0 || json.Unmarshal([]byte(out), &v) != nil || v.ID != "018f6b1e-8f3a-7c4e-9d2a-3b5c6d7e8f90" || len(v.Attempts) != 1 ||
-		v.Attempts[0].Outcome != "sent" || !v.Attempts[0].At.Equal(at) || v.Attempts[0].TraceID != "T1" {
+		v.Attempts[0].Outcome != "sent" || !v.Attempts[0].At.Equal(at) || v.Attempts[0].TraceID != t1 {
 		t.Errorf("first-try send: %d %s %s", c, out, errOut)
 	}
-	if c, out, _ = runCmd(t, vars, "", "job", "show", "018f6b1e"); c != 0 || !strings.Contains(out, "attempts:") || !strings.Contains(out, "sent") {
+	if c, out, _ = runCmd(t, vars, "", "job", "show", "018f6b1e-8f3a-7c4e-9d2a-3b5c6d7e8f90"); c != 0 || !strings.Contains(out, "attempts:") || !strings.Contains(out, "sent") {
 		t.Errorf("first-try send, text: %q", out)
 	}
-	// An ambiguous start: exit status 1, naming the candidates.
-	if err := l.RecordSentMany(ctx, []ledger.SentRecord{{ID: "018f6b1e-0000", WAMID: "wamid.G", Attempt: ledger.Attempt{At: at}, Fresh: true}}); err != nil {
-		t.Fatal(err)
+	// An ambiguous start among jobs with attempts: exit status 1, naming
+	// the candidates.
+	for _, id := range []string{"018f6b1e-0000", "018f6b1e-8f3a-7c4e-9d2a-3b5c6d7e8f90"} {
+		if _, err := l.RecordAttempt(ctx, id, 0, ledger.Attempt{At: at, Outcome: "failed"}, ledger.CountAttempt); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if c, out, errOut := runCmd(t, vars, "", "job", "show", "018f6b1e"); c != 1 || out != "" ||
 		!strings.Contains(errOut, "018f6b1e-0000") || !strings.Contains(errOut, "018f6b1e-8f3a-7c4e-9d2a-3b5c6d7e8f90") {

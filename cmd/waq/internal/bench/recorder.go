@@ -109,6 +109,8 @@ func (b *bench) publishError(r *recorder, n int) error {
 // listenOutcomes subscribes to the ledger's job hashes. The first write of
 // a job's hash is its outcome: "sent" (RecordSent) or "parked"
 // (MarkParked); retries only increment counters, which are other events.
+// A job sent first time has no hash (its record is a field of the compact
+// index's buckets), so only jobs that failed before are timed.
 func (b *bench) listenOutcomes(ctx context.Context, r *recorder) (func(), error) {
 	ps := b.rdb.PSubscribe(ctx, "__keyspace@*__:waq:j:{*}")
 	if _, err := ps.Receive(ctx); err != nil {
