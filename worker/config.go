@@ -350,6 +350,9 @@ func (c *Config) ApplyDefaults() {
 	if c.StreamReplicas == 0 {
 		c.StreamReplicas = 1
 	}
+	if c.LedgerBuckets == 0 {
+		c.LedgerBuckets = 256
+	}
 	if c.DLQRetention == 0 {
 		c.DLQRetention = 720 * time.Hour
 	}
@@ -439,8 +442,8 @@ func (c *Config) Validate() error {
 	if !validStreamName(c.BodiesStream) || c.BodiesStream == c.Stream || c.BodiesStream == c.EventsStream {
 		return &ConfigError{Setting: "WAQ_BODIES_STREAM", Problem: fmt.Sprintf("%q: want letters, digits, - and _, and not the job or events stream's name", c.BodiesStream)}
 	}
-	if c.LedgerBuckets < 0 || c.LedgerBuckets > 1<<26 {
-		return &ConfigError{Setting: "WAQ_LEDGER_BUCKETS", Problem: fmt.Sprintf("%d: want 1 to 67108864 (0 for the default)", c.LedgerBuckets)}
+	if c.LedgerBuckets < 1 || c.LedgerBuckets > 1<<26 {
+		return &ConfigError{Setting: "WAQ_LEDGER_BUCKETS", Problem: fmt.Sprintf("%d: want 1 to 67108864", c.LedgerBuckets)}
 	}
 	for _, d := range []struct {
 		env string

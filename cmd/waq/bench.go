@@ -305,6 +305,9 @@ func printBench(w io.Writer, r *bench.Result) {
 	row("Redis commands per job", "", func(p *bench.Phase) (float64, bool) {
 		return total(p.RedisCommands), len(p.RedisCommands) > 0
 	}, "%.2f")
+	row("Redis bytes per sent job", "", func(p *bench.Phase) (float64, bool) {
+		return p.RedisBytesPerJob, p.RedisBytesPerJob != 0
+	}, "%.1f")
 	row("duplicate sends", "", func(p *bench.Phase) (float64, bool) { return float64(p.Duplicates), true }, "%.0f")
 	row("130429 answers", "", func(p *bench.Phase) (float64, bool) { return float64(p.Throttled), true }, "%.0f")
 	tw.Flush()

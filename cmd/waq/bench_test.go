@@ -89,6 +89,11 @@ func TestBenchInProcess(t *testing.T) {
 	if n := total(cmds); cmds["hgetall"] < 0.99 || cmds["evalsha"] < 1.99 || cmds["hset"] < 1.99 || n < 3 || n > 20 {
 		t.Errorf("redis commands per job %.2f: %v", n, cmds)
 	}
+	// Measured: at 500 jobs the fixed costs (scripts, the worker's keys and
+	// connections) dominate; `waq bench --jobs 20000` gives the per-job figure.
+	if b := res.Full.RedisBytesPerJob; b <= 0 {
+		t.Errorf("redis bytes per sent job %.1f", b)
+	}
 	if _, ok := cmds["info"]; ok {
 		t.Errorf("the bench's own INFO is counted: %v", cmds)
 	}

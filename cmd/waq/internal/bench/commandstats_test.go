@@ -33,3 +33,14 @@ func TestPerJob(t *testing.T) {
 		t.Fatalf("no jobs: got %v", got)
 	}
 }
+
+func TestParseUsedMemory(t *testing.T) {
+	if n, err := parseUsedMemory("# Memory\r\nused_memory:1031824\r\nused_memory_human:1.0M\r\n"); err != nil || n != 1031824 {
+		t.Errorf("good: %d %v", n, err)
+	}
+	for _, bad := range []string{"", "# Memory\r\nused_memory_human:1.0M\r\n", "used_memory:lots\r\n", "used_memory:-5\r\n", "used_memory:0\r\n"} {
+		if n, err := parseUsedMemory(bad); err == nil {
+			t.Errorf("%q: %d, want an error", bad, n)
+		}
+	}
+}

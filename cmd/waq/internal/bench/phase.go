@@ -67,8 +67,10 @@ func (b *bench) phase(ctx context.Context, name string) (*Phase, error) {
 		_ = devenv.ResetPeak(b.natsChild.cmd.Process.Pid)
 	}
 	var cmds0 map[string]int64
+	var mem0 int64
 	if b.redis != nil && name == "full" {
 		cmds0, _ = commandCalls(ctx, b.rdb)
+		mem0, _ = usedMemory(ctx, b.rdb)
 	}
 
 	workers := &workerSet{}
@@ -149,6 +151,9 @@ func (b *bench) phase(ctx context.Context, name string) (*Phase, error) {
 	if cmds0 != nil {
 		if cmds1, err := commandCalls(ctx, b.rdb); err == nil {
 			p.RedisCommands = perJob(cmds0, cmds1, n)
+		}
+		if mem1, err := usedMemory(ctx, b.rdb); err == nil && mem0 > 0 && n > 0 {
+			p.RedisBytesPerJob = float64(mem1-mem0) / float64(n)
 		}
 	}
 	if b.natsChild != nil {

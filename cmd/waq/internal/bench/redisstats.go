@@ -5,6 +5,8 @@ package bench
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -57,4 +59,27 @@ func perJob(before, after map[string]int64, jobs int) map[string]float64 {
 		}
 	}
 	return out
+}
+
+// usedMemory reads Redis's used_memory (INFO memory).
+func usedMemory(ctx context.Context, rdb redis.UniversalClient) (int64, error) {
+	info, err := rdb.Info(ctx, "memory").Result()
+	if err != nil {
+		return 0, err
+	}
+	return parseUsedMemory(info)
+}
+
+// parseUsedMemory reads the "used_memory:N" line of INFO memory.
+func parseUsedMemory(info string) (int64, error) {
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "used_memory:"); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n <= 0 {
+				return 0, fmt.Errorf("INFO memory: used_memory %q", v)
+			}
+			return n, nil
+		}
+	}
+	return 0, errors.New("INFO memory: no used_memory")
 }

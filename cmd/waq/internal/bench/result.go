@@ -62,6 +62,10 @@ type Phase struct {
 	// command (INFO commandstats; a script's own commands are counted as
 	// well as the script), when the bench started Redis.
 	RedisCommands map[string]float64 `json:"redis_commands_per_job,omitempty"`
+	// RedisBytesPerJob is Redis's used_memory after the full phase less
+	// before it, per job (every job of the phase is sent: bytes per sent
+	// job), when the bench started Redis (so nothing else is in it).
+	RedisBytesPerJob float64 `json:"redis_bytes_per_sent_job,omitempty"`
 	// Runs is the throughput of every repetition (with Repeat > 1); the
 	// other figures are those of the median one.
 	Runs []float64 `json:"runs,omitempty"`
