@@ -210,6 +210,30 @@ type index struct {
 
 	mu      sync.Mutex
 	buckets map[int64]int // window → bucket count; 0: the window has none
+	unsent  int64         // records of window unsentW not yet added to its count
+	unsentW int64
+}
+
+// countEvery is how many records a process gathers before it adds them to
+// the window's count (which only sizes the next window: a process that dies
+// loses at most this many from it).
+const countEvery = 64
+
+// counted adds n records of window w and returns how many to add to the
+// window's count now (0: not yet).
+func (x *index) counted(w int64, n int) int64 {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.unsentW != w {
+		x.unsentW, x.unsent = w, 0
+	}
+	x.unsent += int64(n)
+	if x.unsent < countEvery {
+		return 0
+	}
+	c := x.unsent
+	x.unsent = 0
+	return c
 }
 
 func newIndex(rdb redis.Cmdable, prefix string, retention time.Duration, buckets int, now func() time.Time) *index {

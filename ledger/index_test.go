@@ -42,14 +42,15 @@ func TestWindows(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for i := 0; i < 200; i++ {
+	for i := 0; i < 256; i++ {
 		send("early" + string(rune('a'+i%26)) + string(rune('a'+i/26)))
 	}
-	// The next window sizes itself from the first one's 200 records.
+	// The next window sizes itself from the first one's 256 records (each
+	// process adds to the count 64 at a time).
 	c.add(time.Hour)
 	send("second")
 	if n, _ := rdb.Get(ctx, "waq:lb:"+windowOf(c.now())).Int(); n != 4 {
-		t.Errorf("a window after 200 records has %d buckets, want 4", n)
+		t.Errorf("a window after 256 records has %d buckets, want 4", n)
 	}
 	c.add(-time.Hour)
 	// Windows of an hour: the record must be there until 4h after its

@@ -131,6 +131,7 @@ func (l *Ledger) RecordSentMany(ctx context.Context, recs []SentRecord) error {
 		return fmt.Errorf("ledger record sent: %w", err)
 	}
 	start, exp := l.idx.start(w), l.idx.expireAt(w).UnixMilli()
+	count := l.idx.counted(w, len(recs))
 	// Keys of their own (long ids) first, then the records: a record found
 	// means the rest is there.
 	write := func(c redis.Cmdable) []redis.Cmder {
@@ -152,7 +153,9 @@ func (l *Ledger) RecordSentMany(ctx context.Context, recs []SentRecord) error {
 				cmds = append(cmds, sentHashScript.EvalSha(ctx, c, []string{l.stateKey(r.ID), l.historyKey(r.ID)}, r.Gen, ttl, datas[i], r.WAMID))
 			}
 		}
-		cmds = append(cmds, countScript.EvalSha(ctx, c, []string{l.idx.metaKey("n", w)}, len(recs), exp))
+		if count > 0 {
+			cmds = append(cmds, countScript.EvalSha(ctx, c, []string{l.idx.metaKey("n", w)}, count, exp))
+		}
 		return cmds
 	}
 	err = l.outcome(ctx, write)
