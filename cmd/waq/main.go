@@ -138,19 +138,6 @@ func printUsage(w io.Writer) {
 	fmt.Fprintln(w, "\nExit status: 0 done, 1 failed (or not found), 2 bad usage. Commands that print take --json.")
 }
 
-// helpArg reports whether args ask for help before any "--".
-func helpArg(args []string) bool {
-	for _, a := range args {
-		switch a {
-		case "--":
-			return false
-		case "-h", "-help", "--help":
-			return true
-		}
-	}
-	return false
-}
-
 // usageSink is a flag set's output: what the flag package writes (an
 // error, then the usage) is held until parseFlags knows whether it is
 // help, for stdout, or a mistake, for stderr.
