@@ -30,14 +30,31 @@ func read(t *testing.T, name string) string {
 	return string(b)
 }
 
-// markdownFiles are the README and every file of docs/.
+// markdownFiles are the READMEs (the repository's and the TypeScript
+// producer's) and every file of docs/.
 func markdownFiles(t *testing.T) []string {
 	t.Helper()
 	files, err := filepath.Glob("*.md")
 	if err != nil || len(files) < 5 {
 		t.Fatalf("docs/*.md: %v %v", files, err)
 	}
-	return append([]string{filepath.Join(root, "README.md")}, files...)
+	return append([]string{filepath.Join(root, "README.md"), filepath.Join(root, "producers/typescript/README.md")}, files...)
+}
+
+// readerFiles are what a reader of a clone opens besides the Markdown: the
+// manifests an operator applies and the TypeScript producer's sources
+// (shipped in its package).
+func readerFiles(t *testing.T) []string {
+	t.Helper()
+	var files []string
+	for _, pattern := range []string{"deploy/*/*.yaml", "deploy/*/*.conf", "producers/typescript/src/*.ts"} {
+		m, err := filepath.Glob(filepath.Join(root, pattern))
+		if err != nil || len(m) == 0 {
+			t.Fatalf("%s: %v %v", pattern, m, err)
+		}
+		files = append(files, m...)
+	}
+	return files
 }
 
 var (
@@ -88,10 +105,12 @@ func TestLinks(t *testing.T) {
 	if checked < 10 {
 		t.Fatalf("only %d relative links found: the link pattern is broken", checked)
 	}
-	readme := read(t, filepath.Join(root, "README.md"))
-	for _, bad := range []string{"../shared/", "SPEC §", "SPEC.md"} {
-		if strings.Contains(readme, bad) {
-			t.Errorf("README.md mentions %q: a clone has no SPEC; link docs/ instead", bad)
+	for _, f := range append(markdownFiles(t), readerFiles(t)...) {
+		text := read(t, f)
+		for _, bad := range []string{"../shared/", "SPEC §", "SPEC.md"} {
+			if strings.Contains(text, bad) {
+				t.Errorf("%s mentions %q: a clone has no SPEC; link docs/ instead", f, bad)
+			}
 		}
 	}
 }

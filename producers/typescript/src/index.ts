@@ -1,5 +1,5 @@
 /**
- * @waqhq/producer publishes waq send jobs (SPEC §1) on NATS JetStream from
+ * @waqhq/producer publishes waq send jobs (docs/wire-format.md) on NATS JetStream from
  * Node.js, with the Go producer's subject, headers, ids and validation.
  *
  *   const nc = await connect({ servers: "nats://127.0.0.1:4222" });

@@ -1,9 +1,9 @@
-// The job wire format (SPEC §1) and its validation, rule for rule what
+// The job wire format (docs/wire-format.md) and its validation, rule for rule what
 // waq's Go side checks (queue.Decode / Job.Validate) and what
 // schema/job.schema.json says; the shared bodies in schema/testdata/bodies
 // keep the three equal.
 
-/** Limits of the wire format (SPEC §1) and Meta's size limits. */
+/** Limits of the wire format (docs/wire-format.md) and Meta's size limits. */
 export const MAX_ID_LENGTH = 128;
 export const MAX_METADATA_KEYS = 16;
 export const MAX_METADATA_KEY_BYTES = 64;
