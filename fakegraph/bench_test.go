@@ -35,7 +35,7 @@ func BenchmarkMessagesHandler(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		w := &discard{h: http.Header{}}
 		for pb.Next() {
-			req, _ := http.NewRequest(http.MethodPost, "/v25.0/"+testPhone+"/messages", bytes.NewReader(body))
+			req, _ := http.NewRequest(http.MethodPost, "/v27.0/"+testPhone+"/messages", bytes.NewReader(body))
 			req.Header.Set("Authorization", "Bearer tok")
 			req.Header.Set("X-Waq-Job-Id", strconv.FormatInt(seq.Add(1), 10))
 			clear(w.h)
@@ -88,7 +88,7 @@ func BenchmarkSimulatorCPU(b *testing.B) {
 			defer s.Close()
 			body := tmpl(testTo, "order_update", "en_US", 1)
 			rd := &rewind{}
-			req, _ := http.NewRequest(http.MethodPost, "/v25.0/"+testPhone+"/messages", nil)
+			req, _ := http.NewRequest(http.MethodPost, "/v27.0/"+testPhone+"/messages", nil)
 			req.Body = rd
 			req.Header.Set("Authorization", "Bearer tok")
 			ids := []string{""}

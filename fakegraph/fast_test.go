@@ -96,7 +96,7 @@ func TestFastFallsBackToMetaErrors(t *testing.T) {
 		}
 	}
 	// An unknown number.
-	req, _ := http.NewRequest(http.MethodPost, e.ts.URL+"/v25.0/999/messages", strings.NewReader(ok))
+	req, _ := http.NewRequest(http.MethodPost, e.ts.URL+"/v27.0/999/messages", strings.NewReader(ok))
 	req.Header.Set("Authorization", "Bearer good")
 	r, err := e.ts.Client().Do(req)
 	if err != nil {
@@ -138,10 +138,10 @@ func TestFastKeepsLatency(t *testing.T) {
 func TestFastOtherRoutes(t *testing.T) {
 	t.Parallel()
 	e := setup(t, Config{Fast: true})
-	if st := e.getStatus(t, "/v25.0/"+testPhone+"/messages"); st != 400 {
+	if st := e.getStatus(t, "/v27.0/"+testPhone+"/messages"); st != 400 {
 		t.Errorf("GET messages: %d, want 400", st)
 	}
-	if st := e.getStatus(t, "/v25.0/"+testPhone+"?fields=status"); st != 200 {
+	if st := e.getStatus(t, "/v27.0/"+testPhone+"?fields=status"); st != 200 {
 		t.Errorf("GET phone number: %d, want 200", st)
 	}
 }

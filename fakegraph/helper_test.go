@@ -139,7 +139,7 @@ func eventually(t testing.TB, what string, cond func() bool) {
 // raw posts body to the messages endpoint and returns the answer.
 func (e *env) raw(t testing.TB, token string, body string) (*http.Response, map[string]any) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, e.ts.URL+"/v25.0/"+testPhone+"/messages", strings.NewReader(body))
+	req, _ := http.NewRequest(http.MethodPost, e.ts.URL+"/v27.0/"+testPhone+"/messages", strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)

@@ -11,7 +11,7 @@ import (
 // and returns the status and the decoded answer.
 func (e *env) post(t *testing.T, edge, body string) (int, map[string]any) {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodPost, e.ts.URL+"/v25.0/"+testPhone+"/"+edge, strings.NewReader(body))
+	req, _ := http.NewRequest(http.MethodPost, e.ts.URL+"/v27.0/"+testPhone+"/"+edge, strings.NewReader(body))
 	req.Header.Set("Authorization", "Bearer tok")
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := e.ts.Client().Do(req)
@@ -145,7 +145,7 @@ func TestMarketingMessagesBadBodies(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) { graphErr(t, status, out, want, code, c.want) })
 	}
 	// Only POST.
-	if st := e.getStatus(t, "/v25.0/"+testPhone+"/marketing_messages"); st != 400 {
+	if st := e.getStatus(t, "/v27.0/"+testPhone+"/marketing_messages"); st != 400 {
 		t.Errorf("GET marketing_messages: %d", st)
 	}
 	// product_policy on /messages is not the Marketing Messages API's

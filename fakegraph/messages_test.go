@@ -507,10 +507,10 @@ func TestUnknownPathsAndMethods(t *testing.T) {
 		method, path string
 		code, sub    int
 	}{
-		{http.MethodGet, "/v25.0/" + testPhone + "/messages", 100, 33},
+		{http.MethodGet, "/v27.0/" + testPhone + "/messages", 100, 33},
 		{http.MethodPost, "/nonsense/x/messages", 2500, 0},
-		{http.MethodPost, "/v25.0/" + testPhone + "/photos", 2500, 0},
-		{http.MethodDelete, "/v25.0/" + testPhone, 100, 33},
+		{http.MethodPost, "/v27.0/" + testPhone + "/photos", 2500, 0},
+		{http.MethodDelete, "/v27.0/" + testPhone, 100, 33},
 	} {
 		req, _ := http.NewRequest(c.method, e.ts.URL+c.path, nil)
 		req.Header.Set("Authorization", "Bearer t")

@@ -127,7 +127,7 @@ type errorData struct {
 var (
 	hdrJSON     = []string{"application/json; charset=UTF-8"}[:1:1]
 	hdrRev      = []string{"1029384756"}[:1:1]
-	hdrVersion  = []string{"v25.0"}[:1:1]
+	hdrVersion  = []string{"v27.0"}[:1:1]
 	hdrNoStore  = []string{"no-store"}[:1:1]
 	hdrTraceKey = "X-Fb-Trace-Id"
 )

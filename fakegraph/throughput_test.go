@@ -11,7 +11,7 @@ import (
 // throughputLevel reads the phone number GET's throughput field.
 func (e *env) throughputLevel(t *testing.T, phone string) string {
 	t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, e.ts.URL+"/v25.0/"+phone+"?fields=throughput", nil)
+	req, _ := http.NewRequest(http.MethodGet, e.ts.URL+"/v27.0/"+phone+"?fields=throughput", nil)
 	req.Header.Set("Authorization", "Bearer tok")
 	resp, err := e.ts.Client().Do(req)
 	if err != nil {

@@ -25,7 +25,7 @@ import (
 
 // DefaultVersion is the Graph API version used when none is configured.
 // Meta keeps a version for two years after its successor ships.
-const DefaultVersion = "v25.0"
+const DefaultVersion = "v27.0"
 
 // DefaultBaseURL is Meta's Graph API.
 const DefaultBaseURL = "https://graph.facebook.com"
@@ -73,7 +73,7 @@ func New(opts Options) (*Client, error) {
 		version = DefaultVersion
 	}
 	if !validVersion(version) {
-		return nil, fmt.Errorf("graph version %q: want the form v25.0", version)
+		return nil, fmt.Errorf("graph version %q: want the form v27.0", version)
 	}
 	c := &Client{
 		base:    strings.TrimRight(base, "/"),

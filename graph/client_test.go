@@ -39,7 +39,7 @@ func send(t *testing.T, c *Client) (*SendResult, error) {
 
 func TestSendSuccess(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost || r.URL.Path != "/v25.0/106540352242922/messages" {
+		if r.Method != http.MethodPost || r.URL.Path != "/v27.0/106540352242922/messages" {
 			t.Errorf("request %s %s", r.Method, r.URL.Path)
 		}
 		if r.Header.Get("Authorization") != "Bearer "+secretToken || r.Header.Get("X-Waq-Job-Id") != "job-1" {

@@ -416,7 +416,7 @@ func (c *Config) Validate() error {
 		return err
 	}
 	if _, err := graph.New(graph.Options{BaseURL: c.GraphURL, Version: c.GraphVersion}); err != nil {
-		return &ConfigError{Setting: "WAQ_GRAPH_VERSION", Problem: fmt.Sprintf("%q: want the form v25.0", c.GraphVersion)}
+		return &ConfigError{Setting: "WAQ_GRAPH_VERSION", Problem: fmt.Sprintf("%q: want the form v27.0", c.GraphVersion)}
 	}
 	if c.GraphH2C && !strings.HasPrefix(c.GraphURL, "http://") {
 		return &ConfigError{Setting: "WAQ_GRAPH_H2C", Problem: "HTTP/2 without TLS needs an http:// WAQ_GRAPH_URL; https negotiates HTTP/2 by itself"}

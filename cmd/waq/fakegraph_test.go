@@ -63,7 +63,7 @@ func TestFakegraphFast(t *testing.T) {
 		t.Fatal(err)
 	}
 	url := strings.TrimSpace(strings.TrimPrefix(line, "fakegraph listening on "))
-	req, _ := http.NewRequest(http.MethodPost, url+"/v25.0/106540352242922/messages",
+	req, _ := http.NewRequest(http.MethodPost, url+"/v27.0/106540352242922/messages",
 		strings.NewReader(`{"messaging_product":"whatsapp","to":"15551234567","type":"text","text":{"body":"hi"}}`))
 	req.Header.Set("Authorization", "Bearer t")
 	resp, err := http.DefaultClient.Do(req)
