@@ -37,6 +37,9 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	if len(args) > 0 && args[0] == "nats-server" {
 		return runBenchNATS(ctx, env, args[1:])
 	}
+	if len(args) > 0 && args[0] == "sim-server" {
+		return runBenchSim(ctx, env, args[1:])
+	}
 	fs := newFlags(env, "bench", benchUsage)
 	var cfg bench.Config
 	fs.IntVar(&cfg.Jobs, "jobs", 0, "jobs to publish (as fast as possible, or at --rate)")
@@ -45,6 +48,7 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	fs.IntVar(&cfg.Numbers, "numbers", 100, "business phone numbers the jobs are spread over (each is paced at its mps)")
 	fs.IntVar(&cfg.MPS, "mps", 0, "every number's rate in a phone-number file for the workers (0: the worker's default, 80)")
 	fs.BoolVar(&cfg.NoLimits, "no-limits", false, "the simulator does not enforce each number's mps (by default: at most mps sends in any one second, 130429 past it)")
+	fs.BoolVar(&cfg.FastSim, "fast-sim", false, "the simulator's lean mode (waq fakegraph --fast): almost no CPU per send, as Meta's servers cost the sender none; no limits")
 	fs.IntVar(&cfg.Workers, "workers", 1, "worker processes")
 	fs.BoolVar(&cfg.InProcess, "in-process", false, "run the workers in this process (quick; their CPU and memory are not separated)")
 	fs.IntVar(&cfg.Concurrency, "concurrency", 0, "WAQ_CONCURRENCY of each worker (0: its default)")
@@ -106,6 +110,9 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	}
 	if cfg.Jobs > 0 && cfg.Duration > 0 {
 		return usagef("give --jobs or --duration, not both")
+	}
+	if cfg.FastSim && cfg.NATSURL != "" && cfg.GraphAddr == "" {
+		return usagef("--fast-sim with running servers needs --graph-addr (the simulator the worker calls)")
 	}
 	cfg.Stream = env.Getenv("WAQ_STREAM")
 	cfg.Getenv = env.Getenv
@@ -179,6 +186,27 @@ func runBenchNATS(ctx context.Context, env *Env, args []string) error {
 	})
 }
 
+// runBenchSim is the bench's simulator as a process of its own, so that its
+// CPU and memory are measured apart from the bench's.
+func runBenchSim(ctx context.Context, env *Env, args []string) error {
+	fs := newFlags(env, "bench sim-server", "[--fast] [--latency D] [--limits] [--mps N]")
+	var o bench.SimOptions
+	fs.BoolVar(&o.Fast, "fast", false, "lean mode")
+	fs.DurationVar(&o.Latency, "latency", 0, "how long to take to answer")
+	fs.BoolVar(&o.Limits, "limits", false, "enforce each number's mps as a strict sliding one-second window")
+	fs.IntVar(&o.MPS, "mps", 0, "every number's mps (0: 80)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("unexpected argument %q", fs.Arg(0))
+	}
+	if o.Latency < 0 || o.MPS < 0 {
+		return usagef("--latency and --mps must not be negative")
+	}
+	return bench.ServeSim(ctx, o, env.Stdout)
+}
+
 // printBench prints the result as a table: one column per phase, and the
 // ratio full ÷ baseline.
 func printBench(w io.Writer, r *bench.Result) {
@@ -206,6 +234,11 @@ func printBench(w io.Writer, r *bench.Result) {
 		fmt.Fprintf(w, "waq bench: %s over %d numbers (%d msg/s each), %d worker %s, concurrency %d, simulator latency %s, tracing %t, %d CPUs\n",
 			what, c.Numbers, c.MPS, c.Workers, mode, c.Concurrency, time.Duration(c.LatencyMS*1e6), c.Tracing, c.CPUs)
 		fmt.Fprintf(w, "           redis: %s, appendfsync %q\n           nats: %s, sync always %t\n", c.Redis, c.RedisFsync, c.NATS, c.NATSSync)
+		sim := "full"
+		if c.FastSim {
+			sim = "lean (--fast-sim)"
+		}
+		fmt.Fprintf(w, "           simulator: %s, %s, strict limits %t\n", c.Sim, sim, c.StrictLimits)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	phases := []*bench.Phase{r.Full}
@@ -273,7 +306,7 @@ func printBench(w io.Writer, r *bench.Result) {
 	row("publish → outcome p50 (ms)", "", lat(outcome, p50), "%.2f")
 	row("publish → outcome p99 (ms)", "", lat(outcome, p99), "%.2f")
 	row("publish → outcome p99.9 (ms)", "", lat(outcome, p999), "%.2f")
-	for _, name := range []string{bench.ProcWorkers, bench.ProcRedis, bench.ProcNATS, bench.ProcBench} {
+	for _, name := range []string{bench.ProcWorkers, bench.ProcRedis, bench.ProcNATS, bench.ProcSim, bench.ProcBench} {
 		get := func(p *bench.Phase) *bench.Proc {
 			for i := range p.Processes {
 				if p.Processes[i].Name == name {
@@ -284,9 +317,11 @@ func printBench(w io.Writer, r *bench.Result) {
 		}
 		label := name
 		if name == bench.ProcBench {
-			label = "bench+sim"
-			if c.InProcess {
+			switch {
+			case c.InProcess:
 				label = "bench+nats+sim"
+			case !strings.HasPrefix(c.Sim, "child"):
+				label = "bench+sim"
 			}
 		}
 		row("CPU s/10k jobs: "+label, name+"_cpu_per_10k", func(p *bench.Phase) (float64, bool) {
@@ -302,6 +337,12 @@ func printBench(w io.Writer, r *bench.Result) {
 			return 0, false
 		}, "%.1f")
 	}
+	row("CPU s/10k jobs: workers+redis", "workers_redis_cpu_per_10k", func(p *bench.Phase) (float64, bool) {
+		return p.CPU(bench.ProcWorkers, bench.ProcRedis), true
+	}, "%.3f")
+	row("CPU s/10k jobs: all processes", "total_cpu_per_10k", func(p *bench.Phase) (float64, bool) {
+		return p.CPU(), true
+	}, "%.3f")
 	row("Redis commands per job", "", func(p *bench.Phase) (float64, bool) {
 		return total(p.RedisCommands), len(p.RedisCommands) > 0
 	}, "%.2f")

@@ -123,12 +123,40 @@ func TestBenchProcesses(t *testing.T) {
 		if n := proc(p, bench.ProcNATS); n == nil || n.CPUSeconds <= 0 || n.PeakRSSMB <= 0 {
 			t.Errorf("%s: nats %+v", p.Name, n)
 		}
+		// The simulator is a child process too: its CPU is its own, and its
+		// calls reach the bench (publish → call of every job).
+		if s := proc(p, bench.ProcSim); s == nil || s.CPUSeconds <= 0 || s.PeakRSSMB <= 0 || s.PID <= 0 {
+			t.Errorf("%s: simulator %+v", p.Name, s)
+		}
+		if p.PublishToCall == nil || p.PublishToCall.Count != 400 || p.Calls < 400 {
+			t.Errorf("%s: publish to call %+v, %d calls", p.Name, p.PublishToCall, p.Calls)
+		}
+		if r := proc(p, bench.ProcRedis); r == nil {
+			t.Errorf("%s: no redis figures", p.Name)
+		}
 		if p.Completed != 400 {
 			t.Errorf("%s: completed %d", p.Name, p.Completed)
 		}
 	}
-	if res.Ratios["workers_cpu_per_10k"] <= 0 {
+	if res.Ratios["workers_cpu_per_10k"] <= 0 || res.Ratios["workers_redis_cpu_per_10k"] <= res.Ratios["workers_cpu_per_10k"] || res.Ratios["total_cpu_per_10k"] <= 0 {
 		t.Errorf("ratios %v", res.Ratios)
+	}
+	if !strings.HasPrefix(res.Config.Sim, "child process") || res.Config.FastSim {
+		t.Errorf("config %+v", res.Config)
+	}
+}
+
+// TestBenchFastSim: the lean simulator takes every job and enforces no
+// limits, so the unpaced baseline sees no 130429 at a low mps.
+func TestBenchFastSim(t *testing.T) {
+	res := benchJSON(t, "--jobs", "300", "--in-process", "--baseline", "--numbers", "1", "--mps", "100", "--fast-sim")
+	if !res.Config.FastSim || res.Config.StrictLimits {
+		t.Errorf("config %+v", res.Config)
+	}
+	for _, p := range []*bench.Phase{res.Baseline, res.Full} {
+		if p.Completed != 300 || p.Throttled != 0 || p.Calls != 300 || p.PublishToCall == nil || p.PublishToCall.Count != 300 {
+			t.Errorf("%s: %+v", p.Name, p)
+		}
 	}
 }
 
@@ -152,6 +180,10 @@ func TestBenchBadUsage(t *testing.T) {
 		{"bench", "--rate", "10"},
 		{"bench", "--jobs", "10", "--duration", "1s"},
 		{"bench", "--jobs", "10", "--nats-sync", "sometimes"},
+		{"bench", "--jobs", "10", "--fast-sim", "--nats-url", "nats://127.0.0.1:1", "--redis-url", "redis://127.0.0.1:1"},
+		{"bench", "sim-server", "--latency", "-1s"},
+		{"bench", "sim-server", "--mps", "-3"},
+		{"bench", "sim-server", "extra"},
 	} {
 		if code, _, stderr := runCmd(t, nil, "", args...); code != 2 {
 			t.Errorf("%v: code %d, %s", args, code, stderr)

@@ -55,6 +55,10 @@ type Config struct {
 	// (MPS, or 80) accepted sends in any sliding one-second window, no
 	// burst, 130429 past it (Phase.Throttled counts them).
 	NoLimits bool
+	// FastSim runs the simulator in its lean mode (fakegraph Config.Fast):
+	// it spends almost no CPU per send, as Meta's servers spend none of
+	// the sender's, and enforces no limits (NoLimits is implied).
+	FastSim bool
 	// Workers is how many worker processes consume. Defaults to 1.
 	Workers int
 	// H2C has the workers and the baseline speak HTTP/2 to the simulator
@@ -153,7 +157,7 @@ type bench struct {
 	natsURL   string
 	redis     *devenv.Redis
 	redisURL  string
-	graph     *devenv.Graph
+	sim       simulator
 	sinkURL   string
 	numbers   []string
 	numbersFn string
@@ -217,7 +221,7 @@ func (b *bench) settings() Settings {
 	s := Settings{Jobs: b.cfg.Jobs, Rate: b.cfg.Rate, Numbers: b.cfg.Numbers, MPS: b.cfg.MPS, Workers: b.cfg.Workers,
 		InProcess: b.cfg.InProcess, Concurrency: b.cfg.Concurrency, LatencyMS: float64(b.cfg.Latency) / 1e6,
 		Backlog: b.cfg.Backlog, Repeat: b.cfg.Repeat, Tracing: b.cfg.Tracing, NATSSync: b.cfg.NATSSyncAlways, RedisFsync: b.cfg.RedisFsync,
-		External: b.external, CPUs: runtime.NumCPU(), StrictLimits: !b.cfg.NoLimits}
+		External: b.external, CPUs: runtime.NumCPU(), StrictLimits: !b.cfg.NoLimits && !b.cfg.FastSim, FastSim: b.cfg.FastSim}
 	if s.MPS == 0 {
 		s.MPS = 80
 	}
@@ -236,6 +240,14 @@ func (b *bench) settings() Settings {
 		s.NATS = "embedded nats-server in this process"
 	default:
 		s.NATS = "external"
+	}
+	switch {
+	case b.sim == nil:
+		s.Sim = "none (external worker)"
+	case b.sim.pid() > 0:
+		s.Sim = fmt.Sprintf("child process (%d)", b.sim.pid())
+	default:
+		s.Sim = "in this process"
 	}
 	if b.external {
 		s.Workers = 0
@@ -259,12 +271,8 @@ func (b *bench) start(ctx context.Context) error {
 	if b.dir, err = os.MkdirTemp("", "waq-bench-"); err != nil {
 		return err
 	}
-	simCfg := fakegraph.Config{
-		Scenario: &fakegraph.Scenario{Latency: fakegraph.Latency{Base: fakegraph.Duration(b.cfg.Latency)},
-			Limits: fakegraph.Limits{Throughput: fakegraph.Throughput{Enabled: !b.cfg.NoLimits, Strict: true, MPS: b.cfg.MPS}}},
-		SendsLog: -1,
-		OnSend:   b.onSend,
-	}
+	simOpts := SimOptions{Fast: b.cfg.FastSim, Latency: b.cfg.Latency, Limits: !b.cfg.NoLimits, MPS: b.cfg.MPS}
+	onSend := func(s fakegraph.Send) { b.onCall(s.JobID, s.Time) }
 	if b.external {
 		b.natsURL, b.redisURL = b.cfg.NATSURL, b.cfg.RedisURL
 		if b.cfg.GraphAddr != "" {
@@ -272,8 +280,9 @@ func (b *bench) start(ctx context.Context) error {
 			if err != nil {
 				return fmt.Errorf("--graph-addr: %w", err)
 			}
-			b.graph = devenv.ServeGraphOn(ln, simCfg)
-			b.closers = append(b.closers, b.graph.Close)
+			g := devenv.ServeGraphOn(ln, simOpts.config(onSend))
+			b.closers = append(b.closers, g.Close)
+			b.sim = localSim{g}
 		}
 	} else {
 		if err := b.startNATS(ctx); err != nil {
@@ -288,10 +297,16 @@ func (b *bench) start(ctx context.Context) error {
 		}
 		b.closers = append(b.closers, b.redis.Close)
 		b.redisURL = b.redis.URL
-		if b.graph, err = devenv.ServeGraph(0, simCfg); err != nil {
+		if b.cfg.InProcess {
+			g, err := devenv.ServeGraph(0, simOpts.config(onSend))
+			if err != nil {
+				return err
+			}
+			b.closers = append(b.closers, g.Close)
+			b.sim = localSim{g}
+		} else if b.sim, err = b.startSim(ctx, simOpts); err != nil {
 			return err
 		}
-		b.closers = append(b.closers, b.graph.Close)
 		if b.cfg.Tracing {
 			if err := b.startSink(); err != nil {
 				return err

@@ -1,16 +1,9 @@
 package bench
 
 import (
-	"bufio"
 	"context"
-	"errors"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
-	"syscall"
-	"time"
 
 	"github.com/waqhq/waq/cmd/waq/internal/devenv"
 )
@@ -33,58 +26,16 @@ func (b *bench) startNATS(ctx context.Context) error {
 		b.closers = append(b.closers, n.Close)
 		return nil
 	}
-	exe, err := b.exe()
-	if err != nil {
-		return err
-	}
-	args := []string{"bench", "nats-server", "--store", store}
+	args := []string{"nats-server", "--store", store}
 	if b.cfg.NATSSyncAlways {
 		args = append(args, "--sync-always")
 	}
-	cmd := exec.Command(exe, args...)
-	cmd.Env = append(os.Environ(), b.cfg.ChildEnv...)
-	logPath := filepath.Join(b.dir, "nats.log")
-	logf, err := os.Create(logPath)
+	c, u, err := b.startServerChild(ctx, "nats", args, NATSReady, nil)
 	if err != nil {
 		return err
 	}
-	cmd.Stderr = logf
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		logf.Close()
-		return err
-	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return fmt.Errorf("start nats-server child: %w", err)
-	}
-	c := &child{cmd: cmd, done: make(chan struct{}), log: logPath}
-	urls := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if u, ok := strings.CutPrefix(sc.Text(), NATSReady); ok {
-				urls <- u
-			}
-		}
-		_ = cmd.Wait()
-		logf.Close()
-		close(c.done)
-	}()
-	b.closers = append(b.closers, func() { devenv.Terminate(cmd.Process, c.done, 10*time.Second) })
-	select {
-	case u := <-urls:
-		b.natsChild, b.natsURL = c, u
-		return nil
-	case <-c.done:
-		tail, _ := os.ReadFile(logPath)
-		return fmt.Errorf("nats-server child exited at start: %s", strings.TrimSpace(string(tail)))
-	case <-time.After(30 * time.Second):
-		return errors.New("nats-server child not ready after 30s")
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	b.natsChild, b.natsURL = c, u
+	return nil
 }
 
 func (b *bench) exe() (string, error) {

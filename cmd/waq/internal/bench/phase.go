@@ -6,14 +6,12 @@ package bench
 import (
 	"context"
 	"fmt"
-	"os"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/waqhq/waq/cmd/waq/internal/devenv"
 	"github.com/waqhq/waq/queue"
 )
 
@@ -30,8 +28,13 @@ func (b *bench) phase(ctx context.Context, name string) (*Phase, error) {
 	if err != nil {
 		return nil, err
 	}
-	if b.graph != nil {
-		b.graph.Sim.Reset()
+	if b.sim != nil {
+		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := b.sim.reset(rctx)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("simulator reset: %w", err)
+		}
 	}
 	r := newRecorder(n)
 	defer b.cur.Store(nil)
@@ -55,17 +58,8 @@ func (b *bench) phase(ctx context.Context, name string) (*Phase, error) {
 	}
 
 	p := &Phase{Name: name, Jobs: n}
-	self0, _ := devenv.ReadProc(0)
-	_ = devenv.ResetPeak(0)
-	var redis0, nats0 devenv.ProcStats
-	if b.redis != nil && b.redis.PID > 0 {
-		redis0, _ = devenv.ReadProc(b.redis.PID)
-		_ = devenv.ResetPeak(b.redis.PID)
-	}
-	if b.natsChild != nil {
-		nats0, _ = devenv.ReadProc(b.natsChild.cmd.Process.Pid)
-		_ = devenv.ResetPeak(b.natsChild.cmd.Process.Pid)
-	}
+	servers := b.servers()
+	servers.mark()
 	var cmds0 map[string]int64
 	var mem0 int64
 	if b.redis != nil && name == "full" {
@@ -132,21 +126,23 @@ func (b *bench) phase(ctx context.Context, name string) (*Phase, error) {
 	}
 	p.PublishToCall = r.toCall.summary()
 	p.PublishToOutcome = r.toOutcome.summary()
-	if b.graph != nil {
-		s := b.graph.Sim.Stats(false)
+	if b.sim != nil {
+		if b.sim.pid() > 0 {
+			// The child's calls come buffered: wait for the last ones.
+			waitFor(ctx, 2*time.Second, func() bool { return r.calls.Load() >= p.Published })
+		}
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		s, err := b.sim.stats(sctx)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("simulator stats: %w", err)
+		}
 		p.Calls, p.Duplicates, p.Throttled = s.Requests, s.DuplicateSends, s.ByCode[130429]
 	}
 
-	per10k := func(cpu time.Duration) float64 { return cpu.Seconds() / float64(n) * 10000 }
 	if ws := workers.usage(); ws != nil {
-		ws.CPUPer10k = per10k(time.Duration(ws.CPUSeconds * float64(time.Second)))
+		ws.CPUPer10k = per10k(time.Duration(ws.CPUSeconds*float64(time.Second)), n)
 		p.Processes = append(p.Processes, *ws)
-	}
-	if b.redis != nil && b.redis.PID > 0 && name == "full" {
-		if r1, err := devenv.ReadProc(b.redis.PID); err == nil {
-			cpu := r1.CPU - redis0.CPU
-			p.Processes = append(p.Processes, Proc{Name: ProcRedis, PID: b.redis.PID, CPUSeconds: cpu.Seconds(), CPUPer10k: per10k(cpu), PeakRSSMB: mb(r1.PeakRSS)})
-		}
 	}
 	if cmds0 != nil {
 		if cmds1, err := commandCalls(ctx, b.rdb); err == nil {
@@ -156,17 +152,7 @@ func (b *bench) phase(ctx context.Context, name string) (*Phase, error) {
 			p.RedisBytesPerJob = float64(mem1-mem0) / float64(n)
 		}
 	}
-	if b.natsChild != nil {
-		pid := b.natsChild.cmd.Process.Pid
-		if n1, err := devenv.ReadProc(pid); err == nil {
-			cpu := n1.CPU - nats0.CPU
-			p.Processes = append(p.Processes, Proc{Name: ProcNATS, PID: pid, CPUSeconds: cpu.Seconds(), CPUPer10k: per10k(cpu), PeakRSSMB: mb(n1.PeakRSS)})
-		}
-	}
-	if s1, err := devenv.ReadProc(0); err == nil {
-		cpu := s1.CPU - self0.CPU
-		p.Processes = append(p.Processes, Proc{Name: ProcBench, PID: os.Getpid(), CPUSeconds: cpu.Seconds(), CPUPer10k: per10k(cpu), PeakRSSMB: mb(s1.PeakRSS)})
-	}
+	p.Processes = append(p.Processes, servers.usage(n)...)
 	return p, nil
 }
 
@@ -195,7 +181,7 @@ func (b *bench) waitDone(ctx context.Context, st jetstream.Stream, r *recorder, 
 		// ask every 5ms only once every job has reached the Graph API (or
 		// has its outcome), and twice a second before, to see stalls.
 		pub := r.published.Load()
-		near := published && (r.calls.Load() >= pub || (b.keys && r.outcomes.Load() >= pub) || (b.graph == nil && !b.keys))
+		near := published && (r.calls.Load() >= pub || (b.keys && r.outcomes.Load() >= pub) || (b.sim == nil && !b.keys))
 		if !near && time.Since(lastInfo) < 500*time.Millisecond {
 			continue
 		}

@@ -15,7 +15,6 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
-	"github.com/waqhq/waq/fakegraph"
 	"github.com/waqhq/waq/queue"
 )
 
@@ -71,18 +70,19 @@ func (r *recorder) notePublished() {
 	}
 }
 
-// onSend is the simulator's callback: the first call of each job.
-func (b *bench) onSend(s fakegraph.Send) {
+// onCall is the simulator's callback: the first call of each job, at when
+// it reached the simulator.
+func (b *bench) onCall(jobID string, at time.Time) {
 	r := b.cur.Load()
 	if r == nil {
 		return
 	}
-	i, ok := r.seq(s.JobID)
+	i, ok := r.seq(jobID)
 	if !ok || !r.called[i].CompareAndSwap(false, true) {
 		return
 	}
 	r.calls.Add(1)
-	r.toCall.add(time.Duration(int64(s.Time.Sub(r.t0)) - r.pubAt[i].Load()))
+	r.toCall.add(time.Duration(int64(at.Sub(r.t0)) - r.pubAt[i].Load()))
 }
 
 // outcome records the first ledger write of a job: its outcome.

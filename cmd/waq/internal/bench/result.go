@@ -3,7 +3,10 @@ package bench
 // A run's figures: the phases, the processes' CPU and memory, the median of
 // repetitions and the ratios of the full pipeline to the baseline.
 
-import "sort"
+import (
+	"slices"
+	"sort"
+)
 
 // Result is a run's figures. Ratios are full ÷ baseline.
 type Result struct {
@@ -35,6 +38,10 @@ type Settings struct {
 	// StrictLimits says the simulator enforced each number's mps as a
 	// sliding one-second window (Config.NoLimits unset).
 	StrictLimits bool `json:"strict_limits"`
+	// FastSim says the simulator ran in its lean mode.
+	FastSim bool `json:"fast_sim"`
+	// Sim says where the simulator ran.
+	Sim string `json:"sim"`
 }
 
 // Phase is the figures of one pipeline: "baseline" or "full".
@@ -121,8 +128,21 @@ const (
 	ProcWorkers = "workers" // all worker processes (or the baseline loop) together
 	ProcRedis   = "redis"
 	ProcNATS    = "nats"  // the NATS server, when it runs as a child process
-	ProcBench   = "bench" // this process: publishers, simulator, trace sink (and NATS in process)
+	ProcSim     = "sim"   // the simulator, when it runs as a child process
+	ProcBench   = "bench" // this process: publishers, trace sink (and NATS and the simulator in process)
 )
+
+// CPU adds the CPU seconds per 10,000 jobs of the named processes (of all
+// without names).
+func (p *Phase) CPU(names ...string) float64 {
+	t := 0.0
+	for _, pr := range p.Processes {
+		if len(names) == 0 || slices.Contains(names, pr.Name) {
+			t += pr.CPUPer10k
+		}
+	}
+	return t
+}
 
 func mb(b int64) float64 { return float64(b) / (1 << 20) }
 
@@ -140,6 +160,10 @@ func ratios(base, full *Phase) map[string]float64 {
 		div("publish_to_call_p99", full.PublishToCall.P99, base.PublishToCall.P99)
 		div("publish_to_call_p99_9", full.PublishToCall.P999, base.PublishToCall.P999)
 	}
+	// What the worker costs with the Redis it needs, against the loop
+	// (whose Redis is idle); and every process of the run together.
+	div("workers_redis_cpu_per_10k", full.CPU(ProcWorkers, ProcRedis), base.CPU(ProcWorkers, ProcRedis))
+	div("total_cpu_per_10k", full.CPU(), base.CPU())
 	for _, bp := range base.Processes {
 		for _, fp := range full.Processes {
 			if bp.Name == fp.Name {

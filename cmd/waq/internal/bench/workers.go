@@ -205,7 +205,7 @@ func (b *bench) workerVars(stream string, port int) []string {
 	v := []string{
 		"WAQ_NATS_URL=" + b.natsURL,
 		"WAQ_REDIS_URL=" + b.redisURL,
-		"WAQ_GRAPH_URL=" + b.graph.URL,
+		"WAQ_GRAPH_URL=" + b.sim.url(),
 		"WAQ_ACCESS_TOKEN=bench-token",
 		"WAQ_HTTP_ADDR=" + net.JoinHostPort(devenv.Loopback, strconv.Itoa(port)),
 		"WAQ_STREAM=" + stream,
@@ -255,7 +255,7 @@ func (b *bench) inProcessWorker(name, stream string) (func(context.Context) erro
 	}
 	if name == "baseline" {
 		return func(ctx context.Context) error {
-			return RunBaseline(ctx, BaselineConfig{NATSURL: b.natsURL, GraphURL: b.graph.URL, H2C: b.cfg.H2C, Stream: stream, Token: "bench-token", Concurrency: b.cfg.Concurrency})
+			return RunBaseline(ctx, BaselineConfig{NATSURL: b.natsURL, GraphURL: b.sim.url(), H2C: b.cfg.H2C, Stream: stream, Token: "bench-token", Concurrency: b.cfg.Concurrency})
 		}, nil
 	}
 	var cfg worker.Config
