@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -118,7 +119,7 @@ func New(opts Options) *Console {
 		started:  opts.Now(),
 	}
 	sub, _ := fs.Sub(staticFS, "static")
-	c.static = http.StripPrefix(Prefix+"static/", http.FileServerFS(sub))
+	c.static = http.StripPrefix(Prefix+"static/", staticFiles(sub))
 
 	c.mux.HandleFunc("GET "+Prefix+"login", c.loginPage)
 	c.mux.HandleFunc("POST "+Prefix+"login", c.login)
@@ -142,6 +143,21 @@ func New(opts Options) *Console {
 		c.fail(w, r, s, http.StatusNotFound, "There is no such page in the console.")
 	}))
 	return c
+}
+
+// staticFiles serves the embedded assets, files only: a directory (static/
+// itself) is 404 rather than a listing, since the assets are served
+// without sign-in and a listing would show the console's make-up.
+func staticFiles(sub fs.FS) http.Handler {
+	files := http.FileServerFS(sub)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := strings.TrimPrefix(path.Clean("/"+r.URL.Path), "/")
+		if st, err := fs.Stat(sub, name); name == "" || err != nil || st.IsDir() {
+			http.NotFound(w, r)
+			return
+		}
+		files.ServeHTTP(w, r)
+	})
 }
 
 // Run samples the worker's counters every SampleEvery until ctx ends.

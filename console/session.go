@@ -7,6 +7,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"path"
@@ -190,6 +191,10 @@ func (c *Console) csrf(h handler) handler {
 	return func(w http.ResponseWriter, r *http.Request, s session) {
 		r.Body = http.MaxBytesReader(w, r.Body, maxForm)
 		if err := r.ParseForm(); err != nil {
+			if tooLarge(err) {
+				c.fail(w, r, s, http.StatusRequestEntityTooLarge, fmt.Sprintf("The form is larger than the console takes (%d MiB). Nothing was changed; select fewer entries.", maxForm>>20))
+				return
+			}
 			c.fail(w, r, s, http.StatusBadRequest, "The form could not be read: "+err.Error())
 			return
 		}
@@ -200,6 +205,16 @@ func (c *Console) csrf(h handler) handler {
 		}
 		h(w, r, s)
 	}
+}
+
+// maxLoginForm bounds the sign-in form: a token and a next path.
+const maxLoginForm = 64 << 10
+
+// tooLarge says whether a form failed to parse because its body passed
+// http.MaxBytesReader's bound: that is 413, not a malformed form's 400.
+func tooLarge(err error) bool {
+	var mb *http.MaxBytesError
+	return errors.As(err, &mb)
 }
 
 type loginData struct {
@@ -222,8 +237,12 @@ func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Console) login(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+	r.Body = http.MaxBytesReader(w, r.Body, maxLoginForm)
 	if err := r.ParseForm(); err != nil {
+		if tooLarge(err) {
+			c.showLogin(w, http.StatusRequestEntityTooLarge, "The form is larger than a sign-in form can be.", "")
+			return
+		}
 		c.showLogin(w, http.StatusBadRequest, "The form could not be read.", "")
 		return
 	}
