@@ -3,6 +3,7 @@ package throttle_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http/httptest"
@@ -174,6 +175,22 @@ func TestRateBackOff(t *testing.T) {
 	if err != nil || !adm.Reserved || adm.Wait <= 0 {
 		t.Errorf("after 130429: %+v %v", adm, err)
 	}
+	// /readyz shows the lowered rate as Status builds it once Run has read
+	// it back: with the rate, and no zero time ("since":"0001-01-01...").
+	rctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); f.gate.Run(rctx) }()
+	defer func() { cancel(); <-done }()
+	testenv.Eventually(t, 10*time.Second, func() error {
+		st, _ := json.Marshal(f.gate.Status())
+		if !strings.Contains(string(st), `"reason":"130429: rate lowered"`) {
+			return testenv.ErrNotYet
+		}
+		if strings.Contains(string(st), "0001-01-01") {
+			return fmt.Errorf("status after 130429 = %s", st)
+		}
+		return nil
+	})
 }
 
 // TestStateJSONOmitsZeroTimes: /readyz lists a lowered rate as a State
