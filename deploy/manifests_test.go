@@ -408,17 +408,8 @@ func TestKubernetesManifests(t *testing.T) {
 	if !selects(w.dep.Spec.Selector.MatchLabels, pod) {
 		t.Errorf("the Deployment's selector %v does not select its pods %v", w.dep.Spec.Selector.MatchLabels, pod)
 	}
-	var svc kubeService
 	var pdb kubeBudget
-	kubeFind(t, objs, nodes, "Service", "", &svc)
-	if !selects(svc.Spec.Selector, pod) {
-		t.Errorf("the Service's selector %v does not select the worker's pods %v", svc.Spec.Selector, pod)
-	}
-	for _, p := range svc.Spec.Ports {
-		if ports[fmt.Sprint(p.TargetPort)] != atoi(port) {
-			t.Errorf("Service port %s: target %v is not the worker's port %s", p.Name, p.TargetPort, port)
-		}
-	}
+	checkServices(t, objs, nodes, cfg, pod, ports)
 	kubeFind(t, objs, nodes, "PodDisruptionBudget", "", &pdb)
 	if !selects(pdb.Spec.Selector.MatchLabels, pod) {
 		t.Errorf("the PodDisruptionBudget's selector %v does not select the worker's pods", pdb.Spec.Selector.MatchLabels)
@@ -447,6 +438,80 @@ func TestKubernetesManifests(t *testing.T) {
 	}
 }
 
+// checkServices: two Services, one per listener of the worker: waq on
+// WAQ_HTTP_ADDR (metrics, admin API, console) and waq-webhook on
+// WAQ_WEBHOOK_ADDR (the public /webhook); an Ingress, if the manifests
+// hold one, routes to waq-webhook only.
+func checkServices(t *testing.T, objs []*kubeObject, nodes map[*kubeObject]*yaml.Node, cfg worker.Config, pod map[string]string, ports map[string]int) {
+	t.Helper()
+	if cfg.WebhookAddr == "" {
+		t.Fatal("WAQ_WEBHOOK_ADDR is not set: the public webhook would share the admin API's and the console's port")
+	}
+	var services []string
+	for _, o := range objs {
+		if o.Kind == "Service" {
+			services = append(services, o.Metadata.Name)
+		}
+	}
+	sort.Strings(services)
+	if !slices.Equal(services, []string{"waq", "waq-webhook"}) {
+		t.Errorf("Services %v, want [waq waq-webhook]", services)
+	}
+	for _, s := range []struct{ name, env, addr string }{{"waq", "WAQ_HTTP_ADDR", cfg.HTTPAddr}, {"waq-webhook", "WAQ_WEBHOOK_ADDR", cfg.WebhookAddr}} {
+		_, port, err := net.SplitHostPort(s.addr)
+		if err != nil {
+			t.Fatalf("%s: %v", s.env, err)
+		}
+		if !slices.Contains(mapValues(ports), atoi(port)) {
+			t.Errorf("%s %s: port %s is not a container port", s.env, s.addr, port)
+		}
+		var svc kubeService
+		kubeFind(t, objs, nodes, "Service", s.name, &svc)
+		if !selects(svc.Spec.Selector, pod) {
+			t.Errorf("Service %s: selector %v does not select the worker's pods %v", s.name, svc.Spec.Selector, pod)
+		}
+		if len(svc.Spec.Ports) != 1 {
+			t.Errorf("Service %s has %d ports, want the one of %s", s.name, len(svc.Spec.Ports), s.env)
+		}
+		for _, p := range svc.Spec.Ports {
+			if ports[fmt.Sprint(p.TargetPort)] != atoi(port) {
+				t.Errorf("Service %s port %s: target %v is not %s's port %s", s.name, p.Name, p.TargetPort, s.env, port)
+			}
+		}
+	}
+	for _, o := range objs {
+		if o.Kind != "Ingress" {
+			continue
+		}
+		var ing struct {
+			Spec struct {
+				Rules []struct {
+					HTTP struct {
+						Paths []struct {
+							Path    string `yaml:"path"`
+							Backend struct {
+								Service struct {
+									Name string `yaml:"name"`
+								} `yaml:"service"`
+							} `yaml:"backend"`
+						} `yaml:"paths"`
+					} `yaml:"http"`
+				} `yaml:"rules"`
+			} `yaml:"spec"`
+		}
+		if err := nodes[o].Decode(&ing); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range ing.Spec.Rules {
+			for _, p := range r.HTTP.Paths {
+				if p.Backend.Service.Name != "waq-webhook" {
+					t.Errorf("Ingress %s routes %s to Service %s: only waq-webhook is meant to be public", o.Metadata.Name, p.Path, p.Backend.Service.Name)
+				}
+			}
+		}
+	}
+}
+
 // TestKubernetesWorkerServesProbes runs a worker with the pod's settings
 // (NATS and Redis of the test, one stream replica) and asks it for the
 // paths the probes and the Service name: each is served.
@@ -460,7 +525,8 @@ func TestKubernetesWorkerServesProbes(t *testing.T) {
 		t.Fatal(err)
 	}
 	local := map[string]string{"WAQ_NATS_URL": n.URL, "WAQ_REDIS_URL": r.URL, "WAQ_REDIS_WAIT_REPLICAS": "0",
-		"WAQ_STREAM_REPLICAS": "1", "WAQ_PHONE_NUMBERS_FILE": numbersFile, "WAQ_GRAPH_URL": "http://127.0.0.1:1"}
+		"WAQ_STREAM_REPLICAS": "1", "WAQ_PHONE_NUMBERS_FILE": numbersFile, "WAQ_GRAPH_URL": "http://127.0.0.1:1",
+		"WAQ_WEBHOOK_ADDR": "127.0.0.1:0"}
 	getenv := func(k string) string {
 		if v, ok := local[k]; ok {
 			return v
@@ -491,8 +557,8 @@ func TestKubernetesWorkerServesProbes(t *testing.T) {
 		}
 	})
 	base := "http://" + l.Addr().String()
-	get := func(p string) (int, error) {
-		res, err := http.Get(base + p)
+	get := func(url string) (int, error) {
+		res, err := http.Get(url)
 		if err != nil {
 			return 0, err
 		}
@@ -502,7 +568,7 @@ func TestKubernetesWorkerServesProbes(t *testing.T) {
 	}
 	for _, p := range []*kubeProbe{w.c.StartupProbe, w.c.LivenessProbe, w.c.ReadinessProbe} {
 		testenv.Eventually(t, 20*time.Second, func() error {
-			code, err := get(p.HTTPGet.Path)
+			code, err := get(base + p.HTTPGet.Path)
 			if err != nil {
 				return err
 			}
@@ -512,14 +578,20 @@ func TestKubernetesWorkerServesProbes(t *testing.T) {
 			return nil
 		})
 	}
-	// What the Service is for: metrics, and Meta's subscription check of
-	// the webhook with the Secret's verify token.
-	if code, err := get("/metrics"); err != nil || code != http.StatusOK {
+	// What the Services are for: metrics on waq; Meta's subscription check
+	// of the webhook, with the Secret's verify token, on waq-webhook only.
+	if code, err := get(base + "/metrics"); err != nil || code != http.StatusOK {
 		t.Errorf("GET /metrics: %d %v", code, err)
 	}
+	hook := "http://" + wk.WebhookAddr()
 	check := "/webhook?hub.mode=subscribe&hub.challenge=42&hub.verify_token=" + env["WAQ_WEBHOOK_VERIFY_TOKEN"]
-	if code, err := get(check); err != nil || code != http.StatusOK {
-		t.Errorf("GET /webhook (subscription check): %d %v", code, err)
+	if code, err := get(hook + check); err != nil || code != http.StatusOK {
+		t.Errorf("GET /webhook (subscription check) on the webhook's port: %d %v", code, err)
+	}
+	for _, u := range []string{base + check, hook + "/metrics", hook + "/admin/dlq", hook + "/readyz"} {
+		if code, err := get(u); err != nil || code != http.StatusNotFound {
+			t.Errorf("GET %s: %d %v, want 404", u, code, err)
+		}
 	}
 }
 

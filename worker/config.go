@@ -44,9 +44,16 @@ type Config struct {
 	AccessToken string
 	// PolicyFile overrides the default policy table; "" keeps it.
 	PolicyFile string
-	// HTTPAddr serves /metrics, /healthz, /readyz, /admin/ and /webhook.
-	// Defaults to ":8080".
+	// HTTPAddr serves /metrics, /healthz, /readyz, /admin/ (the admin API
+	// and the console) and, unless WebhookAddr is set, /webhook. Defaults to
+	// ":8080".
 	HTTPAddr string
+	// WebhookAddr, when set, serves the public /webhook (and /healthz) on a
+	// listener of its own, and HTTPAddr no longer serves it: the one
+	// address to expose to Meta. Without AppSecret the listener still
+	// answers /healthz (a load balancer's check), and /webhook is 404.
+	// Defaults to "": /webhook on HTTPAddr.
+	WebhookAddr string
 	// Concurrency is the sends in flight in this process. Defaults to 128.
 	Concurrency int
 	// AdminToken turns on the admin API; "" leaves it off.
@@ -130,7 +137,8 @@ func (c *Config) settings() []setting {
 		{env: "WAQ_GRAPH_H2C", flag: "graph-h2c", usage: "HTTP/2 without TLS to an http:// Graph URL (the simulator)", boolean: &c.GraphH2C},
 		{env: "WAQ_ACCESS_TOKEN", flag: "access-token", usage: "access token (prefer the variable: flags show in ps)", str: &c.AccessToken, secret: true},
 		{env: "WAQ_POLICY_FILE", flag: "policy-file", usage: "policy file (YAML)", str: &c.PolicyFile},
-		{env: "WAQ_HTTP_ADDR", flag: "http-addr", usage: "listen address for /metrics, /healthz, /readyz, /admin/, /webhook", str: &c.HTTPAddr},
+		{env: "WAQ_HTTP_ADDR", flag: "http-addr", usage: "listen address for /metrics, /healthz, /readyz, /admin/ and, without --webhook-addr, /webhook", str: &c.HTTPAddr},
+		{env: "WAQ_WEBHOOK_ADDR", flag: "webhook-addr", usage: "listen address of the public /webhook (and /healthz) alone; empty: /webhook on --http-addr", str: &c.WebhookAddr},
 		{env: "WAQ_CONCURRENCY", flag: "concurrency", usage: "sends in flight per process", num: &c.Concurrency},
 		{env: "WAQ_ADMIN_TOKEN", flag: "admin-token", usage: "bearer token of the admin API (off when empty)", str: &c.AdminToken, secret: true},
 		{env: "WAQ_DLQ_RETENTION", flag: "dlq-retention", usage: "how long dead-letter entries are kept", dur: &c.DLQRetention},
@@ -427,6 +435,14 @@ func (c *Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
 		return &ConfigError{Setting: "WAQ_HTTP_ADDR", Problem: fmt.Sprintf("%q is not host:port (like :8080)", c.HTTPAddr)}
 	}
+	if c.WebhookAddr != "" {
+		if _, _, err := net.SplitHostPort(c.WebhookAddr); err != nil {
+			return &ConfigError{Setting: "WAQ_WEBHOOK_ADDR", Problem: fmt.Sprintf("%q is not host:port (like :8081)", c.WebhookAddr)}
+		}
+		if sameAddr(c.WebhookAddr, c.HTTPAddr) {
+			return &ConfigError{Setting: "WAQ_WEBHOOK_ADDR", Problem: fmt.Sprintf("%q is WAQ_HTTP_ADDR's port: the webhook's own listener needs another (or leave it unset to serve /webhook on WAQ_HTTP_ADDR)", c.WebhookAddr)}
+		}
+	}
 	if c.Concurrency < 1 || c.Concurrency > 65536 {
 		return &ConfigError{Setting: "WAQ_CONCURRENCY", Problem: fmt.Sprintf("%d: want 1 to 65536", c.Concurrency)}
 	}
@@ -490,6 +506,19 @@ func (c *Config) Validate() error {
 		return &ConfigError{Setting: "WAQ_TRACE_URL", Problem: "want a template with {trace_id}"}
 	}
 	return nil
+}
+
+// sameAddr says whether two listen addresses would take the same port: the
+// same port with the same host, or with either on all interfaces. Port 0
+// (any free port, in tests) never clashes.
+func sameAddr(a, b string) bool {
+	ha, pa, _ := net.SplitHostPort(a)
+	hb, pb, _ := net.SplitHostPort(b)
+	if pa != pb || pa == "0" {
+		return false
+	}
+	any := func(h string) bool { return h == "" || h == "0.0.0.0" || h == "::" }
+	return ha == hb || any(ha) || any(hb)
 }
 
 func unwrapPathErr(err error) error {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
@@ -22,14 +23,15 @@ import (
 // after it. Tests shorten it.
 var bodyTimeout = 30 * time.Second
 
-// serveHTTP starts the listener: /healthz, /readyz, /metrics and whatever
-// was mounted with Handle.
+// serveHTTP starts the listeners. The main one (WAQ_HTTP_ADDR) serves
+// /healthz, /readyz, /metrics, what was mounted with Handle (the admin API,
+// the console) and, unless WAQ_WEBHOOK_ADDR gives it a listener of its own,
+// /webhook. The webhook's own listener serves /webhook (when the app secret
+// turns it on) and /healthz only: it is the one address meant to be
+// reachable from the internet.
 func (w *Worker) serveHTTP() error {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(rw http.ResponseWriter, r *http.Request) {
-		rw.Header().Set("Content-Type", "application/json")
-		fmt.Fprintln(rw, `{"status":"alive"}`)
-	})
+	mux.HandleFunc("GET /healthz", alive)
 	mux.HandleFunc("GET /readyz", w.readyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(w.reg, promhttp.HandlerOpts{}))
 	if w.cfg.Pprof {
@@ -41,11 +43,15 @@ func (w *Worker) serveHTTP() error {
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	}
+	var hook http.Handler
 	if w.cfg.AppSecret != "" && w.cfg.WebhookVerifyToken != "" {
-		mux.Handle("/webhook", &webhook.Handler{
+		hook = &webhook.Handler{
 			AppSecret: w.cfg.AppSecret, VerifyToken: w.cfg.WebhookVerifyToken, JS: w.js, Log: w.log,
 			Count: func(result string, n int) { w.metrics.WebhookPosts.WithLabelValues(result).Add(float64(n)) },
-		})
+		}
+		if w.cfg.WebhookAddr == "" {
+			mux.Handle("/webhook", hook)
+		}
 	}
 	for _, r := range w.handlers {
 		mux.Handle(r.pattern, r.handler)
@@ -57,18 +63,49 @@ func (w *Worker) serveHTTP() error {
 		}
 		w.listener = l
 	}
-	w.server = httpsrv.New(mux, httpsrv.Timeouts{Body: bodyTimeout}, nil)
+	if w.cfg.WebhookAddr != "" {
+		l, err := net.Listen("tcp", w.cfg.WebhookAddr)
+		if err != nil {
+			_ = w.listener.Close()
+			return &ConfigError{Setting: "WAQ_WEBHOOK_ADDR", Problem: err.Error()}
+		}
+		// Without the app secret the webhook is off: 404, but the
+		// listener is there for a load balancer's health check.
+		hm := http.NewServeMux()
+		hm.HandleFunc("GET /healthz", alive)
+		if hook != nil {
+			hm.Handle("/webhook", hook)
+		}
+		w.webhookListener = l
+		w.webhookServer = w.serve(l, hm)
+	}
+	w.server = w.serve(w.listener, mux)
+	return nil
+}
+
+// serve starts a server of h on l, with the body deadline, logging where
+// the worker logs (Go's own messages, such as a handler's panic, too).
+func (w *Worker) serve(l net.Listener, h http.Handler) *http.Server {
+	srv := httpsrv.New(h, httpsrv.Timeouts{Body: bodyTimeout}, slog.NewLogLogger(w.log.Handler(), slog.LevelWarn))
 	go func() {
-		if err := w.server.Serve(w.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			w.log.Error("http server stopped", "error", err)
+		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			w.log.Error("http server stopped", "addr", l.Addr().String(), "error", err)
 		}
 	}()
-	return nil
+	return srv
+}
+
+func alive(rw http.ResponseWriter, _ *http.Request) {
+	rw.Header().Set("Content-Type", "application/json")
+	fmt.Fprintln(rw, `{"status":"alive"}`)
 }
 
 func (w *Worker) stopHTTP() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	if w.webhookServer != nil {
+		_ = w.webhookServer.Shutdown(ctx)
+	}
 	_ = w.server.Shutdown(ctx)
 }
 

@@ -102,7 +102,11 @@ type Worker struct {
 	onConnect []func(context.Context, Parts)
 	listener  net.Listener
 	server    *http.Server
-	ready     atomic.Bool // Run finished starting
+	// webhookListener and webhookServer serve /webhook alone when
+	// WAQ_WEBHOOK_ADDR is set; nil otherwise.
+	webhookListener net.Listener
+	webhookServer   *http.Server
+	ready           atomic.Bool // Run finished starting
 }
 
 // route is an extra HTTP handler mounted on the worker's listener.
@@ -245,6 +249,16 @@ func (w *Worker) Addr() string {
 	return w.listener.Addr().String()
 }
 
+// WebhookAddr is the address of the webhook's own listener
+// (WAQ_WEBHOOK_ADDR) once Run has started it; "" when there is none
+// (/webhook, if on, is served on Addr).
+func (w *Worker) WebhookAddr() string {
+	if w.webhookListener == nil {
+		return ""
+	}
+	return w.webhookListener.Addr().String()
+}
+
 // Ready reports whether Run has connected and begun consuming.
 func (w *Worker) Ready() bool { return w.ready.Load() }
 
@@ -283,7 +297,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	go func() { defer bg.Done(); w.sweepDeadLetters(bgCtx) }()
 
 	started := []any{"worker", w.id, "stream", w.cfg.Stream, "concurrency", w.cfg.Concurrency,
-		"graph_url", w.cfg.GraphURL, "graph_version", w.cfg.GraphVersion, "http_addr", w.Addr(),
+		"graph_url", w.cfg.GraphURL, "graph_version", w.cfg.GraphVersion, "http_addr", w.Addr(), "webhook_addr", w.WebhookAddr(),
 		"policy_file", w.cfg.PolicyFile, "phone_numbers", len(w.numbers.Listed())}
 	w.log.Info("worker started", append(started, w.startInfo...)...)
 	w.ready.Store(true)
