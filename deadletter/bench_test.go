@@ -113,7 +113,7 @@ func BenchmarkDLQ(b *testing.B) {
 	})
 }
 
-func usedMemory(b *testing.B, rdb *redis.Client) int64 {
+func usedMemory(b testing.TB, rdb *redis.Client) int64 {
 	info, err := rdb.Info(context.Background(), "memory").Result()
 	if err != nil {
 		b.Fatal(err)
@@ -192,7 +192,7 @@ func reparkReplayMe(b *testing.B, s *Store, n int, now time.Time, gen int) {
 	parkMany(b, s, n, now, func(i int) bool { return i%100 == 6 }, gen)
 }
 
-func parkMany(b *testing.B, s *Store, n int, now time.Time, which func(int) bool, gen int) {
+func parkMany(b testing.TB, s *Store, n int, now time.Time, which func(int) bool, gen int) {
 	ctx := context.Background()
 	if err := parkScript.Load(ctx, s.rdb).Err(); err != nil {
 		b.Fatal(err)
@@ -205,9 +205,12 @@ func parkMany(b *testing.B, s *Store, n int, now time.Time, which func(int) bool
 					continue
 				}
 				e := benchEntry(i, now, gen)
-				data, _ := json.Marshal(e)
-				parkScript.EvalSha(ctx, p, []string{s.entryKey(e.ID)}, s.base(), e.ID, data, e.ParkedAt.UnixMilli(), e.Reason, e.codeKey(),
-					e.PhoneNumberID, e.Template, e.To, e.Replayed)
+				data, err := e.encode()
+				if err != nil {
+					return err
+				}
+				parkScript.EvalSha(ctx, p, []string{s.entryKey(e.ID), s.legacyKey(e.ID)}, s.base(), e.ID, data, e.ParkedAt.UnixMilli(), e.Reason, e.codeKey(),
+					e.PhoneNumberID, e.Template, e.To)
 			}
 			return nil
 		})

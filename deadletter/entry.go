@@ -6,7 +6,9 @@
 // whole store lives in one slot, so one script updates an entry, its indexes
 // and its counters atomically.
 //
-// Keys (prefix P): P:{dlq}:e:ID (the entry, JSON), P:{dlq}:i:all and
+// Keys (prefix P): P:{dlq}:v:ID (the entry: its index values and its JSON
+// compressed, encoding.go; P:{dlq}:e:ID is a hash of the JSON, as entries
+// parked before were stored, still read), P:{dlq}:i:all and
 // P:{dlq}:i:<dim>:<value> (sorted sets of ids scored by parked time, one per
 // reason, code, phone number and template), and P:{dlq}:c:<scope> (hashes of
 // counts, for stats without a scan).

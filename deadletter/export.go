@@ -106,13 +106,13 @@ func (s *Store) Export(ctx context.Context, f Filter) (*Export, error) {
 	groups := map[string]*ExportGroup{}
 	err = s.scan(ctx, f, "", listFields, func(rows []row) (bool, error) {
 		for _, r := range rows {
-			var e Entry
-			if err := json.Unmarshal([]byte(r.fields[5]), &e); err != nil {
+			e, err := decodeEntry([]byte(r.fields[5]))
+			if err != nil {
 				continue
 			}
 			x.Total++
-			g := groupOf(groups, &e)
-			g.addEntry(&e)
+			g := groupOf(groups, e)
+			g.addEntry(e)
 		}
 		return true, nil
 	})

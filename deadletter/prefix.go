@@ -12,11 +12,11 @@ import (
 // that very id, else the one entry whose id starts with it. No such entry
 // is ErrNotFound; several are a *queue.AmbiguousIDError listing them.
 func (s *Store) ResolveID(ctx context.Context, id string) (string, error) {
-	n, err := s.rdb.Exists(ctx, s.entryKey(id)).Result()
+	ok, err := s.exists(ctx, id)
 	if err != nil {
 		return "", err
 	}
-	if n == 1 {
+	if ok {
 		return id, nil
 	}
 	// Every id is in the "all" index, one sorted set under the store's

@@ -115,15 +115,6 @@ func (s *Store) Purge(ctx context.Context, req PurgeRequest, emit func(PurgeResu
 	return tot, nil
 }
 
-// exists reports whether an entry is parked under id.
-func (s *Store) exists(ctx context.Context, id string) (bool, error) {
-	n, err := s.rdb.Exists(ctx, s.entryKey(id)).Result()
-	if err != nil {
-		return false, fmt.Errorf("exists %s: %w", id, err)
-	}
-	return n == 1, nil
-}
-
 // Show returns the whole entry with that id, or ErrNotFound, also for an
 // entry past the retention that the sweep has not removed yet.
 func (s *Store) Show(ctx context.Context, id string) (*Entry, error) {

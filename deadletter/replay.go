@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
@@ -151,12 +150,12 @@ func (s *Store) Replay(ctx context.Context, pub Publisher, req ReplayRequest, em
 	} else {
 		err = s.scan(ctx, req.Filter, "", replayField, func(rows []row) (bool, error) {
 			for _, r := range rows {
-				var e Entry
-				if err := json.Unmarshal([]byte(r.fields[5]), &e); err != nil {
+				e, err := decodeEntry([]byte(r.fields[5]))
+				if err != nil {
 					report(ReplayResult{ID: r.id, Error: "stored entry does not decode: " + err.Error()})
 					continue
 				}
-				if !feed(&e) {
+				if !feed(e) {
 					return false, nil
 				}
 			}
@@ -212,33 +211,6 @@ func (s *Store) feedIDs(ctx context.Context, ids []string, feed func(*Entry) boo
 		}
 	}
 	return nil
-}
-
-// getMany loads entries in one round trip; nil where there is none (or it
-// does not decode).
-func (s *Store) getMany(ctx context.Context, ids []string) ([]*Entry, error) {
-	cmds := make([]*redis.StringCmd, len(ids))
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, id := range ids {
-			cmds[i] = p.HGet(ctx, s.entryKey(id), "d")
-		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return nil, fmt.Errorf("load entries: %w", err)
-	}
-	out := make([]*Entry, len(ids))
-	for i, c := range cmds {
-		data, err := c.Result()
-		if err != nil {
-			continue
-		}
-		var e Entry
-		if json.Unmarshal([]byte(data), &e) == nil {
-			out[i] = &e
-		}
-	}
-	return out, nil
 }
 
 // replayOne replays one entry and reports its outcome.

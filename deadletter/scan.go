@@ -24,7 +24,7 @@ import (
 // above the cursor's. That holds when the cursor's own entry was removed
 // meanwhile (a replay or purge removes what it has seen), and when
 // thousands of entries share one millisecond.
-var pageScript = redis.NewScript(`
+var pageScript = redis.NewScript(loadLua + `
 local idx = KEYS[1]
 local P, max, skip, min, count = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4]), tonumber(ARGV[5])
 local fields = {}
@@ -71,8 +71,10 @@ for i = 1, #z, 2 do
   out[#out+1] = z[i]
   out[#out+1] = z[i+1]
   if #fields > 0 then
-    local v = redis.call('HMGET', P .. ':e:' .. z[i], unpack(fields))
-    for j = 1, #fields do out[#out+1] = v[j] end
+    local f = load(P, z[i])
+    for j = 1, #fields do
+      if f then out[#out+1] = f[fields[j]] else out[#out+1] = false end
+    end
   end
 end
 return out

@@ -2,7 +2,6 @@ package deadletter
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -63,8 +62,12 @@ func New(rdb redis.UniversalClient, opts Options) *Store {
 // Retention is how long entries are kept.
 func (s *Store) Retention() time.Duration { return s.retention }
 
-func (s *Store) base() string              { return s.prefix + ":{dlq}" }
-func (s *Store) entryKey(id string) string { return s.base() + ":e:" + id }
+func (s *Store) base() string { return s.prefix + ":{dlq}" }
+
+// entryKey is where an entry is stored (format 1); legacyKey where an
+// entry parked before format 1 is (a hash, read until it expires).
+func (s *Store) entryKey(id string) string  { return s.base() + ":v:" + id }
+func (s *Store) legacyKey(id string) string { return s.base() + ":e:" + id }
 func (s *Store) indexKey(dim string) string {
 	return s.base() + ":i:" + dim
 }
@@ -76,7 +79,7 @@ func (s *Store) countKey(scope string) string { return s.base() + ":c:" + scope 
 // "all" spans every entry. A counter hash counts its entries ("n"), their
 // values in the other dimensions, and (in ":to") their recipients, which is
 // what the isolation verdict of stats needs.
-const accountLua = `
+const accountLua = loadLua + `
 local P = ARGV[1]
 local function account(id, reason, code, pn, tpl, to, score, delta)
   local d = {'reason=' .. reason, 'code=' .. code}
@@ -100,32 +103,33 @@ local function account(id, reason, code, pn, tpl, to, score, delta)
     end
   end
 end
-local function remove(ek, id)
-  local o = redis.call('HMGET', ek, 'r', 'c', 'p', 't', 'x')
-  if not o[1] then return false end
-  account(id, o[1], o[2], o[3] or '', o[4] or '', o[5] or '', 0, -1)
-  redis.call('DEL', ek)
+local function remove(id)
+  local f, k = load(P, id)
+  if not f then return false end
+  account(id, f.r, f.c, f.p, f.t, f.x, 0, -1)
+  redis.call('DEL', k)
   return true
 end
 `
 
 // parkScript writes an entry, replacing an older entry of the same id.
-// KEYS: entry. ARGV: base, id, json, score, reason, code, pn, tpl, to, gen.
+// KEYS: entry, legacy entry. ARGV: base, id, stored entry, score, reason,
+// code, pn, tpl, to.
 var parkScript = redis.NewScript(accountLua + `
-remove(KEYS[1], ARGV[2])
-redis.call('HSET', KEYS[1], 'd', ARGV[3], 'r', ARGV[5], 'c', ARGV[6], 'p', ARGV[7], 't', ARGV[8], 'x', ARGV[9], 's', ARGV[4], 'g', ARGV[10])
+remove(ARGV[2])
+redis.call('SET', KEYS[1], ARGV[3])
 account(ARGV[2], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9], ARGV[4], 1)
 return 1
 `)
 
 // removeScript deletes an entry, only if its generation is ARGV[3] (or any,
-// when ARGV[3] is ""). KEYS: entry. ARGV: base, id, gen.
+// when ARGV[3] is ""). KEYS: entry, legacy entry. ARGV: base, id, gen.
 // Returns 1 removed, 0 missing, -1 a different generation is parked now.
 var removeScript = redis.NewScript(accountLua + `
-local g = redis.call('HGET', KEYS[1], 'g')
-if not g then return 0 end
-if ARGV[3] ~= '' and g ~= ARGV[3] then return -1 end
-remove(KEYS[1], ARGV[2])
+local f = load(P, ARGV[2])
+if not f then return 0 end
+if ARGV[3] ~= '' and f.g ~= ARGV[3] then return -1 end
+remove(ARGV[2])
 return 1
 `)
 
@@ -134,7 +138,7 @@ return 1
 var sweepScript = redis.NewScript(accountLua + `
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))
 for _, id in ipairs(ids) do
-  if not remove(P .. ':e:' .. id, id) then redis.call('ZREM', KEYS[1], id) end
+  if not remove(id) then redis.call('ZREM', KEYS[1], id) end
 end
 return #ids
 `)
@@ -152,13 +156,13 @@ func (s *Store) Park(ctx context.Context, e *Entry) error {
 	if e.Attempts == nil {
 		e.Attempts = []ledger.Attempt{}
 	}
-	data, err := json.Marshal(e)
+	data, err := e.encode()
 	if err != nil {
 		return fmt.Errorf("park %s: encode: %w", e.ID, err)
 	}
-	keys := []string{s.entryKey(e.ID)}
+	keys := []string{s.entryKey(e.ID), s.legacyKey(e.ID)}
 	args := []any{s.base(), e.ID, data, e.ParkedAt.UnixMilli(), e.Reason, e.codeKey(),
-		e.PhoneNumberID, e.Template, e.Addressee(), e.Replayed}
+		e.PhoneNumberID, e.Template, e.Addressee()}
 	if _, err := s.wait.RunScript(ctx, s.rdb, parkScript, keys, args...); err != nil {
 		return fmt.Errorf("park %s: %w", e.ID, err)
 	}
@@ -167,24 +171,24 @@ func (s *Store) Park(ctx context.Context, e *Entry) error {
 
 // Get returns the entry with that id, or ErrNotFound.
 func (s *Store) Get(ctx context.Context, id string) (*Entry, error) {
-	data, err := s.rdb.HGet(ctx, s.entryKey(id), "d").Result()
-	if errors.Is(err, redis.Nil) {
-		return nil, ErrNotFound
-	}
+	data, err := s.stored(ctx, id)
 	if err != nil {
 		return nil, fmt.Errorf("get %s: %w", id, err)
 	}
-	var e Entry
-	if err := json.Unmarshal([]byte(data), &e); err != nil {
+	if data == nil {
+		return nil, ErrNotFound
+	}
+	e, err := decodeEntry(data)
+	if err != nil {
 		return nil, fmt.Errorf("get %s: stored entry does not decode: %w", id, err)
 	}
-	return &e, nil
+	return e, nil
 }
 
 // Parked reports whether generation gen (or a later one) of job id is
 // parked.
 func (s *Store) Parked(ctx context.Context, id string, gen int) (bool, error) {
-	g, err := s.rdb.HGet(ctx, s.entryKey(id), "g").Result()
+	g, err := genScript.Run(ctx, s.rdb, []string{s.entryKey(id), s.legacyKey(id)}, s.base(), id).Text()
 	if errors.Is(err, redis.Nil) {
 		return false, nil
 	}
@@ -211,7 +215,7 @@ func (s *Store) Remove(ctx context.Context, id string, gen int) (Removed, error)
 	if gen >= 0 {
 		g = strconv.Itoa(gen)
 	}
-	n, err := removeScript.Run(ctx, s.rdb, []string{s.entryKey(id)}, s.base(), id, g).Int()
+	n, err := removeScript.Run(ctx, s.rdb, []string{s.entryKey(id), s.legacyKey(id)}, s.base(), id, g).Int()
 	if err != nil {
 		return RemovedNone, fmt.Errorf("remove %s: %w", id, err)
 	}
