@@ -27,6 +27,7 @@ import (
 	"strings"
 
 	"github.com/waqhq/waq/deadletter"
+	"github.com/waqhq/waq/internal/authlimit"
 )
 
 // Options configure the admin API.
@@ -43,7 +44,15 @@ type Options struct {
 	// Logger records who changed what (never the token). Defaults to
 	// slog.Default().
 	Logger *slog.Logger
+	// Limiter limits wrong tokens per client address (429 past it); share
+	// one with the console so that both draw on one budget. Defaults to a
+	// limiter of the API's own with authlimit's defaults.
+	Limiter *authlimit.Limiter
 }
+
+// Surface names the admin API in the limiter's counts
+// (waq_auth_failures_total{surface="admin_api"}).
+const Surface = "admin_api"
 
 // NextCursorHeader carries the cursor of the next page of a list ("" or
 // absent when there is none): the body holds entries only.
@@ -56,13 +65,18 @@ type server struct {
 }
 
 // New returns the handler of /admin/. It answers 401 to a request without
-// the right token before looking at anything else, and does nothing for it.
+// the right token before looking at anything else, and does nothing for it;
+// past a few of those a minute from one address, 429 to every request from
+// it (Retry-After says when to try again).
 func New(opts Options) http.Handler {
 	if opts.MaxBody <= 0 {
 		opts.MaxBody = 1 << 20
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if opts.Limiter == nil {
+		opts.Limiter = authlimit.New(authlimit.Options{})
 	}
 	s := &server{opts: opts, sum: sha256.Sum256([]byte(opts.Token)), mux: http.NewServeMux()}
 	s.mux.HandleFunc("GET /admin/dlq", s.list)
@@ -79,7 +93,13 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.NotFound(w, r)
 		return
 	}
+	if wait, limited := s.opts.Limiter.Limited(r, Surface); limited {
+		w.Header().Set("Retry-After", authlimit.RetryAfter(wait))
+		writeError(w, http.StatusTooManyRequests, "too many wrong tokens from this address: try again in "+authlimit.RetryAfter(wait)+"s")
+		return
+	}
 	if !s.authorized(r) {
+		s.opts.Limiter.Failed(r, Surface)
 		w.Header().Set("WWW-Authenticate", `Bearer realm="waq admin"`)
 		writeError(w, http.StatusUnauthorized, "missing or wrong bearer token")
 		return

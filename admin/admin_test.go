@@ -21,6 +21,7 @@ import (
 	"github.com/waqhq/waq/admin"
 	"github.com/waqhq/waq/deadletter"
 	"github.com/waqhq/waq/deadletter/deadlettertest"
+	"github.com/waqhq/waq/internal/authlimit"
 	"github.com/waqhq/waq/internal/testenv"
 	"github.com/waqhq/waq/queue"
 )
@@ -36,7 +37,7 @@ type fixture struct {
 	stream jetstream.Stream
 }
 
-func setup(t *testing.T, tok string) *fixture {
+func setup(t *testing.T, tok string, opts ...func(*admin.Options)) *fixture {
 	t.Helper()
 	r := testenv.StartRedis(t)
 	rdb := r.Client(t)
@@ -47,7 +48,11 @@ func setup(t *testing.T, tok string) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := admin.New(admin.Options{Token: tok, Store: store, Publisher: queue.NewProducer(js, queue.ProducerOptions{}), MaxBody: 4096, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	o := admin.Options{Token: tok, Store: store, Publisher: queue.NewProducer(js, queue.ProducerOptions{}), MaxBody: 4096, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	for _, fn := range opts {
+		fn(&o)
+	}
+	h := admin.New(o)
 	mux := http.NewServeMux()
 	mux.Handle("/admin/", h)
 	srv := httptest.NewServer(mux)
@@ -119,7 +124,8 @@ func (f *fixture) parked(t *testing.T) int64 {
 
 func TestAuth(t *testing.T) {
 	t.Parallel()
-	f := setup(t, token)
+	// More wrong tokens than the default limit lets through (TestAuthLimit).
+	f := setup(t, token, func(o *admin.Options) { o.Limiter = authlimit.New(authlimit.Options{Burst: 1000}) })
 	for _, tok := range []string{"", "wrong", token + "x", token[:len(token)-1]} {
 		for _, rt := range [][3]string{{"GET", "/admin/dlq", ""}, {"GET", "/admin/dlq/w1", ""}, {"GET", "/admin/dlq/stats", ""},
 			{"GET", "/admin/dlq/export", ""}, {"POST", "/admin/dlq/replay", `{"ids":["w1"]}`}, {"POST", "/admin/dlq/purge", `{"ids":["w1","w2"]}`}, {"GET", "/admin/nope", ""}} {

@@ -19,12 +19,17 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/waqhq/waq/deadletter"
+	"github.com/waqhq/waq/internal/authlimit"
 	"github.com/waqhq/waq/ledger"
 	"github.com/waqhq/waq/worker"
 )
 
 // Prefix is the path the console is served under.
 const Prefix = "/admin/ui/"
+
+// Surface names the console in the limiter's counts
+// (waq_auth_failures_total{surface="console"}).
+const Surface = "console"
 
 //go:embed templates/*.html
 var templateFS embed.FS
@@ -70,6 +75,10 @@ type Options struct {
 	// Logger records sign-ins and changes (never the token). Defaults to
 	// slog.Default().
 	Logger *slog.Logger
+	// Limiter limits wrong sign-ins per client address (429 past it);
+	// share one with the admin API so that both draw on one budget.
+	// Defaults to a limiter of the console's own with authlimit's defaults.
+	Limiter *authlimit.Limiter
 }
 
 // Console is the ops console's handler. Create it with New, mount it at
@@ -105,6 +114,9 @@ func New(opts Options) *Console {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
+	}
+	if opts.Limiter == nil {
+		opts.Limiter = authlimit.New(authlimit.Options{})
 	}
 	if opts.Process == "" {
 		host, _ := os.Hostname()

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/waqhq/waq/internal/authlimit"
 )
 
 // cookieName is the session cookie.
@@ -247,7 +249,13 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	next := r.PostForm.Get("next")
+	if wait, limited := c.opts.Limiter.Limited(r, Surface); limited {
+		w.Header().Set("Retry-After", authlimit.RetryAfter(wait))
+		c.showLogin(w, http.StatusTooManyRequests, "Too many wrong tokens from your address: try again in "+authlimit.RetryAfter(wait)+" seconds.", next)
+		return
+	}
 	if !c.sessions.tokenOK(r.PostForm.Get("token")) {
+		c.opts.Limiter.Failed(r, Surface)
 		// The typed token is never logged nor shown again.
 		c.opts.Logger.Warn("console: sign-in refused: wrong token", "remote", r.RemoteAddr)
 		c.showLogin(w, http.StatusUnauthorized, "That is not the admin token.", next)

@@ -3,8 +3,13 @@ package console
 import (
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/waqhq/waq/internal/authlimit"
 )
 
 // TestStaticNoListing: the assets are served without sign-in, files only:
@@ -61,4 +66,56 @@ func TestFormTooLarge(t *testing.T) {
 	if r := c.post(Prefix+"replay", url.Values{"csrf": {c.csrf}, "ids": {"w1"}, "pad": {strings.Repeat("x", 1000)}}); r.code == http.StatusRequestEntityTooLarge {
 		t.Errorf("a small form: %d", r.code)
 	}
+}
+
+// TestSignInLimit: 300 wrong sign-ins from one address get five 401s,
+// then 429 with Retry-After and a page that says why, counted; the right
+// token is refused too while the address is limited, and signs in once the
+// wait has passed. Another address signs in meanwhile.
+func TestSignInLimit(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	counts := map[string]int{}
+	var lim *authlimit.Limiter
+	f := setup(t, func(o *Options) {
+		lim = authlimit.New(authlimit.Options{Now: o.Now, Count: func(surface, result string) {
+			mu.Lock()
+			counts[surface+" "+result]++
+			mu.Unlock()
+		}})
+		o.Limiter = lim
+	})
+	c := f.client(t)
+	codes := map[int]int{}
+	for i := range 300 {
+		r := c.post(Prefix+"login", url.Values{"token": {"wrong-" + strconv.Itoa(i)}})
+		codes[r.code]++
+		if c.cookie != nil {
+			t.Fatal("a wrong token got a session")
+		}
+		if r.code == http.StatusTooManyRequests {
+			ra, err := strconv.Atoi(r.header.Get("Retry-After"))
+			if err != nil || ra < 1 || ra > 12 || !strings.Contains(r.body, "Too many wrong tokens") {
+				t.Fatalf("429: Retry-After %q, page %s", r.header.Get("Retry-After"), r.body)
+			}
+		}
+	}
+	if codes[http.StatusUnauthorized] != 5 || codes[http.StatusTooManyRequests] != 295 {
+		t.Errorf("answers to 300 wrong sign-ins: %v, want 5 × 401 then 295 × 429", codes)
+	}
+	mu.Lock()
+	if counts["console wrong_token"] != 5 || counts["console limited"] != 295 {
+		t.Errorf("counted %v", counts)
+	}
+	mu.Unlock()
+	if r := c.post(Prefix+"login", url.Values{"token": {token}}); r.code != http.StatusTooManyRequests || c.cookie != nil {
+		t.Errorf("the right token while limited: %d", r.code)
+	}
+	// Another address is not limited (the limiter keys by RemoteAddr).
+	other := &http.Request{RemoteAddr: "192.0.2.10:4000"}
+	if _, limited := lim.Limited(other, Surface); limited {
+		t.Error("another address is limited")
+	}
+	f.clock.Add(12 * time.Second)
+	c.signIn()
 }

@@ -30,6 +30,7 @@ type Metrics struct {
 	Webhooks        *prometheus.CounterVec // status, result
 	WebhookPosts    *prometheus.CounterVec // result
 	Up              *prometheus.GaugeVec   // dependency
+	AuthFailures    *prometheus.CounterVec // surface, result
 }
 
 // NewMetrics creates the metrics and registers them with reg.
@@ -91,9 +92,12 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		Up: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "waq_dependency_up", Help: "1 when a dependency (nats, redis) answers.",
 		}, []string{"dependency"}),
+		AuthFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "waq_auth_failures_total", Help: "Wrong admin tokens (result wrong_token) and attempts refused with 429 past the per-address limit (limited), by surface (admin_api, console).",
+		}, []string{"surface", "result"}),
 	}
 	reg.MustRegister(m.Sends, m.APIErrors, m.Retries, m.Parked, m.DeadLetter, m.AttemptSeconds,
 		m.Pending, m.AckPending, m.Redelivered, m.AlreadyDone, m.Throttled, m.Paused,
-		m.ThrottledNumber, m.Rate, m.InFlight, m.Webhooks, m.WebhookPosts, m.Up)
+		m.ThrottledNumber, m.Rate, m.InFlight, m.Webhooks, m.WebhookPosts, m.Up, m.AuthFailures)
 	return m
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/waqhq/waq/admin"
 	"github.com/waqhq/waq/console"
+	"github.com/waqhq/waq/internal/authlimit"
 	"github.com/waqhq/waq/worker"
 )
 
@@ -22,8 +23,13 @@ func mountOps(w *worker.Worker, cfg worker.Config) {
 	if cfg.AdminToken == "" {
 		return
 	}
+	// One budget of wrong tokens per client address for both: guesses
+	// do not get twice the rate by alternating between them.
+	limiter := authlimit.New(authlimit.Options{Count: func(surface, result string) {
+		w.Metrics().AuthFailures.WithLabelValues(surface, result).Inc()
+	}})
 	w.OnConnect(func(ctx context.Context, p worker.Parts) {
-		w.Handle("/admin/", admin.New(admin.Options{Token: cfg.AdminToken, Store: p.DeadLetters, Publisher: p.Producer, Logger: p.Logger}))
+		w.Handle("/admin/", admin.New(admin.Options{Token: cfg.AdminToken, Store: p.DeadLetters, Publisher: p.Producer, Logger: p.Logger, Limiter: limiter}))
 		// Sign-ins and changes are logged where the worker logs.
 		c := console.New(console.Options{
 			Token:         cfg.AdminToken,
@@ -35,6 +41,7 @@ func mountOps(w *worker.Worker, cfg worker.Config) {
 			Readiness:     w.Readiness,
 			TraceURL:      cfg.TraceURL,
 			Logger:        p.Logger,
+			Limiter:       limiter,
 		})
 		w.Handle(console.Prefix, c)
 		go c.Run(ctx)
