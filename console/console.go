@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/waqhq/waq/deadletter"
 	"github.com/waqhq/waq/internal/authlimit"
@@ -61,6 +62,13 @@ type Options struct {
 	// {trace_id}, such as http://jaeger:16686/trace/{trace_id}. Empty shows
 	// the trace id without a link.
 	TraceURL string
+	// Redis holds the sign-outs, so that signing out on one worker ends
+	// the session on every worker sharing it; nil keeps a sign-out in
+	// this process only.
+	Redis redis.UniversalClient
+	// KeyPrefix prefixes the Redis keys of sign-outs (WAQ_KEY_PREFIX).
+	// Defaults to "waq".
+	KeyPrefix string
 	// SessionTTL is how long a sign-in lasts. Defaults to 12h.
 	SessionTTL time.Duration
 	// SampleEvery is the interval of the overview's samples; the ring keeps
@@ -118,13 +126,16 @@ func New(opts Options) *Console {
 	if opts.Limiter == nil {
 		opts.Limiter = authlimit.New(authlimit.Options{})
 	}
+	if opts.KeyPrefix == "" {
+		opts.KeyPrefix = "waq"
+	}
 	if opts.Process == "" {
 		host, _ := os.Hostname()
 		opts.Process = host + "-" + strconv.Itoa(os.Getpid())
 	}
 	c := &Console{
 		opts:     opts,
-		sessions: newSessions(opts.Token, opts.SessionTTL, opts.Now),
+		sessions: newSessions(opts.Token, opts.SessionTTL, opts.Now, opts.Redis, opts.KeyPrefix),
 		samples:  newSampler(opts.Gatherer, opts.SampleEvery, opts.Now),
 		pages:    parsePages(),
 		mux:      http.NewServeMux(),

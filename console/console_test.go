@@ -145,7 +145,7 @@ func TestSessionExpiry(t *testing.T) {
 		t.Errorf("forged expiry: %d", r.code)
 	}
 	// Signed with another token.
-	other := newSessions("another-token-another-token", time.Hour, f.clock.Now)
+	other := newSessions("another-token-another-token", time.Hour, f.clock.Now, nil, "")
 	v, _ := other.issue()
 	c.cookie = &http.Cookie{Name: cookieName, Value: v}
 	if r := c.get(Prefix + "dlq"); r.code != http.StatusUnauthorized {

@@ -27,8 +27,11 @@
 // stored server-side to accept it. That choice lets the console sit behind
 // a load balancer in front of several workers and survive a rolling
 // restart without signing everybody out, and rotating WAQ_ADMIN_TOKEN ends
-// every session at once. Signing out clears the cookie and remembers the
-// nonce in this process until the session would have expired. The cookie
+// every session at once. Signing out clears the cookie and stores the
+// nonce in Redis (Options.Redis, the worker's) until the session would have
+// expired; every worker looks it up on each request, so a sign-out on one
+// ends the session on all of them. While Redis does not answer, a session
+// cannot be checked and is refused (503), not let through. The cookie
 // is HttpOnly, SameSite=Strict, Secure when the request came over TLS, and
 // scoped to /admin/ui/.
 //

@@ -53,6 +53,8 @@ type fixture struct {
 	hasher  *telemetry.RecipientHasher
 	logs    *syncBuffer
 	ready   worker.Readiness
+	redis   *testenv.Redis
+	opts    Options // what New was given: a second console (worker) takes them too
 }
 
 func setup(t *testing.T, opts ...func(*Options)) *fixture {
@@ -64,7 +66,7 @@ func setup(t *testing.T, opts ...func(*Options)) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{clock: testenv.NewClock(time.Now()), logs: &syncBuffer{}, stream: stream}
+	f := &fixture{clock: testenv.NewClock(time.Now()), logs: &syncBuffer{}, stream: stream, redis: r}
 	f.store = deadletter.New(r.Client(t), deadletter.Options{Prefix: "con", Now: f.clock.Now})
 	f.ledger = ledger.New(r.Client(t), ledger.Options{Prefix: "con"})
 	f.hasher = telemetry.NewRecipientHasher([]byte("console test key"))
@@ -79,10 +81,12 @@ func setup(t *testing.T, opts ...func(*Options)) *fixture {
 		Ledger:    f.ledger, HashRecipient: f.hasher.Hash,
 		TraceURL: "http://jaeger.test:16686/trace/{trace_id}", SessionTTL: time.Hour, Process: "test-worker-1",
 		Now: f.clock.Now, Logger: slog.New(slog.NewTextHandler(f.logs, nil)),
+		Redis: r.Client(t), KeyPrefix: "con",
 	}
 	for _, fn := range opts {
 		fn(&o)
 	}
+	f.opts = o
 	f.c = New(o)
 	f.srv = httptest.NewServer(f.c)
 	t.Cleanup(f.srv.Close)
@@ -121,6 +125,7 @@ func (f *fixture) published(t *testing.T) uint64 {
 type client struct {
 	t      *testing.T
 	f      *fixture
+	base   string // the console's URL; "" is the fixture's
 	cookie *http.Cookie
 	csrf   string
 }
@@ -139,7 +144,11 @@ func (c *client) do(method, path string, form url.Values, header ...string) resp
 	if form != nil {
 		body = strings.NewReader(form.Encode())
 	}
-	req, err := http.NewRequest(method, c.f.srv.URL+path, body)
+	base := c.base
+	if base == "" {
+		base = c.f.srv.URL
+	}
+	req, err := http.NewRequest(method, base+path, body)
 	if err != nil {
 		c.t.Fatal(err)
 	}

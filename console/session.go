@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -15,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/waqhq/waq/internal/authlimit"
 )
@@ -38,6 +41,12 @@ type sessions struct {
 	ttl      time.Duration
 	now      func() time.Time
 
+	// rdb holds the sign-outs of every worker (revokedPrefix+nonce, kept
+	// until the session would have expired); nil keeps them in this
+	// process only.
+	rdb           redis.UniversalClient
+	revokedPrefix string
+
 	mu      sync.Mutex
 	revoked map[string]time.Time // nonce → when its session would expire
 }
@@ -47,12 +56,19 @@ var (
 	errExpired   = errors.New("session expired")
 )
 
-func newSessions(token string, ttl time.Duration, now func() time.Time) *sessions {
+// errUnchecked is a good cookie whose sign-out could not be looked up:
+// Redis did not answer. The request is refused (503), not let through.
+type errUnchecked struct{ err error }
+
+func (e *errUnchecked) Error() string { return "session not checked: " + e.err.Error() }
+
+func newSessions(token string, ttl time.Duration, now func() time.Time, rdb redis.UniversalClient, keyPrefix string) *sessions {
 	// The key is derived, not the token itself, so that a MAC never
 	// exposes anything computed with the token as a bearer secret.
 	m := hmac.New(sha256.New, []byte(token))
 	m.Write([]byte("waq console session key v1"))
-	return &sessions{key: m.Sum(nil), tokenSum: sha256.Sum256([]byte(token)), ttl: ttl, now: now, revoked: map[string]time.Time{}}
+	return &sessions{key: m.Sum(nil), tokenSum: sha256.Sum256([]byte(token)), ttl: ttl, now: now, revoked: map[string]time.Time{},
+		rdb: rdb, revokedPrefix: keyPrefix + ":console:signed-out:"}
 }
 
 // tokenOK compares a typed token with the admin token in constant time;
@@ -86,8 +102,10 @@ func (s *sessions) session(nonce string, exp time.Time) session {
 }
 
 // check verifies a cookie value: errNoSession when it is absent, forged or
-// signed out, errExpired when it was good and is past its expiry.
-func (s *sessions) check(v string) (session, error) {
+// signed out (on any worker sharing the Redis), errExpired when it was good
+// and is past its expiry, *errUnchecked when Redis could not say whether it
+// was signed out.
+func (s *sessions) check(ctx context.Context, v string) (session, error) {
 	payload, sig, ok := cutLast(v, ".")
 	if !ok {
 		return session{}, errNoSession
@@ -114,15 +132,24 @@ func (s *sessions) check(v string) (session, error) {
 	if gone {
 		return session{}, errNoSession
 	}
+	if s.rdb != nil {
+		n, err := s.rdb.Exists(ctx, s.revokedPrefix+parts[2]).Result()
+		if err != nil {
+			return session{}, &errUnchecked{err}
+		}
+		if n > 0 {
+			return session{}, errNoSession
+		}
+	}
 	return s.session(parts[2], exp), nil
 }
 
-// revoke ends a session in this process (the cookie is cleared too).
-// Entries leave the set once their session would have expired anyway, so
-// it holds at most one entry per sign-out within one TTL.
-func (s *sessions) revoke(sess session) {
+// revoke ends a session on every worker: in this process, and in Redis
+// for the others, until the session would have expired anyway (so the
+// sign-outs kept are at most those of one TTL). The cookie is cleared too.
+// An error means the other workers were not told.
+func (s *sessions) revoke(ctx context.Context, sess session) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	now := s.now()
 	for n, exp := range s.revoked {
 		if !now.Before(exp) {
@@ -130,6 +157,14 @@ func (s *sessions) revoke(sess session) {
 		}
 	}
 	s.revoked[sess.nonce] = sess.expires
+	s.mu.Unlock()
+	left := sess.expires.Sub(now)
+	if s.rdb == nil || left <= 0 {
+		return nil
+	}
+	// A second more than the session's time: a worker whose clock runs a
+	// little behind still finds the sign-out.
+	return s.rdb.Set(ctx, s.revokedPrefix+sess.nonce, "1", left+time.Second).Err()
 }
 
 // csrfOK compares a form's token with the session's in constant time.
@@ -166,7 +201,14 @@ func (c *Console) signedIn(h handler) http.Handler {
 		var sess session
 		err := errNoSession
 		if ck, cerr := r.Cookie(cookieName); cerr == nil {
-			sess, err = c.sessions.check(ck.Value)
+			sess, err = c.sessions.check(r.Context(), ck.Value)
+			var unchecked *errUnchecked
+			if errors.As(err, &unchecked) {
+				// The cookie is kept: it may well be good once Redis answers.
+				c.opts.Logger.Warn("console: session not checked", "error", unchecked.err)
+				c.fail(w, r, session{}, http.StatusServiceUnavailable, "Your session could not be checked: Redis did not answer. Try again in a moment.")
+				return
+			}
 			if err != nil {
 				c.setCookie(w, r, "", -1)
 			}
@@ -230,7 +272,7 @@ func (c *Console) showLogin(w http.ResponseWriter, status int, msg, next string)
 
 func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
 	if ck, err := r.Cookie(cookieName); err == nil {
-		if _, err := c.sessions.check(ck.Value); err == nil {
+		if _, err := c.sessions.check(r.Context(), ck.Value); err == nil {
 			http.Redirect(w, r, safeNext(r.URL.Query().Get("next")), http.StatusSeeOther)
 			return
 		}
@@ -268,8 +310,14 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Console) logout(w http.ResponseWriter, r *http.Request, s session) {
-	c.sessions.revoke(s)
+	err := c.sessions.revoke(r.Context(), s)
 	c.setCookie(w, r, "", -1)
+	if err != nil {
+		c.opts.Logger.Warn("console: signed out in this worker only: the sign-out could not be stored in Redis", "remote", r.RemoteAddr, "error", err)
+		c.render(w, http.StatusServiceUnavailable, "login", page{Title: "Signed out here only", Data: loginData{
+			Message: "You are signed out of this worker, but Redis did not answer, so other workers may still take this session until it expires. Sign in and out again once Redis is back."}})
+		return
+	}
 	c.opts.Logger.Info("console: signed out", "remote", r.RemoteAddr)
 	c.render(w, http.StatusOK, "login", page{Title: "Signed out", Data: loginData{Message: "You are signed out."}})
 }

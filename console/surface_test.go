@@ -1,7 +1,9 @@
 package console
 
 import (
+	"context"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
@@ -118,4 +120,56 @@ func TestSignInLimit(t *testing.T) {
 	}
 	f.clock.Add(12 * time.Second)
 	c.signIn()
+}
+
+// TestSignOutEveryWorker: two consoles (two workers) on one Redis take
+// the same session; signing out on one ends it on the other, and on a
+// third started afterwards. Another session stays good.
+func TestSignOutEveryWorker(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	second := func() string {
+		srv := httptest.NewServer(New(f.opts))
+		t.Cleanup(srv.Close)
+		return srv.URL
+	}
+	b := second()
+	a := f.client(t)
+	a.signIn()
+	kept := f.client(t)
+	kept.signIn()
+	cookie := *a.cookie
+	onB := &client{t: t, f: f, base: b, cookie: &cookie}
+	if r := onB.get(Prefix + "dlq"); r.code != http.StatusOK {
+		t.Fatalf("the session on the second worker: %d", r.code)
+	}
+	if r := a.post(Prefix+"logout", url.Values{"csrf": {a.csrf}}); r.code != http.StatusOK || a.cookie != nil {
+		t.Fatalf("sign-out: %d", r.code)
+	}
+	if r := onB.get(Prefix + "dlq"); r.code != http.StatusUnauthorized || strings.Contains(r.body, "w1") {
+		t.Errorf("the signed-out session on the second worker: %d", r.code)
+	}
+	onC := &client{t: t, f: f, base: second(), cookie: &cookie}
+	if r := onC.get(Prefix); r.code != http.StatusUnauthorized {
+		t.Errorf("the signed-out session on a worker started later: %d", r.code)
+	}
+	onB.cookie = kept.cookie
+	if r := onB.get(Prefix); r.code != http.StatusOK {
+		t.Errorf("another session on the second worker after the sign-out: %d", r.code)
+	}
+	// The sign-out is kept as long as the session would have lasted, no longer.
+	ttl, err := f.opts.Redis.TTL(context.Background(), "con:console:signed-out:"+strings.Split(cookie.Value, ".")[2]).Result()
+	if err != nil || ttl <= 0 || ttl > f.opts.SessionTTL+time.Second {
+		t.Errorf("the sign-out's TTL %v (%v), want up to the session's %v", ttl, err, f.opts.SessionTTL)
+	}
+
+	// Redis down: a session that cannot be checked is refused (503, its
+	// cookie kept), and so is a sign-out with it, before anything is done.
+	f.redis.Stop()
+	if r := onB.get(Prefix); r.code != http.StatusServiceUnavailable || onB.cookie == nil || !strings.Contains(r.body, "could not be checked") {
+		t.Errorf("a session while Redis is down: %d", r.code)
+	}
+	if r := kept.post(Prefix+"logout", url.Values{"csrf": {kept.csrf}}); r.code != http.StatusServiceUnavailable {
+		t.Errorf("sign-out while Redis is down: %d", r.code)
+	}
 }

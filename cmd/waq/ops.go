@@ -42,6 +42,8 @@ func mountOps(w *worker.Worker, cfg worker.Config) {
 			TraceURL:      cfg.TraceURL,
 			Logger:        p.Logger,
 			Limiter:       limiter,
+			Redis:         p.Redis,
+			KeyPrefix:     cfg.KeyPrefix,
 		})
 		w.Handle(console.Prefix, c)
 		go c.Run(ctx)
