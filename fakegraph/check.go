@@ -3,6 +3,7 @@ package fakegraph
 import (
 	"bytes"
 	"strings"
+	"unicode/utf8"
 )
 
 // messageBody is the part of a message object the simulator checks.
@@ -87,7 +88,8 @@ func checkMessage(m *messageBody, api string) (string, *errSpec) {
 		if *m.Text.Body == "" {
 			return "", invalidParam("(#100) Param text['body'] must be at least 1 characters long.", "text['body'] must not be empty.")
 		}
-		if len(*m.Text.Body) > 4096 {
+		// Meta counts characters, not bytes.
+		if utf8.RuneCountInString(*m.Text.Body) > 4096 {
 			return "", invalidParam("(#100) Param text['body'] must be at most 4096 characters long.", "text['body'] must be at most 4096 characters long.")
 		}
 		return t, nil

@@ -549,3 +549,17 @@ func TestCountParameters(t *testing.T) {
 		t.Error("an object counted as parameters")
 	}
 }
+
+// Meta's text limit is 4,096 characters, not bytes.
+func TestTextLimitInCharacters(t *testing.T) {
+	t.Parallel()
+	e := setup(t, Config{})
+	body := func(n int) string {
+		return `{"messaging_product":"whatsapp","to":"15551234567","type":"text","text":{"body":"` + strings.Repeat("é", n) + `"}}`
+	}
+	if status, out := e.post(t, "messages", body(4096)); status != 200 {
+		t.Errorf("4,096 characters (8,192 bytes): %d %v", status, out)
+	}
+	status, out := e.post(t, "messages", body(4097))
+	graphErr(t, status, out, 400, 100, "must be at most 4096 characters long")
+}

@@ -137,7 +137,18 @@ type SendRequest struct {
 	// JobID is sent as the X-Waq-Job-Id header so that a simulator can count
 	// sends per job; Meta ignores it.
 	JobID string
+	// Edge is the endpoint the message is posted to: EdgeMessages (the
+	// Cloud API, when empty) or EdgeMarketingMessages (Meta's Marketing
+	// Messages API, which answers the same way).
+	Edge string
 }
+
+// The Graph API edges a message can be posted to under
+// /{version}/{phone_number_id}/.
+const (
+	EdgeMessages          = "messages"
+	EdgeMarketingMessages = "marketing_messages"
+)
 
 // SendResult is an accepted message.
 type SendResult struct {
@@ -145,8 +156,12 @@ type SendResult struct {
 	WAMID string
 	// MessageStatus is messages[0].message_status ("accepted", "held_for_quality_assessment"), when given.
 	MessageStatus string
-	// WAID is contacts[0].wa_id, when given.
+	// WAID is contacts[0].wa_id, when given: the number of a send addressed
+	// by one.
 	WAID string
+	// UserID is contacts[0].user_id, when given: the business-scoped user
+	// ID of a send addressed by one (Meta gives no wa_id then).
+	UserID string
 	// FBTraceID is the x-fb-trace-id header, when given.
 	FBTraceID  string
 	HTTPStatus int
@@ -155,8 +170,9 @@ type SendResult struct {
 
 type sendAnswer struct {
 	Contacts []struct {
-		Input string `json:"input"`
-		WAID  string `json:"wa_id"`
+		Input  string `json:"input"`
+		WAID   string `json:"wa_id"`
+		UserID string `json:"user_id"`
 	} `json:"contacts"`
 	Messages []struct {
 		ID            string `json:"id"`
@@ -194,11 +210,20 @@ type errorBody struct {
 
 var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
-// Send posts one message to /{version}/{phone_number_id}/messages. It
-// returns a *SendResult, or an error that is an *APIError, a
-// *TransportError, or the caller's context error when ctx ended first.
+// Send posts one message to /{version}/{phone_number_id}/messages (or the
+// request's other edge). It returns a *SendResult, or an error that is an
+// *APIError, a *TransportError, or the caller's context error when ctx
+// ended first.
 func (c *Client) Send(ctx context.Context, req SendRequest) (*SendResult, error) {
-	endpoint := c.base + "/" + c.version + "/" + url.PathEscape(req.PhoneNumberID) + "/messages"
+	edge := req.Edge
+	switch edge {
+	case "":
+		edge = EdgeMessages
+	case EdgeMessages, EdgeMarketingMessages:
+	default:
+		return nil, fmt.Errorf("graph api: unknown edge %q; want %q or %q", edge, EdgeMessages, EdgeMarketingMessages)
+	}
+	endpoint := c.base + "/" + c.version + "/" + url.PathEscape(req.PhoneNumberID) + "/" + edge
 	var ans sendAnswer
 	status, hdr, err := c.do(ctx, http.MethodPost, endpoint, req.Token, req.Message, req.JobID, &ans)
 	if err != nil {
@@ -216,7 +241,7 @@ func (c *Client) Send(ctx context.Context, req SendRequest) (*SendResult, error)
 		Usage:         ParseUsage(hdr),
 	}
 	if len(ans.Contacts) > 0 {
-		res.WAID = ans.Contacts[0].WAID
+		res.WAID, res.UserID = ans.Contacts[0].WAID, ans.Contacts[0].UserID
 	}
 	return res, nil
 }

@@ -301,3 +301,68 @@ func TestH2C(t *testing.T) {
 		t.Error("h2c accepted for an https URL")
 	}
 }
+
+func TestSendEdgeAndUserID(t *testing.T) {
+	var paths []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		paths = append(paths, r.URL.Path)
+		fmt.Fprint(w, `{"messaging_product":"whatsapp","contacts":[{"input":"US.13491208655302741918","user_id":"US.13491208655302741918"}],"messages":[{"id":"wamid.B","message_status":"held_for_quality_assessment"}]}`)
+	}))
+	defer srv.Close()
+	c := newClient(t, srv.URL)
+	msg := []byte(`{"messaging_product":"whatsapp","recipient":"US.13491208655302741918","type":"template","template":{"name":"promo","language":{"code":"en"}},"product_policy":"STRICT"}`)
+	for _, edge := range []string{"", EdgeMessages, EdgeMarketingMessages} {
+		res, err := c.Send(context.Background(), SendRequest{PhoneNumberID: "106540352242922", Token: secretToken, Message: msg, Edge: edge})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.UserID != "US.13491208655302741918" || res.WAID != "" || res.MessageStatus != "held_for_quality_assessment" {
+			t.Errorf("edge %q: result %+v", edge, res)
+		}
+	}
+	want := []string{"/v27.0/106540352242922/messages", "/v27.0/106540352242922/messages", "/v27.0/106540352242922/marketing_messages"}
+	if fmt.Sprint(paths) != fmt.Sprint(want) {
+		t.Errorf("paths %v, want %v", paths, want)
+	}
+	_, err := c.Send(context.Background(), SendRequest{PhoneNumberID: "106540352242922", Token: secretToken, Message: msg, Edge: "../debug_token"})
+	if err == nil || !strings.Contains(err.Error(), "unknown edge") || len(paths) != 3 {
+		t.Errorf("bad edge: %v (requests %d)", err, len(paths))
+	}
+}
+
+// Send answers with odd contacts or messages: a success needs
+// messages[0].id; contacts are optional, and a contacts entry of the wrong
+// shape makes the answer unusable (a transport failure, retried).
+func TestSendOddAnswers(t *testing.T) {
+	tests := []struct {
+		body       string
+		ok         bool
+		kind       TransportKind
+		waID, user string
+		status     string
+	}{
+		{body: `{"messages":[{"id":"wamid.1"}]}`, ok: true},
+		{body: `{"contacts":[],"messages":[{"id":"wamid.1","message_status":"paused"}]}`, ok: true, status: "paused"},
+		{body: `{"contacts":[{"input":"15551234567","wa_id":"15551234567","user_id":"US.1"}],"messages":[{"id":"wamid.1"}]}`, ok: true, waID: "15551234567", user: "US.1"},
+		{body: `{"contacts":[{"user_id":7}],"messages":[{"id":"wamid.1"}]}`, kind: TransportNotJSON},
+		{body: `{"contacts":{"user_id":"US.1"},"messages":[{"id":"wamid.1"}]}`, kind: TransportNotJSON},
+		{body: `{"contacts":[{"user_id":"US.1"}],"messages":[]}`, kind: TransportNoCode},
+		{body: `{"contacts":[{"user_id":"US.1"}],"messages":[{"message_status":"accepted"}]}`, kind: TransportNoCode},
+		{body: `{"messages":[{"id":"wamid.1","message_status":false}]}`, kind: TransportNotJSON},
+	}
+	for _, tt := range tests {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, tt.body) }))
+		res, err := send(t, newClient(t, srv.URL))
+		srv.Close()
+		if tt.ok {
+			if err != nil || res.WAMID != "wamid.1" || res.WAID != tt.waID || res.UserID != tt.user || res.MessageStatus != tt.status {
+				t.Errorf("%s: %+v %v", tt.body, res, err)
+			}
+			continue
+		}
+		var te *TransportError
+		if !errors.As(err, &te) || te.Kind != tt.kind {
+			t.Errorf("%s: err %v, want transport %s", tt.body, err, tt.kind)
+		}
+	}
+}

@@ -18,6 +18,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/waqhq/waq/internal/yamlfile"
+	"github.com/waqhq/waq/queue"
 )
 
 // DefaultMPS is the rate of a number the file does not give one for: Meta's
@@ -38,6 +39,12 @@ type Number struct {
 	// rate that the number's throughput level on the Graph API would give.
 	MPSSet   bool
 	TokenEnv string
+	// API is the Graph API endpoint the number's template jobs go to when
+	// the job names none: "messages" (Cloud API) or "marketing_messages"
+	// (Marketing Messages API). Defaults to "", which is "messages". Other
+	// message types always go to /messages: the Marketing Messages API
+	// sends templates only.
+	API string
 	// Line is where the number is in the file (0 when not from a file).
 	Line  int
 	token string
@@ -97,6 +104,7 @@ func (r *Registry) parse(name string, data []byte, getenv func(string) string) e
 			WABAID        yaml.Node `yaml:"waba_id"`
 			MPS           yaml.Node `yaml:"mps"`
 			TokenEnv      yaml.Node `yaml:"token_env"`
+			API           yaml.Node `yaml:"api"`
 		} `yaml:"phone_numbers"`
 	}
 	var root yaml.Node
@@ -161,6 +169,12 @@ func (r *Registry) parse(name string, data []byte, getenv func(string) string) e
 				return &FileError{File: name, Line: item.TokenEnv.Line, Problem: field("token_env") + fmt.Sprintf(": %q is not an environment variable name", num.TokenEnv)}
 			}
 		}
+		if item.API.Kind != 0 {
+			if item.API.Value != queue.APIMessages && item.API.Value != queue.APIMarketingMessages || item.API.Tag != "!!str" {
+				return &FileError{File: name, Line: item.API.Line, Problem: field("api") + fmt.Sprintf(": %q: want %s or %s", item.API.Value, queue.APIMessages, queue.APIMarketingMessages)}
+			}
+			num.API = item.API.Value
+		}
 		num.token = getenv(num.TokenEnv)
 		if num.token == "" {
 			line := at
@@ -216,6 +230,20 @@ func (r *Registry) Lookup(id string) (Number, error) {
 		return Number{}, fmt.Errorf("phone number %s: %s is not set: %w", id, DefaultTokenEnv, ErrNoToken)
 	}
 	return Number{PhoneNumberID: id, MPS: DefaultMPS, TokenEnv: DefaultTokenEnv, token: r.defaultToken}, nil
+}
+
+// Endpoint is the Graph API endpoint (queue.APIMessages or
+// queue.APIMarketingMessages) a job of this number goes to: the job's own
+// api when it names one, else the number's api for a template message,
+// else /messages.
+func (n Number) Endpoint(jobAPI, messageType string) string {
+	switch {
+	case jobAPI != "":
+		return jobAPI
+	case n.API == queue.APIMarketingMessages && messageType == "template":
+		return queue.APIMarketingMessages
+	}
+	return queue.APIMessages
 }
 
 // Token is the number's access token. It is unexported data: callers pass it

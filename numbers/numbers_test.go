@@ -43,6 +43,35 @@ phone_numbers:
 	}
 }
 
+func TestEndpoint(t *testing.T) {
+	data := "phone_numbers:\n  - phone_number_id: \"1\"\n    waba_id: \"2\"\n    api: marketing_messages\n  - phone_number_id: \"3\"\n    waba_id: \"2\"\n    api: messages\n"
+	r, err := Parse("numbers.yaml", []byte(data), env(map[string]string{"WAQ_ACCESS_TOKEN": "d"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mm, _ := r.Lookup("1")
+	cloud, _ := r.Lookup("3")
+	unlisted, _ := r.Lookup("9")
+	tests := []struct {
+		n        Number
+		api, typ string
+		want     string
+	}{
+		{mm, "", "template", "marketing_messages"},
+		{mm, "", "text", "messages"}, // the Marketing Messages API sends templates only
+		{mm, "messages", "template", "messages"},
+		{cloud, "", "template", "messages"},
+		{cloud, "marketing_messages", "template", "marketing_messages"},
+		{unlisted, "", "template", "messages"},
+		{unlisted, "marketing_messages", "template", "marketing_messages"},
+	}
+	for _, tt := range tests {
+		if got := tt.n.Endpoint(tt.api, tt.typ); got != tt.want {
+			t.Errorf("number %s (api %q), job api %q type %s: %s, want %s", tt.n.PhoneNumberID, tt.n.API, tt.api, tt.typ, got, tt.want)
+		}
+	}
+}
+
 func TestNoFile(t *testing.T) {
 	r, err := Load("", env(map[string]string{"WAQ_ACCESS_TOKEN": "t"}))
 	if err != nil {
@@ -77,6 +106,10 @@ func TestParseBad(t *testing.T) {
 		{"phone_numbers:\n  - phone_number_id: \"1\"\n    waba_id: \"2\"\n  - phone_number_id: \"1\"\n    waba_id: \"3\"\n", "numbers.yaml:4: phone number 1 is listed twice (also on line 2)"},
 		{"phone_numbers:\n  - phone_number_id: \"1\"\n   waba_id: \"2\"\n", "numbers.yaml:2: did not find expected"},
 		{"phone_numbers: {a: 1}\n", "numbers.yaml:1:"},
+		{"phone_numbers:\n  - phone_number_id: \"1\"\n    waba_id: \"2\"\n    api: marketing\n", "numbers.yaml:4: phone_numbers[0].api: \"marketing\": want messages or marketing_messages"},
+		{"phone_numbers:\n  - phone_number_id: \"1\"\n    waba_id: \"2\"\n    api: \"\"\n", "numbers.yaml:4: phone_numbers[0].api: \"\""},
+		{"phone_numbers:\n  - phone_number_id: \"1\"\n    waba_id: \"2\"\n    api: [marketing_messages]\n", "numbers.yaml:4: phone_numbers[0].api"},
+		{"phone_numbers:\n  - phone_number_id: \"1\"\n    waba_id: \"2\"\n    api: MARKETING_MESSAGES\n", "numbers.yaml:4: phone_numbers[0].api"},
 	}
 	for _, tt := range tests {
 		_, err := Parse("numbers.yaml", []byte(tt.data), tok)

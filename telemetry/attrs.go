@@ -23,5 +23,8 @@ const (
 	AttrTemplate        = attribute.Key("whatsapp.template.name")
 	AttrHTTPStatus      = attribute.Key("http.response.status_code")
 	AttrStatus          = attribute.Key("whatsapp.status")
-	AttrMetadataPrefix  = "waq.metadata."
+	// AttrAPI is the Graph API endpoint of a send other than /messages
+	// ("marketing_messages").
+	AttrAPI            = attribute.Key("waq.api")
+	AttrMetadataPrefix = "waq.metadata."
 )

@@ -67,7 +67,7 @@ func (d *delivery) admitted(ctx context.Context, num numbers.Number, adm throttl
 // recipient) goes back to JetStream with NakWithDelay.
 func (d *delivery) admit(ctx context.Context, num numbers.Number, i int) (waiting bool) {
 	w := d.w
-	adm, err := w.gate.Admit(ctx, num, d.sum.To, maxLocalWait)
+	adm, err := w.gate.Admit(ctx, num, d.sum.Addressee(), maxLocalWait)
 	if err != nil {
 		return d.admitted(ctx, num, adm, err, i)
 	}

@@ -92,7 +92,7 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 		attrs = append(attrs,
 			telemetry.AttrMessageID.String(job.ID),
 			telemetry.AttrPhoneNumberID.String(job.PhoneNumberID),
-			telemetry.AttrRecipient.String(w.hasher.Hash(sum.To)),
+			telemetry.AttrRecipient.String(w.hasher.Hash(sum.Addressee())),
 		)
 		if sum.Template != "" {
 			attrs = append(attrs, telemetry.AttrTemplate.String(sum.Template))

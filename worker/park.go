@@ -140,7 +140,7 @@ func (w *Worker) newEntry(id string, gen int, reason, problem string, body []byt
 	}
 	if job != nil {
 		e.PhoneNumberID, e.Metadata = job.PhoneNumberID, job.Metadata
-		e.To, e.MessageType, e.Template, e.Language = sum.To, sum.Type, sum.Template, sum.Language
+		e.To, e.Recipient, e.MessageType, e.Template, e.Language = sum.To, sum.Recipient, sum.Type, sum.Template, sum.Language
 	}
 	return e
 }

@@ -30,9 +30,15 @@ func (d *delivery) send(ctx context.Context, num numbers.Number) {
 	}
 	d.attr(telemetry.AttrAttempt.Int(attempts.Sends))
 
-	hctx, hspan := w.tracer.Start(ctx, "POST /{version}/{phone_number_id}/messages",
+	edge := num.Endpoint(d.job.API, d.sum.Type)
+	spanName, httpAttrs := "POST /{version}/{phone_number_id}/messages", w.httpAttrs
+	if edge == graph.EdgeMarketingMessages {
+		spanName, httpAttrs = "POST /{version}/{phone_number_id}/marketing_messages", w.marketingAttrs
+		d.attr(telemetry.AttrAPI.String(edge))
+	}
+	hctx, hspan := w.tracer.Start(ctx, spanName,
 		trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithAttributes(w.httpAttrs...))
+		trace.WithAttributes(httpAttrs...))
 	w.metrics.InFlight.Inc()
 	start := time.Now()
 	res, err := w.graph.Send(hctx, graph.SendRequest{
@@ -40,6 +46,7 @@ func (d *delivery) send(ctx context.Context, num numbers.Number) {
 		Token:         num.Token(),
 		Message:       d.job.Message,
 		JobID:         d.job.ID,
+		Edge:          edge,
 	})
 	took := time.Since(start)
 	w.metrics.InFlight.Dec()
@@ -142,7 +149,7 @@ func (d *delivery) failed(ctx context.Context, num numbers.Number, err error, f 
 		if errors.As(err, &ae) {
 			usage = ae.Usage
 		}
-		delay := w.gate.Throttled(ctx, num, d.sum.To, dec.Scope, usage, dec.Delay)
+		delay := w.gate.Throttled(ctx, num, d.sum.Addressee(), dec.Scope, usage, dec.Delay)
 		a.DelayMS = delay.Milliseconds()
 		if !d.record(ctx, a, ledger.CountHeld) {
 			return

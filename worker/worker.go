@@ -53,7 +53,8 @@ type Worker struct {
 	// httpAttrs are the attributes of every Graph API CLIENT span, made
 	// once: server.address is the host alone, as OTel's HTTP conventions
 	// (and a tracing UI's peer grouping) want it, not the base URL.
-	httpAttrs []attribute.KeyValue
+	// marketingAttrs are those of a send to /marketing_messages.
+	httpAttrs, marketingAttrs []attribute.KeyValue
 
 	nc     *nats.Conn
 	js     jetstream.JetStream
@@ -183,7 +184,8 @@ func New(cfg Config, getenv func(string) string, opts Options) (*Worker, error) 
 		return nil, &ConfigError{Setting: "WAQ_GRAPH_URL", Problem: err.Error()}
 	}
 	w.graph = gc
-	w.httpAttrs = graphSpanAttrs(gc.BaseURL())
+	w.httpAttrs = graphSpanAttrs(gc.BaseURL(), graph.EdgeMessages)
+	w.marketingAttrs = graphSpanAttrs(gc.BaseURL(), graph.EdgeMarketingMessages)
 	tp := opts.TracerProvider
 	if tp == nil {
 		tp = noop.NewTracerProvider()
@@ -208,11 +210,11 @@ func New(cfg Config, getenv func(string) string, opts Options) (*Worker, error) 
 	return w, nil
 }
 
-// graphSpanAttrs are the CLIENT span attributes of a send to base.
-func graphSpanAttrs(base string) []attribute.KeyValue {
+// graphSpanAttrs are the CLIENT span attributes of a send to base's edge.
+func graphSpanAttrs(base, edge string) []attribute.KeyValue {
 	attrs := []attribute.KeyValue{
 		attribute.String("http.request.method", "POST"),
-		attribute.String("url.template", "/{version}/{phone_number_id}/messages"),
+		attribute.String("url.template", "/{version}/{phone_number_id}/"+edge),
 	}
 	u, err := url.Parse(base)
 	if err != nil || u.Hostname() == "" {
