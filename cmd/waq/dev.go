@@ -94,7 +94,7 @@ func runDev(ctx context.Context, env *Env, args []string) error {
 
 	// Servers start on a context of their own: a Ctrl-C during start-up
 	// still gets the clean stop below.
-	nats, err := devenv.StartNATS(devenv.NATSOptions{Port: port(devNATSPort), StoreDir: filepath.Join(dir, "jetstream"), SyncAlways: true})
+	nats, err := devenv.StartNATS(devenv.NATSOptions{Port: port(devNATSPort), StoreDir: filepath.Join(dir, "jetstream"), SyncAlways: true, Monitor: true})
 	if err != nil {
 		return err
 	}
@@ -184,6 +184,8 @@ func runDev(ctx context.Context, env *Env, args []string) error {
 		tokenSetting.dev:  cfg.AccessToken,
 		"phone_number_id": devenv.NumberStore,
 		"waba_id":         devenv.DemoWABA,
+		// Where doctor reads the embedded NATS server's sync setting.
+		"nats_monitor_url": nats.MonitorURL,
 	}
 	if err := writeDevState(statePath, state); err != nil {
 		return err

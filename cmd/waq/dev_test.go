@@ -69,9 +69,19 @@ func TestDev(t *testing.T) {
 			})
 			// waq doctor beside it needs no flags and no variables: the
 			// simulator, its token, the number and its WABA come from the
-			// state file, as NATS and Redis do.
+			// state file, as NATS and Redis do, and the embedded NATS
+			// server's monitoring endpoint, where it reads the sync setting.
 			if mode == "redis-server" {
-				dc, dout, derr := runCmd(t, map[string]string{"WAQ_DEV_STATE": state}, "", "doctor", "--json", "--template", "hello_world", "--language", "en_US")
+				dc, dout, derr := runCmd(t, map[string]string{"WAQ_DEV_STATE": state}, "", "doctor")
+				for _, c := range []string{"graph", "token", "phone_number", "jetstream", "jetstream_sync", "redis"} {
+					if !regexp.MustCompile(`(?m)^ok\s+` + c + ` `).MatchString(dout) {
+						t.Errorf("doctor with no flags beside waq dev: no ok %s (exit %d, stderr %s):\n%s", c, dc, derr, dout)
+					}
+				}
+				if dc != 0 {
+					t.Errorf("doctor with no flags beside waq dev: exit %d, stderr %s:\n%s", dc, derr, dout)
+				}
+				dc, dout, derr = runCmd(t, map[string]string{"WAQ_DEV_STATE": state}, "", "doctor", "--json", "--template", "hello_world", "--language", "en_US")
 				seen := map[string]string{}
 				for _, line := range strings.Split(strings.TrimSpace(dout), "\n") {
 					var r struct{ Check, Status, Detail string }

@@ -27,7 +27,7 @@ func runDoctor(ctx context.Context, env *Env, args []string) error {
 	fs.StringVar(&o.Template, "template", "", "template name to check")
 	fs.StringVar(&o.Language, "language", "", "template language code, like en_US")
 	fs.StringVar(&o.To, "to", "", "recipient number to check the format of")
-	fs.StringVar(&o.NATSMonitorURL, "nats-monitor-url", "", "NATS monitoring endpoint, to read the sync setting (default: the server's host, port 8222)")
+	fs.StringVar(&o.NATSMonitorURL, "nats-monitor-url", "", "NATS monitoring endpoint, to read the sync setting (default: a running waq dev's, else the server's host, port 8222)")
 	since := fs.Duration("since", 24*time.Hour, "how far back the dead-letter check looks")
 	asJSON := fs.Bool("json", false, "one JSON object per check")
 	if err := parseFlags(fs, args); err != nil {
@@ -99,6 +99,10 @@ func runDoctor(ctx context.Context, env *Env, args []string) error {
 		defer nc.Close()
 		o.NATS = nc
 		o.Stream = resolve(env, streamSetting, "")
+		// Beside waq dev, its embedded server's monitoring endpoint.
+		if o.NATSMonitorURL == "" && natsURL == devSetting(env, natsSetting.dev) {
+			o.NATSMonitorURL = devSetting(env, "nats_monitor_url")
+		}
 	}
 
 	rctx, cancel := context.WithTimeout(ctx, 60*time.Second)

@@ -57,12 +57,18 @@ type NATSOptions struct {
 	// should (SPEC §2); off, it syncs every two minutes (the server's
 	// default) and is faster on slow disks.
 	SyncAlways bool
+	// Monitor serves the monitoring endpoint (/varz, where waq doctor reads
+	// the sync setting) on a free loopback port.
+	Monitor bool
 }
 
 // NATS is an embedded NATS server with JetStream.
 type NATS struct {
 	Server *server.Server
 	URL    string
+	// MonitorURL is the monitoring endpoint (http://127.0.0.1:PORT) when
+	// NATSOptions.Monitor asked for it, else "".
+	MonitorURL string
 }
 
 // StartNATS starts an embedded NATS server with JetStream on loopback.
@@ -78,7 +84,7 @@ func StartNATS(opts NATSOptions) (*NATS, error) {
 		if err != nil {
 			return nil, err
 		}
-		s, err := server.NewServer(&server.Options{
+		so := &server.Options{
 			Host:       Loopback,
 			Port:       port,
 			JetStream:  true,
@@ -89,13 +95,21 @@ func StartNATS(opts NATSOptions) (*NATS, error) {
 			// Jobs are small; the default 1 MB is plenty, the default
 			// write deadline too short for a 2-core machine under load.
 			WriteDeadline: 10 * time.Second,
-		})
+		}
+		if opts.Monitor {
+			so.HTTPHost, so.HTTPPort = Loopback, server.RANDOM_PORT
+		}
+		s, err := server.NewServer(so)
 		if err != nil {
 			return nil, fmt.Errorf("nats server: %w", err)
 		}
 		go s.Start()
 		if s.ReadyForConnections(10 * time.Second) {
-			return &NATS{Server: s, URL: s.ClientURL()}, nil
+			n := &NATS{Server: s, URL: s.ClientURL()}
+			if a := s.MonitorAddr(); a != nil {
+				n.MonitorURL = "http://" + a.String()
+			}
+			return n, nil
 		}
 		s.Shutdown()
 		s.WaitForShutdown()
