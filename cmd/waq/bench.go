@@ -60,7 +60,7 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	// JetStream syncing every write caps the embedded server at about 1,000
 	// publishes per second on a small VM's disk: it would measure the disk,
 	// not the pipeline. Production should sync always (SPEC §2).
-	natsSync := fs.String("nats-sync", "default", "JetStream sync of the embedded server: default (every 2 minutes) or always (SPEC §2; slow disks cap the stream)")
+	natsSync := fs.String("nats-sync", "default", "JetStream sync of the embedded server: default (every 2 minutes) or always (as production should: README, Durability; slow disks cap the stream)")
 	fs.StringVar(&cfg.RedisFsync, "redis-fsync", "everysec", "appendfsync of the redis-server child: always, everysec, no, or off (no append-only file)")
 	fs.IntVar(&cfg.Publishers, "publishers", 64, "goroutines publishing")
 	fs.IntVar(&cfg.Repeat, "repeat", 1, "run the phases N times, alternating, and report the median run of each (for a noisy machine)")
