@@ -320,7 +320,7 @@ func (s *server) replay(w http.ResponseWriter, r *http.Request) {
 	}
 	out := newStream(w)
 	tot, err := s.opts.Store.Replay(r.Context(), s.opts.Publisher, req, func(res deadletter.ReplayResult) error { return out.line(res) })
-	s.opts.Logger.Info("admin: dead-letter replay", "remote", r.RemoteAddr, "dry_run", req.DryRun, "filter", req.Filter.Params(),
+	s.opts.Logger.Info("admin: dead-letter replay", audit(r), "dry_run", req.DryRun, "filter", req.Filter.Params(),
 		"ids", len(req.IDs), "as_template", req.AsTemplate, "replayed", tot.Done, "failed", tot.Failed, "error", errString(err))
 	out.end(err)
 }
@@ -337,9 +337,20 @@ func (s *server) purge(w http.ResponseWriter, r *http.Request) {
 	}
 	out := newStream(w)
 	tot, err := s.opts.Store.Purge(r.Context(), req, func(res deadletter.PurgeResult) error { return out.line(res) })
-	s.opts.Logger.Info("admin: dead-letter purge", "remote", r.RemoteAddr, "dry_run", req.DryRun, "filter", req.Filter.Params(),
+	s.opts.Logger.Info("admin: dead-letter purge", audit(r), "dry_run", req.DryRun, "filter", req.Filter.Params(),
 		"older_than", req.OlderThan.String(), "ids", len(req.IDs), "purged", tot.Done, "failed", tot.Failed, "error", errString(err))
 	out.end(err)
+}
+
+// audit is the admin identity of an audit line: how the change came (the
+// API, with the admin token), the client's address and what it says it is
+// (its User-Agent, cut to 80 bytes).
+func audit(r *http.Request) slog.Attr {
+	ua := r.UserAgent()
+	if len(ua) > 80 {
+		ua = ua[:80]
+	}
+	return slog.Group("admin", "via", "api", "remote", r.RemoteAddr, "user_agent", ua)
 }
 
 // stream writes NDJSON result lines as they come, flushing now and then so

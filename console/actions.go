@@ -253,7 +253,7 @@ func (c *Console) replay(w http.ResponseWriter, r *http.Request, s session) {
 			d.Stopped = err.Error()
 		}
 	}
-	c.opts.Logger.Info("console: dead-letter replay", "remote", r.RemoteAddr, "ids", len(ids), "as_template", p.AsTemplate,
+	c.opts.Logger.Info("console: dead-letter replay", audit(r, s), "ids", len(ids), "as_template", p.AsTemplate,
 		"replayed", tot.Done, "failed", tot.Failed, "left_alone", len(ids)-len(keep), "error", d.Stopped)
 	c.render(w, http.StatusOK, "action", page{Title: "Replayed", Nav: "dlq", CSRF: s.csrf, Data: d})
 }
@@ -344,7 +344,7 @@ func (c *Console) purge(w http.ResponseWriter, r *http.Request, s session) {
 			d.Stopped = err.Error()
 		}
 	}
-	c.opts.Logger.Info("console: dead-letter purge", "remote", r.RemoteAddr, "ids", len(ids),
+	c.opts.Logger.Info("console: dead-letter purge", audit(r, s), "ids", len(ids),
 		"purged", tot.Done, "failed", tot.Failed, "left_alone", len(ids)-len(keep), "error", d.Stopped)
 	c.render(w, http.StatusOK, "action", page{Title: "Purged", Nav: "dlq", CSRF: s.csrf, Data: d})
 }

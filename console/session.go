@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"path"
@@ -31,6 +32,20 @@ type session struct {
 	expires time.Time
 	// csrf is the token every changing form must carry.
 	csrf string
+	// id names the session in the audit lines of the log: a MAC of its
+	// nonce, so that the log holds nothing a cookie is made of.
+	id string
+}
+
+// audit is the admin identity of an audit line: how the change came (the
+// console), the session that made it and the client's address. An empty
+// session (a refused sign-in) has no id.
+func audit(r *http.Request, s session) slog.Attr {
+	attrs := []any{"via", "console", "remote", r.RemoteAddr}
+	if s.id != "" {
+		attrs = append(attrs, "session", s.id)
+	}
+	return slog.Group("admin", attrs...)
 }
 
 // sessions issues and checks signed session cookies (see the package doc
@@ -98,7 +113,7 @@ func (s *sessions) issue() (string, session) {
 }
 
 func (s *sessions) session(nonce string, exp time.Time) session {
-	return session{nonce: nonce, expires: exp, csrf: b64.EncodeToString(s.mac("csrf", nonce))}
+	return session{nonce: nonce, expires: exp, csrf: b64.EncodeToString(s.mac("csrf", nonce)), id: b64.EncodeToString(s.mac("id", nonce))[:12]}
 }
 
 // check verifies a cookie value: errNoSession when it is absent, forged or
@@ -243,7 +258,7 @@ func (c *Console) csrf(h handler) handler {
 			return
 		}
 		if !s.csrfOK(r.PostForm.Get("csrf")) {
-			c.opts.Logger.Warn("console: form refused: missing or wrong CSRF token", "path", r.URL.Path, "remote", r.RemoteAddr)
+			c.opts.Logger.Warn("console: form refused: missing or wrong CSRF token", "path", r.URL.Path, audit(r, s))
 			c.fail(w, r, s, http.StatusForbidden, "This form did not come from this console session (its CSRF token is missing or stale). Nothing was changed. Reload the page and try again.")
 			return
 		}
@@ -299,13 +314,13 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 	if !c.sessions.tokenOK(r.PostForm.Get("token")) {
 		c.opts.Limiter.Failed(r, Surface)
 		// The typed token is never logged nor shown again.
-		c.opts.Logger.Warn("console: sign-in refused: wrong token", "remote", r.RemoteAddr)
+		c.opts.Logger.Warn("console: sign-in refused: wrong token", audit(r, session{}))
 		c.showLogin(w, http.StatusUnauthorized, "That is not the admin token.", next)
 		return
 	}
-	value, _ := c.sessions.issue()
+	value, sess := c.sessions.issue()
 	c.setCookie(w, r, value, int(c.opts.SessionTTL/time.Second))
-	c.opts.Logger.Info("console: signed in", "remote", r.RemoteAddr)
+	c.opts.Logger.Info("console: signed in", audit(r, sess))
 	http.Redirect(w, r, safeNext(next), http.StatusSeeOther)
 }
 
@@ -313,12 +328,12 @@ func (c *Console) logout(w http.ResponseWriter, r *http.Request, s session) {
 	err := c.sessions.revoke(r.Context(), s)
 	c.setCookie(w, r, "", -1)
 	if err != nil {
-		c.opts.Logger.Warn("console: signed out in this worker only: the sign-out could not be stored in Redis", "remote", r.RemoteAddr, "error", err)
+		c.opts.Logger.Warn("console: signed out in this worker only: the sign-out could not be stored in Redis", audit(r, s), "error", err)
 		c.render(w, http.StatusServiceUnavailable, "login", page{Title: "Signed out here only", Data: loginData{
 			Message: "You are signed out of this worker, but Redis did not answer, so other workers may still take this session until it expires. Sign in and out again once Redis is back."}})
 		return
 	}
-	c.opts.Logger.Info("console: signed out", "remote", r.RemoteAddr)
+	c.opts.Logger.Info("console: signed out", audit(r, s))
 	c.render(w, http.StatusOK, "login", page{Title: "Signed out", Data: loginData{Message: "You are signed out."}})
 }
 
