@@ -160,10 +160,11 @@ func (ls *leases) pairs(pn string, until time.Time) {
 }
 
 // admitLeased admits a job on a leased slot, leasing more when there is
-// none. ok is false when leasing does not apply (a number too slow for
-// leases to help, or with recipients on their own schedule): the job is
-// then paced on its own.
-func (g *Gate) admitLeased(ctx context.Context, num numbers.Number, maxWait time.Duration) (Admission, bool, error) {
+// none: as many as ready says the caller's jobs will use, or (ready 0) as
+// many as sizeFor guesses. ok is false when leasing does not apply (a
+// number too slow for leases to help, or with recipients on their own
+// schedule): the job is then paced on its own.
+func (g *Gate) admitLeased(ctx context.Context, num numbers.Number, maxWait time.Duration, ready int) (Admission, bool, error) {
 	most := maxLease(num)
 	if most < 2 || maxWait <= 0 {
 		return Admission{}, false, nil
@@ -175,7 +176,10 @@ func (g *Gate) admitLeased(ctx context.Context, num numbers.Number, maxWait time
 	} else if pairs {
 		return Admission{}, false, nil
 	}
-	k := g.leases.sizeFor(pn, most)
+	k := min(ready, most)
+	if ready <= 0 {
+		k = g.leases.sizeFor(pn, most)
+	}
 	res, err := leaseScript.Run(ctx, g.rdb, []string{g.rateKey(pn)}, num.MPS, maxWait.Milliseconds(), k).Slice()
 	if err != nil {
 		return Admission{}, true, fmt.Errorf("pace %s: %w", pn, err)

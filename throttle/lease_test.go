@@ -158,3 +158,41 @@ func TestLeasesDroppedOn130429(t *testing.T) {
 		t.Errorf("after 130429 the next job went on an old slot: %s after the last, %+v %v", adm.At.Sub(last), adm, err)
 	}
 }
+
+// TestLeaseSizedToReady: a gate told how many of its jobs are ready leases
+// that many slots (up to a lease's bound of 10 at 200 msg/s) and no more:
+// its next job after them needs a script run of its own. At the end of a
+// backlog no slot is leased that no job will take. (A gate not told sizes
+// its leases itself, doubling them from 1.)
+func TestLeaseSizedToReady(t *testing.T) {
+	gates, num, r := fastGates(t, 2)
+	ctx := context.Background()
+	a := gates[0]
+	// The other gate takes the schedule's next two seconds, one slot a
+	// script run, so that a's slots are in the future however slow the
+	// machine (a leased slot not taken in time is given up).
+	for range 400 {
+		if _, err := gates[1].AdmitReady(ctx, num, "15550000000", 10*time.Second, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, ready := range []int{2, 3, 1, 40} {
+		before := scriptRuns(t, r)
+		for got := range min(ready, 10) { // a's ready jobs take its leased slots
+			adm, err := a.AdmitReady(ctx, num, "15550000000", 10*time.Second, ready-got)
+			if err != nil || !adm.Reserved {
+				t.Fatalf("ready %d, job %d: %+v %v", ready, got, adm, err)
+			}
+		}
+		if n := scriptRuns(t, r) - before; n != 1 {
+			t.Errorf("ready %d: %d script runs for the first %d jobs; want 1 (one lease)", ready, n, min(ready, 10))
+		}
+		before = scriptRuns(t, r)
+		if _, err := a.AdmitReady(ctx, num, "15550000000", 10*time.Second, 1); err != nil {
+			t.Fatal(err)
+		}
+		if n := scriptRuns(t, r) - before; n != 1 {
+			t.Errorf("ready %d: the job after them took a slot leased for none (%d script runs)", ready, n)
+		}
+	}
+}

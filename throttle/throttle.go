@@ -186,6 +186,15 @@ func (g *Gate) refresh(ctx context.Context) {
 // Admit says whether a job for num and recipient to may be sent now. With
 // maxWait > 0 it reserves the job's slot when the wait is at most maxWait.
 func (g *Gate) Admit(ctx context.Context, num numbers.Number, to string, maxWait time.Duration) (Admission, error) {
+	return g.AdmitReady(ctx, num, to, maxWait, 0)
+}
+
+// AdmitReady is Admit for a job that the caller knows to have ready-1 more
+// jobs of its number behind it, waiting for slots (ready counts this one
+// too; 0: not known). A lease of slots then takes as many as those jobs
+// will use, up to its bound, and no more: a slot leased and left unused
+// is lost to every worker.
+func (g *Gate) AdmitReady(ctx context.Context, num numbers.Number, to string, maxWait time.Duration, ready int) (Admission, error) {
 	g.noteSeen(num)
 	num = g.paced(num)
 	now := g.now()
@@ -206,7 +215,7 @@ func (g *Gate) Admit(ctx context.Context, num numbers.Number, to string, maxWait
 	if key, h, ok := g.heldFor(num); ok {
 		return Admission{Wait: spread(h.Until.Sub(now)), Scope: h.Scope, Why: key + ": " + h.Reason}, nil
 	}
-	if adm, ok, err := g.admitLeased(ctx, num, maxWait); ok || err != nil {
+	if adm, ok, err := g.admitLeased(ctx, num, maxWait, ready); ok || err != nil {
 		return adm, err
 	}
 	res, err := paceScript.Run(ctx, g.rdb, []string{g.rateKey(num.PhoneNumberID), g.pairKey(num.PhoneNumberID, to)},

@@ -51,6 +51,7 @@ func (d *delivery) admitted(ctx context.Context, num numbers.Number, adm throttl
 	// CPU, every send slot taken) would bunch up with the number's next
 	// sends: it gives the send slot back and asks for a new paced slot.
 	if adm.Late(time.Now()) && i < 1000 {
+		w.metrics.Throttled.WithLabelValues("late").Inc()
 		d.release()
 		return d.admit(ctx, num, i+1)
 	}
@@ -61,79 +62,31 @@ func (d *delivery) admitted(ctx context.Context, num numbers.Number, adm throttl
 // admit asks the gate whether the job may go (try i of its asking). A job
 // whose paced slot is near (within maxLocalWait) waits for it here, without
 // a send slot or a goroutine. A job whose number's schedule is further out
-// also waits here, asking again, while its number holds fewer than a few
-// seconds' worth of such jobs: that keeps a backlog in the stream instead of
-// churning it through NakWithDelay. Any other wait (a pause, a hold, a hot
-// recipient) goes back to JetStream with NakWithDelay.
+// waits here too, in its number's line (line.go), while the line holds
+// fewer than a few seconds' worth of jobs: that keeps a backlog in the
+// stream instead of churning it through NakWithDelay. Any other wait (a
+// pause, a hold, a hot recipient) goes back to JetStream with
+// NakWithDelay.
 func (d *delivery) admit(ctx context.Context, num numbers.Number, i int) (waiting bool) {
 	w := d.w
+	if d.behind(ctx, num, i, i > 0) {
+		return true
+	}
 	adm, err := w.gate.Admit(ctx, num, d.sum.Addressee(), maxLocalWait)
 	if err != nil {
 		return d.admitted(ctx, num, adm, err, i)
 	}
 	if adm.Reserved {
-		d.unkeep(num)
 		if adm.Wait > 0 {
 			d.after(adm.Wait, func() bool { return d.admitted(ctx, num, adm, nil, i) })
 			return true
 		}
 		return d.admitted(ctx, num, adm, nil, i)
 	}
-	if adm.Wait <= 0 || adm.Scope != "pace" || i >= 1000 || !d.keep(num) {
-		d.unkeep(num)
-		return d.admitted(ctx, num, adm, nil, i)
-	}
-	if time.Since(d.progress) > w.cfg.AckWait/3 {
-		_ = d.msg.InProgress()
-		d.progress = time.Now()
-	}
-	// Ask again once the schedule has moved up to the horizon.
-	again := min(max(adm.Wait-maxLocalWait/2, 100*time.Millisecond), maxLocalWait)
-	d.after(again, func() bool { return d.admit(ctx, num, i+1) })
-	return true
-}
-
-// keep counts the job among those its number holds waiting for the
-// schedule (once); it reports false past about four seconds' worth.
-func (d *delivery) keep(num numbers.Number) bool {
-	if d.kept {
+	if adm.Wait > 0 && adm.Scope == "pace" && i < 1000 && d.queue(ctx, num, i, adm.Wait) {
 		return true
 	}
-	if !d.w.keep(num) {
-		return false
-	}
-	d.kept = true
-	return true
-}
-
-// unkeep takes the job out of its number's waiting count.
-func (d *delivery) unkeep(num numbers.Number) {
-	if d.kept {
-		d.w.unkeep(num.PhoneNumberID)
-		d.kept = false
-	}
-}
-
-// keep counts a job waiting here for its number's schedule, up to about four
-// seconds' worth of the number's sends (at the rate it is paced at); it
-// reports false past that.
-func (w *Worker) keep(num numbers.Number) bool {
-	limit := max(8, 4*w.gate.MPS(num))
-	w.keptMu.Lock()
-	defer w.keptMu.Unlock()
-	if w.kept[num.PhoneNumberID] >= limit {
-		return false
-	}
-	w.kept[num.PhoneNumberID]++
-	return true
-}
-
-func (w *Worker) unkeep(pn string) {
-	w.keptMu.Lock()
-	defer w.keptMu.Unlock()
-	if w.kept[pn]--; w.kept[pn] <= 0 {
-		delete(w.kept, pn)
-	}
+	return d.admitted(ctx, num, adm, nil, i)
 }
 
 // after carries the job on with next once wait has passed, on a timer,
@@ -143,6 +96,11 @@ func (w *Worker) unkeep(pn string) {
 func (d *delivery) after(wait time.Duration, next func() (waiting bool)) {
 	// A job on a timer has no goroutine: it gives its busy place back.
 	<-d.w.busy
+	d.wakeAt(wait, next)
+}
+
+// wakeAt is after for a job that holds no busy place (one out of its line).
+func (d *delivery) wakeAt(wait time.Duration, next func() (waiting bool)) {
 	d.w.timers.schedule(d, wait, func(stopping bool) {
 		if !stopping {
 			select {

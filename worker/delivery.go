@@ -29,7 +29,6 @@ type delivery struct {
 	lg        *slog.Logger // built on the first line logged: most jobs log nothing
 	state     ledger.State
 	holding   bool // holds a send slot
-	kept      bool // counted among its number's jobs waiting for the schedule
 	claimed   bool // holds its job id in the worker's active set
 	// attrs wait for the span's end: set in one call, the span's slice of
 	// attributes grows once rather than at every step.
@@ -221,10 +220,6 @@ func (d *delivery) done(busy bool) {
 			d.span.SetAttributes(d.attrs...)
 		}
 		d.span.End()
-	}
-	if d.kept {
-		d.w.unkeep(d.job.PhoneNumberID)
-		d.kept = false
 	}
 	if d.claimed {
 		d.w.unclaim(d.job.ID)

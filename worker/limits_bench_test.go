@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -125,14 +127,20 @@ func runLimits(b *testing.B, pair bool) {
 	}
 
 	b.ResetTimer()
+	debug := os.Getenv("WAQ_BENCH_DEBUG") != ""
 	procs := make([]*testenv.Process, workers)
+	addrs := make([]string, workers)
 	for i := range procs {
+		addrs[i] = "127.0.0.1:0"
+		if debug {
+			addrs[i] = "127.0.0.1:" + strconv.Itoa(testenv.FreePort(b))
+		}
 		procs[i] = &testenv.Process{
 			Name: "worker-" + strconv.Itoa(i), Path: waqBin, Args: []string{"worker"},
 			Log: filepath.Join(dir, fmt.Sprintf("worker-%d.log", i)),
 			Env: []string{
 				"WAQ_NATS_URL=" + n.URL, "WAQ_REDIS_URL=" + rds.URL, "WAQ_GRAPH_URL=" + srv.URL,
-				"WAQ_ACCESS_TOKEN=" + token, "WAQ_PHONE_NUMBERS_FILE=" + numbersFile, "WAQ_HTTP_ADDR=127.0.0.1:0",
+				"WAQ_ACCESS_TOKEN=" + token, "WAQ_PHONE_NUMBERS_FILE=" + numbersFile, "WAQ_HTTP_ADDR=" + addrs[i],
 				"WAQ_CONCURRENCY=64", "WAQ_LOG_LEVEL=warn", "OTEL_TRACES_EXPORTER=none",
 			},
 		}
@@ -199,8 +207,39 @@ func runLimits(b *testing.B, pair bool) {
 		whole := append([]int(nil), secs[:max(1, len(secs)-1)]...)
 		sort.Ints(whole)
 		steady += float64(whole[len(whole)/2])
-		if os.Getenv("WAQ_BENCH_DEBUG") != "" {
-			b.Logf("%s: %d sends over %s; per second %v", pn, len(ts), ts[len(ts)-1].Sub(ts[0]).Round(time.Millisecond), secs)
+		if debug {
+			// Where the number lost time: gaps of more than two spacings
+			// between its sends, the largest first.
+			spacing := time.Duration(float64(time.Second+30*time.Millisecond) / float64(mps))
+			type gap struct{ At, D time.Duration }
+			var gaps []gap
+			var lost time.Duration
+			for i := 1; i < len(ts); i++ {
+				if d := ts[i].Sub(ts[i-1]); d > 2*spacing {
+					gaps = append(gaps, gap{ts[i-1].Sub(first).Round(time.Millisecond), d.Round(time.Millisecond)})
+					lost += d - spacing
+				}
+			}
+			sort.Slice(gaps, func(i, j int) bool { return gaps[i].D > gaps[j].D })
+			gaps = gaps[:min(len(gaps), 6)]
+			b.Logf("%s: %d sends from +%s to +%s; per second %v; %s lost in gaps, largest %v", pn, len(ts),
+				ts[0].Sub(first).Round(time.Millisecond), ts[len(ts)-1].Sub(first).Round(time.Millisecond), secs, lost.Round(time.Millisecond), gaps)
+		}
+	}
+	if debug {
+		if info, err := rds.Client(b).Info(context.Background(), "commandstats").Result(); err == nil {
+			b.Logf("redis commands:\n%s", info)
+		}
+		for i, a := range addrs {
+			if resp, err := http.Get("http://" + a + "/metrics"); err == nil {
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				for _, line := range strings.Split(string(body), "\n") {
+					if strings.HasPrefix(line, "waq_redeliveries_total") || strings.HasPrefix(line, "waq_throttled_total") || strings.HasPrefix(line, "process_cpu_seconds_total") {
+						b.Logf("worker-%d %s", i, line)
+					}
+				}
+			}
 		}
 	}
 	rate := float64(jobs-hotJobs) / span

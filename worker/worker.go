@@ -92,9 +92,9 @@ type Worker struct {
 	// active holds the ids of the jobs under way in this process.
 	activeMu sync.Mutex
 	active   map[string]struct{}
-	// kept counts, per number, jobs waiting here for the number's schedule.
-	keptMu sync.Mutex
-	kept   map[string]int
+	// lines hold, per number, the jobs waiting here for the number's
+	// schedule to come within the horizon (line.go).
+	lines lines
 	// stopping is closed when a graceful stop begins.
 	stopping chan struct{}
 	inflight sync.WaitGroup
@@ -205,7 +205,6 @@ func New(cfg Config, getenv func(string) string, opts Options) (*Worker, error) 
 	w.slots = make(chan struct{}, cfg.Concurrency)
 	w.held = make(chan struct{}, cfg.Concurrency+waitingJobs(cfg.Concurrency))
 	w.busy = make(chan struct{}, cfg.Concurrency+max(64, cfg.Concurrency/8))
-	w.kept = map[string]int{}
 	w.active = map[string]struct{}{}
 	return w, nil
 }
@@ -312,6 +311,7 @@ func (w *Worker) Run(ctx context.Context) error {
 
 	close(w.stopping)
 	stopMounted()
+	w.stopLines()
 	w.timers.stop()
 	done := make(chan struct{})
 	go func() { w.inflight.Wait(); close(done) }()
