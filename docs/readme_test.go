@@ -46,6 +46,19 @@ func TestReadmeTestSection(t *testing.T) {
 	if len(pkgs) < 8 {
 		t.Fatalf(".ci/run: found %d packages; the pattern need_apt+=(PACKAGE) is broken", len(pkgs))
 	}
+	installs := map[string]bool{}
+	for _, m := range pkgs {
+		installs[m[1]] = true
+	}
+	// What the tests cannot do without: -race needs the C headers, which
+	// gcc without recommends leaves out; the browser and promtool tests
+	// fail in CI without theirs; the TypeScript producer's test needs Node
+	// and a real nats-server.
+	for _, need := range []string{"redis-server", "redis-tools", "gcc", "libc6-dev", "chromium", "prometheus", "ca-certificates", "nodejs", "npm", "nats-server"} {
+		if !installs[need] {
+			t.Errorf(".ci/run does not install %s when it is missing", need)
+		}
+	}
 	for _, m := range pkgs {
 		if !named[m[1]] {
 			t.Errorf(".ci/run installs %s; README's Run the tests table does not name it (packages named: %v)", m[1], named)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -27,10 +29,17 @@ func TestDev(t *testing.T) {
 	for _, mode := range []string{"redis-server", "in-process"} {
 		t.Run(mode, func(t *testing.T) {
 			state := filepath.Join(t.TempDir(), "waq-dev.json")
+			// One run with the console on: the screen says where it is
+			// and how to sign in.
+			const adminToken = "dev-console-token-0123"
+			console := mode == "in-process"
 			var out, errb syncBuffer
 			env := &Env{Stdout: &out, Stderr: &errb, Stdin: strings.NewReader(""), Getenv: func(k string) string {
-				if k == "WAQ_DEV_STATE" {
+				switch {
+				case k == "WAQ_DEV_STATE":
 					return state
+				case k == "WAQ_ADMIN_TOKEN" && console:
+					return adminToken
 				}
 				return ""
 			}}
@@ -67,6 +76,19 @@ func TestDev(t *testing.T) {
 				}
 				return nil
 			})
+			// The console is served (its sign-in page, 401 until signed in)
+			// only with the token.
+			if m := readDevState(state); m != nil {
+				resp, err := http.Get("http://" + m["http_addr"] + "/admin/ui/")
+				if err != nil {
+					t.Fatal(err)
+				}
+				page, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if want := map[bool]int{true: 401, false: 404}[console]; resp.StatusCode != want || console && !strings.Contains(string(page), "Sign in") {
+					t.Errorf("console on %v: GET /admin/ui/ = %d, want %d: %.300s", console, resp.StatusCode, want, page)
+				}
+			}
 			// waq doctor beside it needs no flags and no variables: the
 			// simulator, its token, the number and its WABA come from the
 			// state file, as NATS and Redis do, and the embedded NATS
@@ -116,8 +138,9 @@ func TestDev(t *testing.T) {
 				"dlq replay --reason window --as-template hello_world --language en_US",
 				"/readyz",
 				"doctor --template hello_world --language en_US",
-				"Console       off: start with WAQ_ADMIN_TOKEN set",
-				"/admin/ui/ (sign in with the token)",
+				map[bool]string{false: "Console       off: start with WAQ_ADMIN_TOKEN set (16+ characters) to serve it at http://127.0.0.1:",
+					true: "Console       http://127.0.0.1:"}[console],
+				map[bool]string{false: "/admin/ui/ (sign in with the token)", true: "/admin/ui/ (sign in with $WAQ_ADMIN_TOKEN)"}[console],
 				"final: ",
 			} {
 				if !strings.Contains(stdout, want) {
