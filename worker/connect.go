@@ -73,6 +73,8 @@ func (w *Worker) connect(ctx context.Context) error {
 		return fmt.Errorf("WAQ_REDIS_URL: redis at %s does not answer: %w", conn.Redact(w.cfg.RedisURL), err)
 	}
 	w.metrics.Up.WithLabelValues("redis").Set(1)
+	// Up until sends say otherwise (graphwatch.go).
+	w.metrics.Up.WithLabelValues(graphAPI).Set(1)
 	// The hot path (each job's record, pace and outcome) goes through the
 	// autopipeliner: concurrent jobs share round trips.
 	w.fast = conn.AutoPipelined(rdb)

@@ -111,8 +111,12 @@ func (w *Worker) stopHTTP() {
 
 // Readiness is the body of /readyz.
 type Readiness struct {
-	Ready     bool             `json:"ready"`
+	Ready bool `json:"ready"`
+	// Status is "ready", "degraded" (ready, but what Degraded lists fails:
+	// the Graph API answers no send) or "unready".
+	Status    string           `json:"status"`
 	Down      []downDep        `json:"down"`
+	Degraded  []downDep        `json:"degraded"`
 	Paused    []throttle.State `json:"paused"`
 	Throttled []throttle.State `json:"throttled"`
 	// Numbers is the pace of each known number: its allowed rate, where
@@ -143,6 +147,21 @@ func (w *Worker) readiness() Readiness {
 		r.Numbers = []throttle.Pace{}
 	}
 	r.Ready = len(r.Down) == 0 && !gs.AllPaused && w.ready.Load()
+	// A failing Graph API leaves the worker ready: it still takes webhooks
+	// and retries its jobs, and every worker would be failing alike.
+	r.Degraded = []downDep{}
+	if g := w.graphWatch.snapshot(); g.Failing {
+		r.Degraded = append(r.Degraded, downDep{Name: graphAPI,
+			Error: fmt.Sprintf("%d sends in a row got no usable answer since %s, the last: %s", g.InRow, g.Since.UTC().Format(time.RFC3339), g.Last)})
+	}
+	switch {
+	case !r.Ready:
+		r.Status = "unready"
+	case len(r.Degraded) > 0:
+		r.Status = "degraded"
+	default:
+		r.Status = "ready"
+	}
 	return r
 }
 

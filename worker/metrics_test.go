@@ -145,6 +145,7 @@ func TestMetricsAfterRun(t *testing.T) {
 		{"waq_consumer_ack_pending", nil, 0},
 		{"waq_dependency_up", []string{"dependency", "nats"}, 1},
 		{"waq_dependency_up", []string{"dependency", "redis"}, 1},
+		{"waq_dependency_up", []string{"dependency", "graph_api"}, 1},
 		{"waq_sends_in_flight", nil, 0},
 	}
 	var fams map[string]*dto.MetricFamily
@@ -191,7 +192,7 @@ func TestMetricsAfterRun(t *testing.T) {
 		"phone_number_id": regexp.MustCompile(`^` + pn + `$`),
 		"code":            regexp.MustCompile(`^(\d{1,7}|http_\d{3}|transport)$`),
 		"reason":          regexp.MustCompile(`^(window|template|retries_exhausted|invalid|undeliverable|expired|account|unknown)$`),
-		"dependency":      regexp.MustCompile(`^(nats|redis)$`),
+		"dependency":      regexp.MustCompile(`^(nats|redis|graph_api)$`),
 		"scope":           regexp.MustCompile(`^[a-z_]+$`),
 		"status":          regexp.MustCompile(`^[a-z_]+$`),
 		"result":          regexp.MustCompile(`^[a-z_]+$`),

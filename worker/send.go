@@ -54,6 +54,7 @@ func (d *delivery) send(ctx context.Context, num numbers.Number) {
 	a := ledger.Attempt{At: at, TraceID: traceID(d.span), SpanID: d.span.SpanContext().SpanID().String(), Worker: w.id}
 
 	if err == nil {
+		w.graphAnswered(graph.Failure{}, nil)
 		hspan.SetAttributes(telemetry.AttrHTTPStatus.Int(res.HTTPStatus))
 		hspan.End()
 		w.metrics.AttemptSeconds.WithLabelValues("sent").Observe(took.Seconds())
@@ -68,6 +69,7 @@ func (d *delivery) send(ctx context.Context, num numbers.Number) {
 		d.logger().Warn("send interrupted by shutdown; the job will be redelivered", "error", err)
 		return
 	}
+	w.graphAnswered(f, err)
 	if f.HTTPStatus != 0 {
 		hspan.SetAttributes(telemetry.AttrHTTPStatus.Int(f.HTTPStatus))
 	}

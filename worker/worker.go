@@ -70,6 +70,8 @@ type Worker struct {
 	hasher   *telemetry.RecipientHasher
 
 	health health
+	// graphWatch tells whether the Graph API answers (/readyz "degraded").
+	graphWatch graphWatch
 	// slots bounds sends in flight (WAQ_CONCURRENCY); held bounds the jobs
 	// this process holds at all, sending or waiting for a paced slot. A full
 	// held stops the pulls: that is the back-pressure that keeps a backlog
