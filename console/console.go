@@ -85,7 +85,8 @@ type Options struct {
 	Logger *slog.Logger
 	// Limiter limits wrong sign-ins per client address (429 past it);
 	// share one with the admin API so that both draw on one budget.
-	// Defaults to a limiter of the console's own with authlimit's defaults.
+	// Defaults to a limiter of the console's own with authlimit's defaults
+	// on the console's clock (Now).
 	Limiter *authlimit.Limiter
 }
 
@@ -124,7 +125,7 @@ func New(opts Options) *Console {
 		opts.Logger = slog.Default()
 	}
 	if opts.Limiter == nil {
-		opts.Limiter = authlimit.New(authlimit.Options{})
+		opts.Limiter = authlimit.New(authlimit.Options{Now: opts.Now})
 	}
 	if opts.KeyPrefix == "" {
 		opts.KeyPrefix = "waq"
