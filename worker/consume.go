@@ -23,6 +23,7 @@ const maxPool = 256
 func (w *Worker) startPool(work context.Context) (jobs chan<- jetstream.Msg, done <-chan struct{}) {
 	w.poolOnce.Do(func() {
 		w.pool = make(chan jetstream.Msg)
+		w.later = make(chan func())
 		w.poolDone = make(chan struct{})
 		for range min(cap(w.busy), maxPool) {
 			go func() {
@@ -30,14 +31,27 @@ func (w *Worker) startPool(work context.Context) (jobs chan<- jetstream.Msg, don
 					select {
 					case msg := <-w.pool:
 						w.handle(work, msg)
+					case fn := <-w.later:
+						fn()
 					case <-w.poolDone:
 						return
 					}
 				}
 			}()
 		}
+		w.timers.setRun(w.runPooled)
 	})
 	return w.pool, w.poolDone
+}
+
+// runPooled runs fn on a pooled goroutine, or on a goroutine of its own
+// when every pooled one is busy (or the pool has ended).
+func (w *Worker) runPooled(fn func()) {
+	select {
+	case w.later <- fn:
+	default:
+		go fn()
+	}
 }
 
 // consume pulls jobs and hands each to a goroutine until ctx ends. The

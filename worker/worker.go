@@ -82,10 +82,11 @@ type Worker struct {
 	// waiting on a timer): a job that waits for a send slot waits in its
 	// goroutine, and each goroutine's stack costs memory.
 	busy chan struct{}
-	// pool hands jobs to the goroutines that run them (see startPool);
-	// poolDone ends them.
+	// pool hands jobs to the goroutines that run them (see startPool),
+	// later the jobs whose paced slot has come; poolDone ends them.
 	poolOnce sync.Once
 	pool     chan jetstream.Msg
+	later    chan func()
 	poolDone chan struct{}
 	// startInfo is added to the "worker started" line.
 	startInfo []any
