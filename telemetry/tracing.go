@@ -49,7 +49,8 @@ func (t *Tracing) Shutdown(ctx context.Context) error {
 //     OTEL_EXPORTER_OTLP_[TRACES_]TIMEOUT (milliseconds);
 //     OTEL_EXPORTER_OTLP_[TRACES_]INSECURE for an endpoint without a scheme.
 //   - OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG (default
-//     parentbased_always_on).
+//     parentbased_always_on) decide for successful spans: a failed attempt
+//     is exported whatever they say (see keepfailures.go).
 //   - OTEL_SERVICE_NAME (default service) and OTEL_RESOURCE_ATTRIBUTES.
 //
 // TLS certificates and compression are left to the exporter, which reads
@@ -166,7 +167,8 @@ func SetupTracing(ctx context.Context, service string, getenv func(string) strin
 		_ = exporter.Shutdown(ctx)
 		return nil, err
 	}
-	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exporter), sdktrace.WithResource(res), sdktrace.WithSampler(sampler))
+	// Failed attempts are exported whatever the sampler says (keepfailures.go).
+	tp := sdktrace.NewTracerProvider(append(KeepFailures(sdktrace.NewBatchSpanProcessor(exporter), sampler), sdktrace.WithResource(res))...)
 	return &Tracing{Provider: tp, Exporting: true, shutdown: tp.Shutdown}, nil
 }
 

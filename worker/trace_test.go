@@ -321,3 +321,61 @@ func TestTraceParkedTemplate(t *testing.T) {
 		}
 	}
 }
+
+// TestTraceFailuresKeptAtRatioZero: with the production providers' wrapping
+// (telemetry.KeepFailures) and a sampler that keeps nothing, producer
+// included, the failed attempts and their Graph API calls are exported,
+// the successful attempt is not.
+func TestTraceFailuresKeptAtRatioZero(t *testing.T) {
+	e := setup(t)
+	exported := tracetest.NewSpanRecorder()
+	all := tracetest.NewSpanRecorder() // every recorded span, exported or not
+	opts := append(telemetry.KeepFailures(exported, sdktrace.ParentBased(sdktrace.TraceIDRatioBased(0))), sdktrace.WithSpanProcessor(all))
+	tp := sdktrace.NewTracerProvider(opts...)
+	t.Cleanup(func() { _ = tp.Shutdown(context.Background()) })
+	tr := &traced{rec: exported, tp: tp, producer: queue.NewProducer(e.js, queue.ProducerOptions{TracerProvider: tp})}
+	if _, err := e.fake.AddRules(fakegraph.Rule{Match: fakegraph.Match{JobID: "flaky0"}, Times: 2, Respond: fakegraph.Response{Error: fakegraph.Code(131000)}}); err != nil {
+		t.Fatal(err)
+	}
+	e.startWith(t, e.config(), nil, worker.Options{TracerProvider: tp})
+	tr.publish(t, textJob("flaky0", "15551234567"))
+	e.waitSent(t, 20*time.Second, "flaky0")
+	// The successful attempt's span has ended (it ends after the ack).
+	testenv.Eventually(t, 20*time.Second, func() error {
+		for _, s := range all.Ended() {
+			if attrs(s)["waq.policy.action"].AsString() == "sent" && attrs(s)["messaging.message.id"].AsString() == "flaky0" {
+				return nil
+			}
+		}
+		return fmt.Errorf("the successful attempt's span has not ended")
+	})
+	var actions []string
+	clients, failedClients := 0, 0
+	// What goes on (the traceparent of the Graph API call) keeps the
+	// sampler's decision: unsampled.
+	for _, s := range all.Ended() {
+		if s.SpanContext().IsSampled() {
+			t.Errorf("span %s is sampled at ratio 0", s.Name())
+		}
+	}
+	for _, s := range exported.Ended() {
+		switch s.SpanKind() {
+		case trace.SpanKindConsumer:
+			actions = append(actions, attrs(s)["waq.policy.action"].AsString())
+			if attrs(s)["whatsapp.fbtrace_id"].AsString() == "" {
+				t.Errorf("failed attempt without fbtrace_id: %v", attrs(s))
+			}
+		case trace.SpanKindClient:
+			clients++
+			if s.Status().Code == codes.Error {
+				failedClients++
+			}
+		case trace.SpanKindProducer:
+			t.Errorf("the unsampled producer span was exported")
+		}
+	}
+	sort.Strings(actions)
+	if len(actions) != 2 || actions[0] != "retry" || actions[1] != "retry" || clients != 2 || failedClients != 2 {
+		t.Errorf("exported attempts %v, %d client spans (%d failed); want the two retries and their failed calls", actions, clients, failedClients)
+	}
+}
