@@ -156,3 +156,20 @@ func (g *Gate) noteLevel(num numbers.Number, name string) {
 		}
 	}
 }
+
+// Maintenance is told of a 131057 for num: the number is in maintenance,
+// which Meta documents for a throughput upgrade ("can take up to 1 minute;
+// during this time the number will not be usable"). Its level is read again
+// Config.LevelAfterMaintenance later rather than at the regular read, so
+// that an upgraded number is paced at 1,000 msg/s as soon as it sends again.
+func (g *Gate) Maintenance(num numbers.Number) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	l := g.levels[num.PhoneNumberID]
+	// The level loop reads a number once tried is LevelEvery old.
+	soon := g.now().Add(g.cfg.LevelAfterMaintenance - g.cfg.LevelEvery)
+	if l.tried.After(soon) {
+		l.tried = soon
+		g.levels[num.PhoneNumberID] = l
+	}
+}

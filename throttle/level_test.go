@@ -146,3 +146,47 @@ func TestThroughputLevelBadAnswers(t *testing.T) {
 		}
 	}
 }
+
+// TestLevelReadAfterMaintenance: a 131057 (the number in maintenance, as
+// while Meta upgrades its throughput) has the level read again
+// LevelAfterMaintenance later, long before the regular read.
+func TestLevelReadAfterMaintenance(t *testing.T) {
+	fake := fakegraph.New(fakegraph.Config{Tokens: []string{"token-a"}})
+	srv := httptest.NewServer(fake)
+	t.Cleanup(func() { srv.Close(); fake.Close() })
+	reg, err := numbers.Parse("numbers.yaml", []byte(levelNumbers), func(string) string { return "token-a" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	gc, err := graph.New(graph.Options{BaseURL: srv.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := testenv.StartRedis(t)
+	g := throttle.New(r.Client(t), reg, gc, nil, slog.New(slog.NewTextHandler(io.Discard, nil)),
+		throttle.Config{LevelEvery: time.Hour, LevelAfterMaintenance: 300 * time.Millisecond})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); g.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	paceOf(t, g, "4001", func(p throttle.Pace) bool { return p.Level == "STANDARD" })
+	if err := fake.SetThroughput("4001", fakegraph.ThroughputUpdate{Level: "HIGH"}); err != nil {
+		t.Fatal(err)
+	}
+	// Without a 131057 the next read is an hour away.
+	tm := time.NewTimer(time.Second)
+	<-tm.C
+	if p := paceOf(t, g, "4001", func(throttle.Pace) bool { return true }); p.Level != "STANDARD" {
+		t.Fatalf("the level was read again before the regular read: %+v", p)
+	}
+	num, err := reg.Lookup("4001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g.Maintenance(num)
+	p := paceOf(t, g, "4001", func(p throttle.Pace) bool { return p.Level == "HIGH" })
+	if p.MPS != throttle.HighMPS {
+		t.Errorf("after the maintenance: %+v", p)
+	}
+}

@@ -79,6 +79,10 @@ type Config struct {
 	// LevelEvery is how often each number's throughput level is read again
 	// from the Graph API (see level.go). Defaults to 5m.
 	LevelEvery time.Duration
+	// LevelAfterMaintenance is how long after a 131057 (the number in
+	// maintenance, as while Meta upgrades its throughput) its level is
+	// read again, when the regular read is later. Defaults to 1m.
+	LevelAfterMaintenance time.Duration
 	// Now is the clock of holds and pauses. Defaults to time.Now. Pacing
 	// uses Redis's clock, shared by all workers.
 	Now func() time.Time
@@ -123,6 +127,9 @@ func New(rdb redis.Cmdable, reg *numbers.Registry, gc *graph.Client, m *telemetr
 	}
 	if cfg.LevelEvery <= 0 {
 		cfg.LevelEvery = 5 * time.Minute
+	}
+	if cfg.LevelAfterMaintenance <= 0 {
+		cfg.LevelAfterMaintenance = time.Minute
 	}
 	g := &Gate{cfg: cfg, rdb: rdb, numbers: reg, graph: gc, metrics: m, log: log, now: cfg.Now,
 		holds: map[string]hold{}, rates: map[string]rateState{}, seen: map[string]numbers.Number{}, levels: map[string]level{}, leases: leases{m: map[string]*lease{}}}

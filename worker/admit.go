@@ -132,6 +132,7 @@ func newGate(w *Worker) *throttle.Gate {
 		Prefix:         w.cfg.KeyPrefix,
 		PauseParkAfter: w.cfg.PauseParkAfter,
 		ProbeFirst:     w.cfg.PauseProbe,
+		LevelEvery:     w.cfg.LevelEvery,
 		Now:            w.now,
 	})
 }

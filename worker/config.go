@@ -93,6 +93,10 @@ type Config struct {
 	// PauseProbe is the first wait before a paused number is probed; it
 	// doubles up to 5m while the probe fails. Defaults to 15s.
 	PauseProbe time.Duration
+	// LevelEvery is how often each number's throughput level is read again
+	// from the Graph API (a number Meta upgrades is paced at its new rate
+	// from the next read). Defaults to 5m.
+	LevelEvery time.Duration
 	// EventsStream is the stream of status webhook events. Defaults to
 	// "WAQ_EVENTS".
 	EventsStream string
@@ -157,6 +161,7 @@ func (c *Config) settings() []setting {
 		{env: "WAQ_KEY_PREFIX", flag: "key-prefix", usage: "prefix of Redis keys", str: &c.KeyPrefix},
 		{env: "WAQ_PAUSE_PARK_AFTER", flag: "pause-park-after", usage: "how long jobs wait for a paused number before they are parked as account", dur: &c.PauseParkAfter},
 		{env: "WAQ_PAUSE_PROBE_INTERVAL", flag: "pause-probe-interval", usage: "first wait before a paused number is probed", dur: &c.PauseProbe},
+		{env: "WAQ_THROUGHPUT_LEVEL_INTERVAL", flag: "throughput-level-interval", usage: "how often each number's throughput level is read again from the Graph API", dur: &c.LevelEvery},
 		{env: "WAQ_EVENTS_STREAM", flag: "events-stream", usage: "JetStream stream of status webhook events", str: &c.EventsStream},
 		{env: "WAQ_RESEND_WINDOW", flag: "resend-window", usage: "how long a sent job is kept to be parked or sent again on a webhook failure", dur: &c.ResendWindow},
 		{env: "WAQ_BODIES_STREAM", flag: "bodies-stream", usage: "JetStream stream of sent jobs' bodies, kept for the resend window", str: &c.BodiesStream},
@@ -388,6 +393,9 @@ func (c *Config) ApplyDefaults() {
 	if c.PauseProbe == 0 {
 		c.PauseProbe = 15 * time.Second
 	}
+	if c.LevelEvery == 0 {
+		c.LevelEvery = 5 * time.Minute
+	}
 }
 
 // Validate checks every setting and returns the first problem as a
@@ -474,6 +482,7 @@ func (c *Config) Validate() error {
 		{"WAQ_ACK_WAIT", c.AckWait, time.Second},
 		{"WAQ_PAUSE_PARK_AFTER", c.PauseParkAfter, time.Second},
 		{"WAQ_PAUSE_PROBE_INTERVAL", c.PauseProbe, 100 * time.Millisecond},
+		{"WAQ_THROUGHPUT_LEVEL_INTERVAL", c.LevelEvery, 10 * time.Second},
 	} {
 		if d.v < d.min {
 			return &ConfigError{Setting: d.env, Problem: fmt.Sprintf("%s is too short (at least %s)", d.v, d.min)}

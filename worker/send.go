@@ -111,6 +111,10 @@ func (d *delivery) failed(ctx context.Context, num numbers.Number, err error, f 
 	a.FBTraceID = f.FBTraceID
 	a.Subcode = f.Subcode
 	if f.HasCode {
+		if f.Code == 131057 {
+			// Maintenance, as while Meta upgrades the number's throughput.
+			w.gate.Maintenance(num)
+		}
 		c := f.Code
 		a.Code = &c
 		d.attr(telemetry.AttrErrorCode.Int(f.Code))
