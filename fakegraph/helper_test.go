@@ -6,11 +6,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/waqhq/waq/graph"
+	"github.com/waqhq/waq/internal/testenv"
 	"go.uber.org/goleak"
 )
 
@@ -23,26 +23,9 @@ const (
 	testTo    = "15551234567"
 )
 
-// fakeClock is the injectable clock of the tests.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *fakeClock {
-	return &fakeClock{t: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
+// newClock is the injectable clock of the tests, at a fixed start.
+func newClock() *testenv.Clock {
+	return testenv.NewClock(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC))
 }
 
 // env is what a test needs: the simulator, its listener, a Graph API client
@@ -52,7 +35,7 @@ type env struct {
 	ts    *httptest.Server
 	graph *graph.Client
 	ctl   *Control
-	clock *fakeClock
+	clock *testenv.Clock
 }
 
 // setup starts a simulator on a loopback port, closed with the test.

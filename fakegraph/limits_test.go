@@ -33,7 +33,7 @@ func TestThroughputLimit(t *testing.T) {
 	_, err = e.sendFrom(t, "200", "b3", text("15559999999"))
 	apiError(t, err, 130429)
 	// A quarter of a second refills 20 sends at 80 mps.
-	e.clock.Advance(250 * time.Millisecond)
+	e.clock.Add(250 * time.Millisecond)
 	for i := range 20 {
 		if _, err := e.send(t, "after"+strconv.Itoa(i), text("1555100"+strconv.Itoa(1000+i))); err != nil {
 			t.Fatalf("after the refill, send %d: %v", i, err)
@@ -60,10 +60,10 @@ func TestPairLimit(t *testing.T) {
 	if _, err := e.send(t, "other", text("15550001111")); err != nil {
 		t.Fatal(err)
 	}
-	e.clock.Advance(5 * time.Second)
+	e.clock.Add(5 * time.Second)
 	_, err = e.send(t, "5", text(testTo))
 	apiError(t, err, 131056)
-	e.clock.Advance(time.Second)
+	e.clock.Add(time.Second)
 	if _, err := e.send(t, "6", text(testTo)); err != nil {
 		t.Fatalf("after 6s: %v", err)
 	}
@@ -86,7 +86,7 @@ func TestAppAndWABALimits(t *testing.T) {
 		}
 	}
 	// The WABA's budget of 3 is spent: 80007 with the time to regain access.
-	e.clock.Advance(150 * time.Second)
+	e.clock.Add(150 * time.Second)
 	_, err := e.send(t, "w", text(testTo))
 	ae := apiError(t, err, 80007)
 	if ae.HTTPStatus != 429 || ae.Usage == nil {
@@ -96,7 +96,7 @@ func TestAppAndWABALimits(t *testing.T) {
 		t.Errorf("regain access in %v, want 8m (7m30s rounded up)", got)
 	}
 	// The app's budget of 5 ends with the next call: code 4.
-	e.clock.Advance(10 * time.Minute)
+	e.clock.Add(10 * time.Minute)
 	if _, err := e.send(t, "a5", text(testTo)); err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +105,7 @@ func TestAppAndWABALimits(t *testing.T) {
 	if ae.Message != "(#4) Application request limit reached" || ae.Usage == nil || ae.Usage.App == nil || ae.Usage.App.CallCount != 100 {
 		t.Errorf("got %+v usage %+v", ae, ae.Usage)
 	}
-	e.clock.Advance(time.Hour)
+	e.clock.Add(time.Hour)
 	if _, err := e.send(t, "a7", text(testTo)); err != nil {
 		t.Fatalf("after an hour: %v", err)
 	}
@@ -123,7 +123,7 @@ func TestBlocksAndLocks(t *testing.T) {
 	if ae.Usage.RegainAccessIn() != 2*time.Minute {
 		t.Errorf("regain %v", ae.Usage.RegainAccessIn())
 	}
-	e.clock.Advance(90 * time.Second)
+	e.clock.Add(90 * time.Second)
 	if _, err := e.send(t, "w2", text(testTo)); err != nil {
 		t.Fatalf("after the block: %v", err)
 	}
@@ -206,11 +206,11 @@ func TestCustomerServiceWindow(t *testing.T) {
 	_, err = e.sendFrom(t, "444", "other-number", text(testTo))
 	apiError(t, err, 131047)
 	// It closes after 24 hours.
-	e.clock.Advance(24*time.Hour - time.Second)
+	e.clock.Add(24*time.Hour - time.Second)
 	if _, err := e.send(t, "late", text(testTo)); err != nil {
 		t.Fatal(err)
 	}
-	e.clock.Advance(time.Second)
+	e.clock.Add(time.Second)
 	_, err = e.send(t, "too-late", text(testTo))
 	apiError(t, err, 131047)
 }

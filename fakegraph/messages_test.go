@@ -407,7 +407,7 @@ func TestTokens(t *testing.T) {
 	if err := send("expiring"); err != nil {
 		t.Fatalf("before expiry: %v", err)
 	}
-	clock.Advance(time.Hour)
+	clock.Add(time.Hour)
 	ae = apiError(t, send("expiring"), 190)
 	if ae.HTTPStatus != 401 || ae.Subcode != 463 || !strings.HasPrefix(ae.Message, "Error validating access token: Session has expired on") {
 		t.Errorf("expired: %+v", ae)

@@ -61,7 +61,7 @@ func TestDebugToken(t *testing.T) {
 	if d := get("forged").Data; d.IsValid || d.Error == nil || d.Error.Code != 190 {
 		t.Errorf("forged token: %+v", d)
 	}
-	clock.Advance(time.Hour)
+	clock.Add(time.Hour)
 	if d := get("user").Data; d.IsValid || d.Error == nil || d.Error.Subcode != 463 {
 		t.Errorf("expired token: %+v", d)
 	}

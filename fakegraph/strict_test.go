@@ -53,18 +53,18 @@ func TestStrictThroughputNoBurst(t *testing.T) {
 		t.Fatalf("number 200: %v", err)
 	}
 	// Still inside the second: refused however close to its end.
-	e.clock.Advance(999 * time.Millisecond)
+	e.clock.Add(999 * time.Millisecond)
 	if got := e.sendN(t, "c", 1); got != 0 {
 		t.Fatal("accepted 999ms after a full second's worth")
 	}
 	// A whole second after the first five, their window is over: mps
 	// again, not one more (no burst saved up).
-	e.clock.Advance(time.Millisecond)
+	e.clock.Add(time.Millisecond)
 	if got := e.sendN(t, "d", 7); got != 5 {
 		t.Fatalf("%d of 7 accepted one second later, want 5", got)
 	}
 	// A long pause saves nothing up either.
-	e.clock.Advance(time.Hour)
+	e.clock.Add(time.Hour)
 	if got := e.sendN(t, "e", 8); got != 5 {
 		t.Fatalf("%d of 8 accepted after an hour idle, want 5", got)
 	}
@@ -76,19 +76,19 @@ func TestStrictThroughputWindowSlides(t *testing.T) {
 	if got := e.sendN(t, "a", 3); got != 3 { // at 0
 		t.Fatalf("at 0: %d of 3", got)
 	}
-	e.clock.Advance(500 * time.Millisecond)
+	e.clock.Add(500 * time.Millisecond)
 	if got := e.sendN(t, "b", 3); got != 2 { // at 0.5s: 2 more fit
 		t.Fatalf("at 0.5s: %d of 3, want 2", got)
 	}
-	e.clock.Advance(499 * time.Millisecond)
+	e.clock.Add(499 * time.Millisecond)
 	if got := e.sendN(t, "c", 1); got != 0 { // at 0.999s: 5 in (0, 0.999]
 		t.Fatal("at 0.999s: accepted a sixth send in one second")
 	}
-	e.clock.Advance(time.Millisecond)
+	e.clock.Add(time.Millisecond)
 	if got := e.sendN(t, "d", 4); got != 3 { // at 1s: the three of 0 left
 		t.Fatalf("at 1s: %d of 4, want 3", got)
 	}
-	e.clock.Advance(500 * time.Millisecond)
+	e.clock.Add(500 * time.Millisecond)
 	if got := e.sendN(t, "e", 4); got != 2 { // at 1.5s: the two of 0.5s left
 		t.Fatalf("at 1.5s: %d of 4, want 2", got)
 	}

@@ -69,7 +69,7 @@ func TestThroughputLevelUpgrade(t *testing.T) {
 	if err := e.ctl.SetThroughput(ctx, testPhone, ThroughputUpdate{Level: "STANDARD", MPS: 5}); err != nil {
 		t.Fatal(err)
 	}
-	e.clock.Advance(1e9)
+	e.clock.Add(1e9)
 	if got := e.sendN(t, "c", 6); got != 5 {
 		t.Fatalf("%d of 6 accepted at 5 mps", got)
 	}

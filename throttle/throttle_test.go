@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -30,24 +29,6 @@ func TestMain(m *testing.M) {
 	)
 }
 
-// clock is a settable clock for holds and pauses.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
-
 const numbersFile = `
 phone_numbers:
   - phone_number_id: "1001"
@@ -67,7 +48,7 @@ phone_numbers:
 type fixture struct {
 	gate  *throttle.Gate
 	reg   *numbers.Registry
-	clock *clock
+	clock *testenv.Clock
 	fake  *fakegraph.Server
 	gc    *graph.Client
 	redis *testenv.Redis
@@ -75,7 +56,7 @@ type fixture struct {
 
 func setup(t *testing.T) *fixture {
 	t.Helper()
-	f := &fixture{redis: testenv.StartRedis(t), clock: &clock{t: time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)}}
+	f := &fixture{redis: testenv.StartRedis(t), clock: testenv.NewClock(time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC))}
 	env := map[string]string{"TOKEN_A": "token-a", "TOKEN_B": "token-b"}
 	reg, err := numbers.Parse("numbers.yaml", []byte(numbersFile), func(k string) string { return env[k] })
 	if err != nil {
