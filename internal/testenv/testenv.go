@@ -101,6 +101,15 @@ func (n *NATS) Shutdown() {
 	}
 }
 
+// Start starts a server that Shutdown stopped again, on the same port and
+// store (a restart with time in between, for what happens meanwhile).
+func (n *NATS) Start(t testing.TB) {
+	t.Helper()
+	if n.Server == nil {
+		n.start(t)
+	}
+}
+
 // Restart stops the server and starts it again on the same port and store.
 func (n *NATS) Restart(t testing.TB) {
 	t.Helper()
