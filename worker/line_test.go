@@ -12,6 +12,7 @@ import (
 
 	"github.com/waqhq/waq/fakegraph"
 	"github.com/waqhq/waq/internal/testenv"
+	"github.com/waqhq/waq/worker"
 )
 
 // lineEnv is a worker's environment with one number at mps 40 whose
@@ -19,7 +20,7 @@ import (
 // published before the worker starts: more than the two seconds' worth the
 // number's schedule may hold reserved, so most of them wait in the number's
 // line.
-func lineEnv(t *testing.T, jobs int) (*env, []string) {
+func lineEnv(t *testing.T, jobs int) (*env, []string, worker.Config) {
 	t.Helper()
 	e := setup(t)
 	sc := e.fake.Scenario()
@@ -32,7 +33,10 @@ func lineEnv(t *testing.T, jobs int) (*env, []string) {
 		ids = append(ids, fmt.Sprintf("line-%03d", i))
 		e.publish(t, textJob(ids[i], fmt.Sprintf("1555200%04d", i)))
 	}
-	return e, ids
+	cfg := e.config()
+	cfg.PhoneNumbersFile = e.lineConfig(t)
+	cfg.AckWait = 30 * time.Second
+	return e, ids, cfg
 }
 
 func (e *env) lineConfig(t *testing.T) (cfgFile string) {
@@ -64,10 +68,7 @@ func TestLineHoldsBacklog(t *testing.T) {
 	// Eight seconds at 40 msg/s: two reserved, six in line (more than the
 	// four seconds' worth a number's waiting jobs were bounded by).
 	const jobs = 300
-	e, ids := lineEnv(t, jobs)
-	cfg := e.config()
-	cfg.PhoneNumbersFile = e.lineConfig(t)
-	cfg.AckWait = 30 * time.Second
+	e, ids, cfg := lineEnv(t, jobs)
 	before := redisCalls(t, e, "time")
 	r := e.start(t, cfg)
 	e.waitSent(t, 30*time.Second, ids...)
@@ -96,10 +97,7 @@ func TestLineHoldsBacklog(t *testing.T) {
 // wait for the line to drain), and another worker sends each of them once.
 func TestLineHandedBackOnStop(t *testing.T) {
 	const jobs = 200
-	e, ids := lineEnv(t, jobs)
-	cfg := e.config()
-	cfg.PhoneNumbersFile = e.lineConfig(t)
-	cfg.AckWait = 30 * time.Second
+	e, ids, cfg := lineEnv(t, jobs)
 	r := e.start(t, cfg)
 	testenv.Eventually(t, 10*time.Second, func() error {
 		if n := e.fake.Stats(false).AcceptedJobs; n < 10 {
