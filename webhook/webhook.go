@@ -258,7 +258,17 @@ func (h *Handler) receive(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusOK)
 		return
 	}
-	h.count("other", others)
+	accounts, bad, _ := ParseAccount(body) // the body decoded above: no error
+	h.count("other", others-len(accounts)-bad)
+	h.count("invalid", bad)
+	if err := h.storeAccount(r.Context(), accounts); err != nil {
+		if h.Log != nil {
+			h.Log.Error("account events not stored; answering 503 so that Meta redelivers", "error", err, "events", len(accounts))
+		}
+		http.Error(w, "events not stored", http.StatusServiceUnavailable)
+		return
+	}
+	h.count("account", len(accounts))
 	if err := h.store(r.Context(), statuses); err != nil {
 		if h.Log != nil {
 			h.Log.Error("webhook events not stored; answering 503 so that Meta redelivers", "error", err, "statuses", len(statuses))
@@ -276,24 +286,56 @@ func (h *Handler) store(ctx context.Context, statuses []Status) error {
 	if len(statuses) == 0 {
 		return nil
 	}
-	prefix := h.SubjectPrefix
-	if prefix == "" {
-		prefix = DefaultSubjectPrefix
-	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	futures := make([]jetstream.PubAckFuture, 0, len(statuses))
+	msgs := make([]*nats.Msg, 0, len(statuses))
 	for _, st := range statuses {
 		data, err := json.Marshal(st)
 		if err != nil {
 			return err
 		}
-		msg := nats.NewMsg(prefix + "." + st.PhoneNumberID)
+		msg := nats.NewMsg(h.prefix() + "." + st.PhoneNumberID)
 		msg.Data = data
 		msg.Header.Set(nats.MsgIdHdr, st.DedupID())
+		msgs = append(msgs, msg)
+	}
+	return h.publish(ctx, msgs)
+}
+
+func (h *Handler) prefix() string {
+	if h.SubjectPrefix == "" {
+		return DefaultSubjectPrefix
+	}
+	return h.SubjectPrefix
+}
+
+// storeAccount publishes one event per account change, on
+// {prefix}.account.{waba_id}, and waits for JetStream to have stored them.
+func (h *Handler) storeAccount(ctx context.Context, events []AccountEvent) error {
+	msgs := make([]*nats.Msg, 0, len(events))
+	for _, e := range events {
+		data, err := json.Marshal(e)
+		if err != nil {
+			return err
+		}
+		msg := nats.NewMsg(h.prefix() + "." + AccountSubjectToken + "." + e.WABAID)
+		msg.Data = data
+		msg.Header.Set(nats.MsgIdHdr, e.DedupID())
+		msgs = append(msgs, msg)
+	}
+	return h.publish(ctx, msgs)
+}
+
+// publish stores msgs and waits for JetStream to have every one of them.
+func (h *Handler) publish(ctx context.Context, msgs []*nats.Msg) error {
+	if len(msgs) == 0 {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	futures := make([]jetstream.PubAckFuture, 0, len(msgs))
+	for _, msg := range msgs {
 		f, err := h.JS.PublishMsgAsync(msg)
 		if err != nil {
-			return fmt.Errorf("publish status: %w", err)
+			return fmt.Errorf("publish event: %w", err)
 		}
 		futures = append(futures, f)
 	}
@@ -301,9 +343,9 @@ func (h *Handler) store(ctx context.Context, statuses []Status) error {
 		select {
 		case <-f.Ok():
 		case err := <-f.Err():
-			return fmt.Errorf("store status: %w", err)
+			return fmt.Errorf("store event: %w", err)
 		case <-ctx.Done():
-			return fmt.Errorf("store status: %w", ctx.Err())
+			return fmt.Errorf("store event: %w", ctx.Err())
 		}
 	}
 	return nil
