@@ -100,6 +100,22 @@ func (c *Control) SetThroughput(ctx context.Context, phoneNumberID string, u Thr
 	return c.do(ctx, http.MethodPost, "/_fake/numbers/"+url.PathEscape(phoneNumberID)+"/throughput", u, nil)
 }
 
+// UpdateTemplate changes a template's status or quality and sends the
+// account webhook Meta would (see Server.UpdateTemplate).
+func (c *Control) UpdateTemplate(ctx context.Context, name, lang string, u TemplateUpdate) error {
+	return c.do(ctx, http.MethodPost, "/_fake/templates/"+url.PathEscape(name)+"/"+url.PathEscape(lang), u, nil)
+}
+
+// UpdateNumber sends a phone_number_quality_update (see Server.UpdateNumber).
+func (c *Control) UpdateNumber(ctx context.Context, phoneNumberID string, u NumberUpdate) error {
+	return c.do(ctx, http.MethodPost, "/_fake/numbers/"+url.PathEscape(phoneNumberID)+"/quality", u, nil)
+}
+
+// UpdateAccount sends an account_update (see Server.UpdateAccount).
+func (c *Control) UpdateAccount(ctx context.Context, waba string, u AccountUpdate) error {
+	return c.do(ctx, http.MethodPost, "/_fake/accounts/"+url.PathEscape(waba)+"/update", u, nil)
+}
+
 // Lock makes every send of a phone number or WABA fail with 131031.
 func (c *Control) Lock(ctx context.Context, id string) error {
 	return c.do(ctx, http.MethodPost, "/_fake/accounts/"+url.PathEscape(id)+"/lock", nil, nil)

@@ -92,6 +92,27 @@ func (s *Server) control(w http.ResponseWriter, r *http.Request) {
 			err = s.SetThroughput(parts[1], u)
 		}
 		controlResult(w, err)
+	case len(parts) == 3 && parts[0] == "templates" && m == http.MethodPost:
+		var u TemplateUpdate
+		err := decodeControl(r, &u)
+		if err == nil {
+			err = s.UpdateTemplate(parts[1], parts[2], u)
+		}
+		controlResult(w, err)
+	case len(parts) == 3 && parts[0] == "numbers" && parts[2] == "quality" && m == http.MethodPost:
+		var u NumberUpdate
+		err := decodeControl(r, &u)
+		if err == nil {
+			err = s.UpdateNumber(parts[1], u)
+		}
+		controlResult(w, err)
+	case len(parts) == 3 && parts[0] == "accounts" && parts[2] == "update" && m == http.MethodPost:
+		var u AccountUpdate
+		err := decodeControl(r, &u)
+		if err == nil {
+			err = s.UpdateAccount(parts[1], u)
+		}
+		controlResult(w, err)
 	case path == "webhooks" && m == http.MethodGet:
 		st := s.hooks.stats()
 		st.Recent = s.hooks.recentDeliveries()

@@ -54,6 +54,7 @@ type templateInfo struct {
 	Template
 	language string
 	id       string
+	quality  string // set over the control API; "" before
 }
 
 // tokenInfo is what the simulator knows of one token.
@@ -85,6 +86,10 @@ type overrides struct {
 	// throughput is by phone number id; replaced, never changed in place,
 	// since snapshots share it.
 	throughput map[string]ThroughputUpdate
+	// Account webhooks' changes (account.go), replaced like throughput:
+	// template status and quality by name:language, a number's quality
+	// rating by phone number id.
+	templateStatus, templateQuality, numberQuality map[string]string
 }
 
 func newOverrides() overrides {
@@ -172,6 +177,9 @@ func buildSnapshot(sc *Scenario, rules []*liveRule, cfgTokens []string, ov *over
 				pi.AllowedRecipients[i] = recipientKey(a)
 			}
 		}
+		if q, ok := ov.numberQuality[p.PhoneNumberID]; ok {
+			pi.QualityRating = q
+		}
 		pi.displayDigits = digitsOnly(pi.DisplayPhoneNumber)
 		sn.phones[p.PhoneNumberID] = pi
 		if p.Locked {
@@ -191,6 +199,10 @@ func buildSnapshot(sc *Scenario, rules []*liveRule, cfgTokens []string, ov *over
 			if ti.Category == "" {
 				ti.Category = "UTILITY"
 			}
+			if st, ok := ov.templateStatus[t.Name+":"+l]; ok {
+				ti.Status = st
+			}
+			ti.quality = ov.templateQuality[t.Name+":"+l]
 			sn.templates[t.Name] = append(sn.templates[t.Name], ti)
 			sn.templateList = append(sn.templateList, ti)
 		}

@@ -74,6 +74,7 @@ type receiver struct {
 	ts       *httptest.Server
 	mu       sync.Mutex
 	hooks    []receivedHook
+	raw      [][]byte // the bodies of hooks
 	attempts int
 	failN    int // answer 500 to the first failN deliveries
 	badSig   int
@@ -109,6 +110,7 @@ func newReceiver(t *testing.T, failN int) *receiver {
 			return
 		}
 		rc.hooks = append(rc.hooks, h)
+		rc.raw = append(rc.raw, body)
 		w.WriteHeader(http.StatusOK)
 	}))
 	t.Cleanup(rc.ts.Close)
