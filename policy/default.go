@@ -66,12 +66,18 @@ func defaultRules() []*Rule {
 			132005, // Template hydrated text too long: the text with its parameters filled in is too long.
 			132007, // Template format character policy violated.
 			132012, // Template parameter format mismatch.
-			132015, // Template is paused for low quality.
-			132016, // Template is disabled: paused too many times for low quality.
 			132018, // Template parameters: there is an issue with the parameters.
 			132068, // Flow is in blocked state.
 			132069, // Flow is in throttled state: too many messages with this flow in the last hour.
 		}, Action: Park, Reason: ReasonTemplate},
+		// A paused template comes back (Meta unpauses it after hours, or the
+		// business edits it): hold its jobs, not every job of the number,
+		// until a webhook says APPROVED or a later try goes through; past
+		// WAQ_TEMPLATE_HOLD_MAX they are parked as template.
+		{Codes: []int{
+			132015, // Template is paused for low quality.
+			132016, // Template is disabled: paused too many times for low quality.
+		}, Action: Pause, Reason: ReasonTemplate, Scope: ScopeTemplate},
 		{Codes: []int{
 			131026, // Message undeliverable: not on WhatsApp, old app, terms not accepted, and kin.
 			130472, // User's number is part of an experiment: not sent as part of a marketing message experiment.

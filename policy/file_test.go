@@ -56,9 +56,10 @@ func TestSpecExample(t *testing.T) {
 		t.Errorf("131047: %+v", r)
 	}
 	// Codes the file does not name keep their default row: 132018 is a
-	// template code of Appendix A the example leaves out.
+	// template code of Appendix A the example leaves out (132015 and
+	// 132016, which the example parks, hold their template by default).
 	for _, tc := range appendixA {
-		if tc.f.HasCode && tc.f.Code == 132018 || !tc.f.HasCode || tc.action == Pause || tc.action == Throttle {
+		if tc.f.HasCode && tc.f.Code == 132018 || !tc.f.HasCode || tc.action == Pause && tc.scope != ScopeTemplate || tc.action == Throttle {
 			r := p.Lookup(tc.f)
 			if r.Source != SourceDefault || r.Action != tc.action || r.Reason != tc.reason || r.Scope != tc.scope {
 				t.Errorf("%s: %+v, want its default row", tc.name, r)
@@ -258,7 +259,7 @@ func TestBadFiles(t *testing.T) {
 		{"backoff on park", "rules:\n  - codes: [131047]\n    action: park\n    reason: window\n    backoff: {initial: 1s}\n", 5, "rules[0].backoff: does not apply to park"},
 		{"scope on retry", "rules:\n  - codes: [1]\n    action: retry\n    scope: number\n", 4, "rules[0].scope: only throttle and pause take a scope"},
 		{"wrong scope for throttle", "rules:\n  - codes: [4]\n    action: throttle\n    scope: token\n", 4, `rules[0].scope: "token" is not one of number, recipient, waba, app (for throttle)`},
-		{"wrong scope for pause", "rules:\n  - codes: [190]\n    action: pause\n    scope: recipient\n", 4, `rules[0].scope: "recipient" is not one of number, waba, app, token (for pause)`},
+		{"wrong scope for pause", "rules:\n  - codes: [190]\n    action: pause\n    scope: recipient\n", 4, `rules[0].scope: "recipient" is not one of number, waba, app, token, template (for pause)`},
 		{"empty scope", "rules:\n  - codes: [190]\n    action: pause\n    scope: \"\"\n", 4, `rules[0].scope: "" is not one of number`},
 		{"max_attempts zero", "rules:\n  - codes: [1]\n    action: retry\n    max_attempts: 0\n", 4, "rules[0].max_attempts: 0 is not between 1 and 10000"},
 		{"max_attempts text", "defaults:\n  max_attempts: many\n", 2, `defaults.max_attempts: "many" is not a whole number`},

@@ -49,13 +49,14 @@ const (
 	ScopeWABA      Scope = "waba"      // every number of one WhatsApp Business Account
 	ScopeApp       Scope = "app"       // every number the app sends for
 	ScopeToken     Scope = "token"     // every number that uses the same access token
+	ScopeTemplate  Scope = "template"  // one template in one language (132015, 132016): its jobs are held
 )
 
 // throttleScopes and pauseScopes are the scopes each action accepts; the
 // first is the one a file rule gets when it names none.
 var (
 	throttleScopes = []Scope{ScopeNumber, ScopeRecipient, ScopeWABA, ScopeApp}
-	pauseScopes    = []Scope{ScopeNumber, ScopeWABA, ScopeApp, ScopeToken}
+	pauseScopes    = []Scope{ScopeNumber, ScopeWABA, ScopeApp, ScopeToken, ScopeTemplate}
 )
 
 // Dead-letter reasons: the stable strings of SPEC §3, stored in dead-letter

@@ -31,6 +31,7 @@ type Metrics struct {
 	WebhookPosts    *prometheus.CounterVec // result
 	Up              *prometheus.GaugeVec   // dependency
 	AuthFailures    *prometheus.CounterVec // surface, result
+	Holds           *HoldMetrics
 }
 
 // NewMetrics creates the metrics and registers them with reg.
@@ -87,7 +88,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "waq_webhook_statuses_total", Help: "Status webhook events by status and result (matched, unmatched, duplicate).",
 		}, []string{"status", "result"}),
 		WebhookPosts: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "waq_webhook_received_total", Help: "Statuses received on /webhook by result (stored, invalid_signature, too_large, unparsed, other).",
+			Name: "waq_webhook_received_total", Help: "Statuses and account changes received on /webhook by result (stored, account, invalid, invalid_signature, too_large, unparsed, other).",
 		}, []string{"result"}),
 		Up: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "waq_dependency_up", Help: "1 when a dependency (nats, redis) answers.",
@@ -99,5 +100,6 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	reg.MustRegister(m.Sends, m.APIErrors, m.Retries, m.Parked, m.DeadLetter, m.AttemptSeconds,
 		m.Pending, m.AckPending, m.Redelivered, m.AlreadyDone, m.Throttled, m.Paused,
 		m.ThrottledNumber, m.Rate, m.InFlight, m.Webhooks, m.WebhookPosts, m.Up, m.AuthFailures)
+	m.Holds = newHoldMetrics(reg)
 	return m
 }

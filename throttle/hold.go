@@ -25,6 +25,14 @@ type hold struct {
 	// number with its token.
 	ProbeNumber   string `json:"probe_number,omitempty"`
 	ProbeTokenEnv string `json:"probe_token_env,omitempty"`
+	// Source is "webhook" for a pause an account webhook set: not probed;
+	// Until is then the restriction's end (zero: until a webhook lifts it).
+	Source string `json:"source,omitempty"`
+}
+
+func mustJSON(h hold) []byte {
+	data, _ := json.Marshal(h)
+	return data
 }
 
 func (g *Gate) holdsKey() string { return g.cfg.Prefix + ":{gate}:holds" }

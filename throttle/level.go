@@ -119,9 +119,11 @@ func (g *Gate) readLevel(ctx context.Context, num numbers.Number) {
 		Throughput struct {
 			Level string `json:"level"`
 		} `json:"throughput"`
+		// The display number names the number in phone_number_quality_update.
+		DisplayPhoneNumber string `json:"display_phone_number"`
 	}
 	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	err := g.graph.Get(rctx, url.PathEscape(num.PhoneNumberID), url.Values{"fields": {"throughput"}}, num.Token(), &out)
+	err := g.graph.Get(rctx, url.PathEscape(num.PhoneNumberID), url.Values{"fields": {"throughput,display_phone_number"}}, num.Token(), &out)
 	cancel()
 	if err != nil {
 		g.mu.Lock()
@@ -135,6 +137,23 @@ func (g *Gate) readLevel(ctx context.Context, num numbers.Number) {
 		return
 	}
 	g.noteLevel(num, out.Throughput.Level)
+	g.noteDisplay(num.PhoneNumberID, out.DisplayPhoneNumber)
+}
+
+// noteDisplay keeps a number's display number (digits only).
+func (g *Gate) noteDisplay(pn, display string) {
+	var b strings.Builder
+	for i := 0; i < len(display) && i < 64; i++ {
+		if display[i] >= '0' && display[i] <= '9' {
+			b.WriteByte(display[i])
+		}
+	}
+	if b.Len() == 0 {
+		return
+	}
+	g.mu.Lock()
+	g.displays[pn] = b.String()
+	g.mu.Unlock()
 }
 
 // noteLevel keeps a level read for num (by readLevel or a probe).

@@ -164,5 +164,8 @@ func (g *Gate) Paused(num numbers.Number) (time.Duration, bool) {
 	if !ok {
 		return 0, false
 	}
+	if h.Source == pauseSourceWebhook {
+		return g.webhookPauseWait(h, g.now()), true
+	}
 	return spread(h.Until.Sub(g.now())), true
 }

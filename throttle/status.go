@@ -46,6 +46,8 @@ type State struct {
 	Until         time.Time `json:"until,omitzero"`
 	Rate          float64   `json:"rate,omitempty"`
 	MPS           int       `json:"mps,omitempty"`
+	// Source is "webhook" for a pause an account webhook set.
+	Source string `json:"source,omitempty"`
 }
 
 // known is every number the gate knows of: the file's and those seen.
@@ -88,7 +90,7 @@ func (g *Gate) Status() Status {
 		st.Numbers = append(st.Numbers, Pace{PhoneNumberID: n.PhoneNumberID, MPS: p.MPS, Source: src, Level: lvl, Rate: rate})
 		for _, k := range pauseKeys(n) {
 			if h, ok := g.holds[k]; ok {
-				st.Paused = append(st.Paused, State{Key: k, PhoneNumberID: n.PhoneNumberID, Scope: h.Scope, Reason: h.Reason, Code: h.Code, Since: h.Since, Until: h.Until})
+				st.Paused = append(st.Paused, State{Key: k, PhoneNumberID: n.PhoneNumberID, Scope: h.Scope, Reason: h.Reason, Code: h.Code, Since: h.Since, Until: h.Until, Source: h.Source})
 				paused++
 				break
 			}
@@ -145,4 +147,28 @@ func (g *Gate) publishMetrics() {
 		g.metrics.ThrottledNumber.WithLabelValues(pn).Set(v)
 	}
 	g.mu.RUnlock()
+	g.publishTemplateMetrics()
+}
+
+// publishTemplateMetrics sets the template and number quality gauges.
+func (g *Gate) publishTemplateMetrics() {
+	hm := g.metrics.Holds
+	if hm == nil {
+		return
+	}
+	ts, qs := g.Templates()
+	hm.TemplateStatus.Reset()
+	hm.TemplateQuality.Reset()
+	hm.NumberQuality.Reset()
+	for _, t := range ts {
+		if t.Status != "" && t.Status != "APPROVED" {
+			hm.TemplateStatus.WithLabelValues(t.Name, t.Language, t.Status).Set(1)
+		}
+		if t.Quality != "" {
+			hm.TemplateQuality.WithLabelValues(t.Name, t.Language, t.Quality).Set(1)
+		}
+	}
+	for _, q := range qs {
+		hm.NumberQuality.WithLabelValues(q.DisplayPhoneNumber, q.Event, q.CurrentLimit).Set(1)
+	}
 }

@@ -83,6 +83,21 @@ type Config struct {
 	// maintenance, as while Meta upgrades its throughput) its level is
 	// read again, when the regular read is later. Defaults to 1m.
 	LevelAfterMaintenance time.Duration
+	// TemplateHoldMax is how long jobs wait for a paused or disabled
+	// template (or a low quality that holds marketing) before they are
+	// parked. Defaults to 24h.
+	TemplateHoldMax time.Duration
+	// HoldRecheck is how long a job held for its template or quality waits
+	// before it looks again. Defaults to 1m.
+	HoldRecheck time.Duration
+	// TemplateRetry is how long a template learned paused or disabled from
+	// a send error (132015, 132016) is held before one job tries it again.
+	// Defaults to 15m.
+	TemplateRetry time.Duration
+	// LowQualityMarketing is what a RED template or a FLAGGED number does
+	// to marketing sends: LowQualityHold (the default), LowQualitySlow or
+	// LowQualitySend. Utility and authentication sends always go.
+	LowQualityMarketing string
 	// Now is the clock of holds and pauses. Defaults to time.Now. Pacing
 	// uses Redis's clock, shared by all workers.
 	Now func() time.Time
@@ -104,6 +119,10 @@ type Gate struct {
 	rates  map[string]rateState
 	seen   map[string]numbers.Number // numbers this worker sent for, for status
 	levels map[string]level          // throughput levels read from the Graph API
+
+	templates map[string][]TemplateState // by name:language, as last read (template.go)
+	numq      map[string]NumberQuality   // by display number, as last read
+	displays  map[string]string          // phone number id → display number (digits)
 
 	leases leases // slots of the numbers' schedules reserved ahead
 }
@@ -131,8 +150,21 @@ func New(rdb redis.Cmdable, reg *numbers.Registry, gc *graph.Client, m *telemetr
 	if cfg.LevelAfterMaintenance <= 0 {
 		cfg.LevelAfterMaintenance = time.Minute
 	}
+	if cfg.TemplateHoldMax <= 0 {
+		cfg.TemplateHoldMax = 24 * time.Hour
+	}
+	if cfg.HoldRecheck <= 0 {
+		cfg.HoldRecheck = time.Minute
+	}
+	if cfg.TemplateRetry <= 0 {
+		cfg.TemplateRetry = 15 * time.Minute
+	}
+	if cfg.LowQualityMarketing == "" {
+		cfg.LowQualityMarketing = LowQualityHold
+	}
 	g := &Gate{cfg: cfg, rdb: rdb, numbers: reg, graph: gc, metrics: m, log: log, now: cfg.Now,
-		holds: map[string]hold{}, rates: map[string]rateState{}, seen: map[string]numbers.Number{}, levels: map[string]level{}, leases: leases{m: map[string]*lease{}}}
+		holds: map[string]hold{}, rates: map[string]rateState{}, seen: map[string]numbers.Number{}, levels: map[string]level{},
+		templates: map[string][]TemplateState{}, numq: map[string]NumberQuality{}, displays: map[string]string{}, leases: leases{m: map[string]*lease{}}}
 	if g.now == nil {
 		g.now = time.Now
 	}
@@ -161,6 +193,7 @@ func (g *Gate) Run(ctx context.Context) {
 func (g *Gate) refresh(ctx context.Context) {
 	rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
+	g.readTemplates(rctx)
 	m, err := g.rdb.HGetAll(rctx, g.holdsKey()).Result()
 	if err != nil {
 		return
@@ -205,10 +238,16 @@ func (g *Gate) AdmitReady(ctx context.Context, num numbers.Number, to string, ma
 	g.noteSeen(num)
 	num = g.paced(num)
 	now := g.now()
-	if key, h, ok := g.pausedFor(num); ok {
+	if key, h, ok := g.pausedFor(num); ok && h.Source == pauseSourceWebhook && !h.Until.IsZero() && !now.Before(h.Until) {
+		// An account restriction that has run out lifts by itself.
+		g.expireWebhookPause(ctx, key, h)
+	} else if ok {
 		if now.Sub(h.Since) > g.cfg.PauseParkAfter {
 			return Admission{Park: policy.ReasonAccount, Scope: "paused", LastError: h.LastError,
 				Why: fmt.Sprintf("%s paused since %s (%s); gave up after %s", key, h.Since.UTC().Format(time.RFC3339), h.Reason, g.cfg.PauseParkAfter)}, nil
+		}
+		if h.Source == pauseSourceWebhook {
+			return Admission{Wait: g.webhookPauseWait(h, now), Scope: "paused", Why: h.Reason}, nil
 		}
 		if !now.Before(h.Until) {
 			resumed, next := g.probe(ctx, key, h, num)

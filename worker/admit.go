@@ -129,10 +129,12 @@ const maxLocalWait = 2 * time.Second
 // w's slots and, through Redis, by every worker.
 func newGate(w *Worker) *throttle.Gate {
 	return throttle.New(w.fast, w.numbers, w.graph, w.metrics, w.log, throttle.Config{
-		Prefix:         w.cfg.KeyPrefix,
-		PauseParkAfter: w.cfg.PauseParkAfter,
-		ProbeFirst:     w.cfg.PauseProbe,
-		LevelEvery:     w.cfg.LevelEvery,
-		Now:            w.now,
+		Prefix:          w.cfg.KeyPrefix,
+		PauseParkAfter:  w.cfg.PauseParkAfter,
+		ProbeFirst:      w.cfg.PauseProbe,
+		LevelEvery:      w.cfg.LevelEvery,
+		TemplateHoldMax: w.cfg.TemplateHoldMax, HoldRecheck: w.cfg.HoldRecheck, TemplateRetry: w.cfg.TemplateRetry,
+		LowQualityMarketing: w.cfg.LowQualityMarketing,
+		Now:                 w.now,
 	})
 }

@@ -97,6 +97,18 @@ type Config struct {
 	// from the Graph API (a number Meta upgrades is paced at its new rate
 	// from the next read). Defaults to 5m.
 	LevelEvery time.Duration
+	// TemplateHoldMax is how long jobs are held for a paused or disabled
+	// template (or a low quality that holds marketing) before they are
+	// parked. Defaults to 24h.
+	TemplateHoldMax time.Duration
+	// HoldRecheck is how often a held job looks again. Defaults to 1m.
+	HoldRecheck time.Duration
+	// TemplateRetry is how long a template a send found paused (132015,
+	// 132016) is held before one job tries it. Defaults to 15m.
+	TemplateRetry time.Duration
+	// LowQualityMarketing is what a RED template or a FLAGGED number does
+	// to marketing sends: hold (the default), slow or send.
+	LowQualityMarketing string
 	// EventsStream is the stream of status webhook events. Defaults to
 	// "WAQ_EVENTS".
 	EventsStream string
@@ -162,6 +174,10 @@ func (c *Config) settings() []setting {
 		{env: "WAQ_PAUSE_PARK_AFTER", flag: "pause-park-after", usage: "how long jobs wait for a paused number before they are parked as account", dur: &c.PauseParkAfter},
 		{env: "WAQ_PAUSE_PROBE_INTERVAL", flag: "pause-probe-interval", usage: "first wait before a paused number is probed", dur: &c.PauseProbe},
 		{env: "WAQ_THROUGHPUT_LEVEL_INTERVAL", flag: "throughput-level-interval", usage: "how often each number's throughput level is read again from the Graph API", dur: &c.LevelEvery},
+		{env: "WAQ_TEMPLATE_HOLD_MAX", flag: "template-hold-max", usage: "how long jobs are held for a paused template or a low quality before they are parked", dur: &c.TemplateHoldMax},
+		{env: "WAQ_HOLD_RECHECK", flag: "hold-recheck", usage: "how often a job held for its template or quality looks again", dur: &c.HoldRecheck},
+		{env: "WAQ_TEMPLATE_RETRY", flag: "template-retry", usage: "how long a template a send found paused is held before one job tries it", dur: &c.TemplateRetry},
+		{env: "WAQ_LOW_QUALITY_MARKETING", flag: "low-quality-marketing", usage: "marketing sends on a RED template or FLAGGED number: hold, slow or send", str: &c.LowQualityMarketing},
 		{env: "WAQ_EVENTS_STREAM", flag: "events-stream", usage: "JetStream stream of status webhook events", str: &c.EventsStream},
 		{env: "WAQ_RESEND_WINDOW", flag: "resend-window", usage: "how long a sent job is kept to be parked or sent again on a webhook failure", dur: &c.ResendWindow},
 		{env: "WAQ_BODIES_STREAM", flag: "bodies-stream", usage: "JetStream stream of sent jobs' bodies, kept for the resend window", str: &c.BodiesStream},
@@ -396,6 +412,7 @@ func (c *Config) ApplyDefaults() {
 	if c.LevelEvery == 0 {
 		c.LevelEvery = 5 * time.Minute
 	}
+	c.holdDefaults()
 }
 
 // Validate checks every setting and returns the first problem as a
@@ -483,6 +500,9 @@ func (c *Config) Validate() error {
 		{"WAQ_PAUSE_PARK_AFTER", c.PauseParkAfter, time.Second},
 		{"WAQ_PAUSE_PROBE_INTERVAL", c.PauseProbe, 100 * time.Millisecond},
 		{"WAQ_THROUGHPUT_LEVEL_INTERVAL", c.LevelEvery, 10 * time.Second},
+		{"WAQ_TEMPLATE_HOLD_MAX", c.TemplateHoldMax, time.Second},
+		{"WAQ_HOLD_RECHECK", c.HoldRecheck, 100 * time.Millisecond},
+		{"WAQ_TEMPLATE_RETRY", c.TemplateRetry, 100 * time.Millisecond},
 	} {
 		if d.v < d.min {
 			return &ConfigError{Setting: d.env, Problem: fmt.Sprintf("%s is too short (at least %s)", d.v, d.min)}
@@ -493,6 +513,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxAckPending < c.Concurrency {
 		return &ConfigError{Setting: "WAQ_MAX_ACK_PENDING", Problem: fmt.Sprintf("%d is below WAQ_CONCURRENCY (%d)", c.MaxAckPending, c.Concurrency)}
+	}
+	if err := c.validateHolds(); err != nil {
+		return err
 	}
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		return &ConfigError{Setting: "WAQ_LOG_FORMAT", Problem: fmt.Sprintf("%q: want json or text", c.LogFormat)}

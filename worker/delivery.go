@@ -182,6 +182,9 @@ func (d *delivery) run(ctx context.Context) (waiting bool) {
 		d.park(ctx, policy.ReasonInvalid, err.Error(), nil, ledger.Attempt{Outcome: "invalid", Error: "no token"})
 		return false
 	}
+	if d.heldBack(ctx, num) {
+		return false
+	}
 	return d.admit(ctx, num, 0)
 }
 

@@ -69,6 +69,10 @@ func (w *Worker) redisLater(msg jetstream.Msg, err error) {
 var statusRank = map[string]int{"sent": 1, "delivered": 2, "read": 3}
 
 func (w *Worker) handleStatus(ctx context.Context, msg jetstream.Msg) {
+	if webhook.IsAccountSubject(msg.Subject()) {
+		w.handleAccount(ctx, msg)
+		return
+	}
 	ev, err := webhook.DecodeEvent(msg.Data())
 	if err != nil {
 		w.log.Warn("status event does not decode; dropped", "error", err)

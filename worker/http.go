@@ -123,6 +123,12 @@ type Readiness struct {
 	// that comes from (the file's mps, the throughput level read from the
 	// Graph API, or the default) and its rate now.
 	Numbers []throttle.Pace `json:"numbers"`
+	// Templates are the templates a webhook or a send found not sendable
+	// (paused, disabled, rejected, deleted, RED), with the reason; empty
+	// when all is well. NumberQuality is the business numbers Meta
+	// flagged. Neither makes the worker unready: other jobs still go.
+	Templates     []throttle.TemplateState `json:"templates"`
+	NumberQuality []throttle.NumberQuality `json:"number_quality"`
 }
 
 // readiness is ready when NATS and Redis answer and at least one number can
@@ -145,6 +151,20 @@ func (w *Worker) readiness() Readiness {
 	}
 	if r.Numbers == nil {
 		r.Numbers = []throttle.Pace{}
+	}
+	r.Templates, r.NumberQuality = []throttle.TemplateState{}, []throttle.NumberQuality{}
+	if w.gate != nil {
+		ts, qs := w.gate.Templates()
+		for _, t := range ts {
+			if t.Held() {
+				r.Templates = append(r.Templates, t)
+			}
+		}
+		for _, q := range qs {
+			if q.Flagged() {
+				r.NumberQuality = append(r.NumberQuality, q)
+			}
+		}
 	}
 	r.Ready = len(r.Down) == 0 && !gs.AllPaused && w.ready.Load()
 	// A failing Graph API leaves the worker ready: it still takes webhooks

@@ -93,6 +93,9 @@ func (d *delivery) sent(ctx context.Context, num numbers.Number, res *graph.Send
 		return
 	}
 	w.metrics.Sends.WithLabelValues("sent", d.job.PhoneNumberID).Inc()
+	if d.sum.Template != "" {
+		w.gate.TemplateSent(ctx, num, d.sum.Template, d.sum.Language)
+	}
 	d.attr(telemetry.AttrWAMID.String(res.WAMID), telemetry.AttrAction.String("sent"))
 	if res.FBTraceID != "" {
 		d.attr(telemetry.AttrFBTraceID.String(res.FBTraceID))
@@ -167,6 +170,10 @@ func (d *delivery) failed(ctx context.Context, num numbers.Number, err error, f 
 		a.Outcome = "paused"
 		w.metrics.Sends.WithLabelValues("failed", d.job.PhoneNumberID).Inc()
 		w.metrics.AttemptSeconds.WithLabelValues("failed").Observe(took.Seconds())
+		if dec.Scope == policy.ScopeTemplate {
+			d.templateFailed(ctx, num, f, last, dec, a)
+			return
+		}
 		delay := w.gate.Pause(ctx, num, dec.Scope, f, last)
 		a.DelayMS = delay.Milliseconds()
 		if !d.record(ctx, a, ledger.CountHeld) {
