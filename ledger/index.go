@@ -22,7 +22,7 @@ import (
 // value. So the records are fields of bucket hashes, keyed by a digest:
 //
 //	P:lj:<w>:<b>  job records: field = 7-byte digest of the job id,
-//	              value = the 38-byte record (encodeRecord)
+//	              value = the 40-byte record (encodeRecord)
 //	P:lw:<w>:<b>  wamid index: field = 6-byte digest of the wamid,
 //	              value = the job id (16 bytes when it is a UUID)
 //	P:lx:<hex>    the id of a job whose id is too long for a field value
@@ -46,8 +46,13 @@ const windowsAlive = 5
 // perBucket is the fill a window's bucket count aims at.
 const perBucket = 64
 
-// recordLen is the length of an encoded record.
-const recordLen = 38
+// recordLen is the length of an encoded record; records written before
+// message_status and pricing were kept have 38 bytes, read as having
+// neither.
+const (
+	recordLen    = 40
+	oldRecordLen = 38
+)
 
 // A job's field is a 56-bit digest of its id, besides the bits that chose
 // the bucket: two ids collide only if they share both, and a new id is then
@@ -82,6 +87,8 @@ type record struct {
 	traceID  [16]byte
 	spanID   [8]byte
 	bodySeq  uint64
+	// meta is bytes 38 and 39: pricing and message_status (pricing.go).
+	meta [2]byte
 }
 
 // putUint is v in len(b) big-endian bytes, saturated.
@@ -118,6 +125,8 @@ func getUint(b []byte) uint64 {
 //	26-33  its span id
 //	34-37  the low 32 bits of the body's stream sequence (0: none kept);
 //	       bodies live a day, so the stream's last sequence gives the rest
+//	38-39  pricing (from status webhooks) and the send answer's
+//	       message_status (pricing.go)
 func encodeRecord(r record, start time.Time) []byte {
 	b := make([]byte, recordLen)
 	b[0] = r.flags&3 | r.status<<2
@@ -130,6 +139,7 @@ func encodeRecord(r record, start time.Time) []byte {
 	copy(b[10:26], r.traceID[:])
 	copy(b[26:34], r.spanID[:])
 	putUint(b[34:38], int64(r.bodySeq&(1<<32-1)))
+	copy(b[38:40], r.meta[:])
 	return b
 }
 
@@ -142,7 +152,7 @@ func statusAtBytes(at, sentAt time.Time) string {
 }
 
 func decodeRecord(b []byte, start time.Time) (record, bool) {
-	if len(b) != recordLen {
+	if len(b) < oldRecordLen {
 		return record{}, false
 	}
 	r := record{flags: b[0] & 3, status: b[0] >> 2, sentGen: int(b[1])}
@@ -154,6 +164,9 @@ func decodeRecord(b []byte, start time.Time) (record, bool) {
 	copy(r.traceID[:], b[10:26])
 	copy(r.spanID[:], b[26:34])
 	r.bodySeq = getUint(b[34:38])
+	if len(b) >= recordLen {
+		copy(r.meta[:], b[38:40])
+	}
 	return r, true
 }
 
@@ -356,16 +369,28 @@ return 1
 `)
 
 // recordStatusScript raises a record's delivery status unless it has a
-// later one. KEYS: bucket. ARGV: field, rank, status time (2 bytes).
-// Returns 1 recorded, 0 not newer, -2 no record.
+// later one (rank 0: no status to record), and records its pricing unless
+// it has some. KEYS: bucket. ARGV: field, rank, status time (2 bytes),
+// pricing byte 38 ("" for none), pricing type code. Returns -2 for no
+// record, else 1 when the status was recorded plus 2 when the pricing was.
 var recordStatusScript = redis.NewScript(`
 local v = redis.call('HGET', KEYS[1], ARGV[1])
-if not v or #v ~= 38 then return -2 end
+if not v or #v < 38 then return -2 end
+if #v < 40 then v = v .. string.rep(string.char(0), 40 - #v) end
+local out = 0
 local rank = tonumber(ARGV[2])
 local b = string.byte(v, 1)
-if math.floor(b / 4) >= rank then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], string.char(b % 4 + 4 * rank) .. string.sub(v, 2, 5) .. ARGV[3] .. string.sub(v, 8))
-return 1
+if rank > 0 and math.floor(b / 4) < rank then
+  v = string.char(b % 4 + 4 * rank) .. string.sub(v, 2, 5) .. ARGV[3] .. string.sub(v, 8)
+  out = 1
+end
+if ARGV[4] ~= '' and string.byte(v, 39) < 128 then
+  local t = string.byte(v, 40)
+  v = string.sub(v, 1, 38) .. ARGV[4] .. string.char(t - t % 8 + tonumber(ARGV[5]))
+  out = out + 2
+end
+if out > 0 then redis.call('HSET', KEYS[1], ARGV[1], v) end
+return out
 `)
 
 // failDoneScript marks that a webhook failure of the record's wamid was
@@ -374,7 +399,7 @@ return 1
 // Returns 1 marked, 0 already marked, -1 the record is of another wamid.
 var failDoneScript = redis.NewScript(`
 local v = redis.call('HGET', KEYS[1], ARGV[1])
-if not v or #v ~= 38 then return -1 end
+if not v or #v < 38 then return -1 end
 local b = string.byte(v, 1)
 local f = b % 4
 local same = string.sub(v, 8, 10) == ARGV[2]
@@ -447,4 +472,6 @@ func (f found) applyTo(s *State) {
 		s.Status = statusNames[r.status]
 		s.StatusAt = r.statusAt
 	}
+	s.MessageStatus = messageStatusName(r.meta[1])
+	s.Pricing = decodePricing(r.meta[0], r.meta[1])
 }

@@ -84,6 +84,13 @@ type State struct {
 	// delivered, read, failed) and StatusAt when it was reported.
 	Status   string
 	StatusAt time.Time
+	// MessageStatus is the send answer's messages[0].message_status
+	// ("accepted", "held_for_quality_assessment", "paused"; Other for a
+	// value Meta added since), "" when the answer gave none.
+	MessageStatus string
+	// Pricing is the first pricing object a status webhook gave for the
+	// job's wamid; nil before one came.
+	Pricing *Pricing
 	// FailedWAMID is the last wamid whose failure (by webhook) was acted
 	// on, in records written before the compact index; use FailureActedOn.
 	FailedWAMID string
@@ -288,6 +295,9 @@ func parseState(m map[string]string) State {
 	s.SpanID = m["si"]
 	s.FailedWAMID = m["fw"]
 	s.knownWAMID = m["sw"]
+	if pr := m["pr"]; len(pr) == 2 {
+		s.Pricing = decodePricing(pr[0], pr[1])
+	}
 	return s
 }
 

@@ -64,38 +64,77 @@ func (l *Ledger) JobByWAMID(ctx context.Context, wamid string) (string, error) {
 	return "", nil
 }
 
-// legacyStatusScript records a status on a record written before the
-// compact index.
+// legacyStatusScript records a status (and pricing) on a record written
+// before the compact index. KEYS: state. ARGV: status ("" for none),
+// status time ms, pricing (2 bytes, "" for none). Returns as
+// recordStatusScript does.
 var legacyStatusScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 0 then return -2 end
+local out = 0
+if ARGV[3] ~= '' and redis.call('HSETNX', KEYS[1], 'pr', ARGV[3]) == 1 then out = 2 end
+if ARGV[1] == '' then return out end
 local rank = {sent=1, delivered=2, read=3, failed=4}
 local cur = redis.call('HGET', KEYS[1], 'st')
-if cur and (rank[cur] or 0) >= (rank[ARGV[1]] or 0) then return 0 end
+if cur and (rank[cur] or 0) >= (rank[ARGV[1]] or 0) then return out end
 redis.call('HSET', KEYS[1], 'st', ARGV[1], 'sa', ARGV[2])
-return 1
+return out + 1
 `)
 
 // RecordStatus records a webhook's delivery status on a job unless a later
 // status (sent < delivered < read < failed) is already recorded. It reports
 // whether the status was new; a status other than those four is not kept.
 func (l *Ledger) RecordStatus(ctx context.Context, id, status string, at time.Time) (bool, error) {
+	out, err := l.RecordStatusWith(ctx, id, status, at, nil)
+	return out.Status, err
+}
+
+// StatusRecorded says what RecordStatusWith recorded.
+type StatusRecorded struct {
+	// Status is true when the status was newer than the job's.
+	Status bool
+	// Pricing is true when the job had no pricing before this one.
+	Pricing bool
+}
+
+// RecordStatusWith is RecordStatus with the status's pricing (nil for
+// none), kept unless the job already has pricing: Meta repeats the same
+// object on each status of a message, and the first is the one counted.
+func (l *Ledger) RecordStatusWith(ctx context.Context, id, status string, at time.Time, p *Pricing) (StatusRecorded, error) {
 	_, f, err := l.load(ctx, id)
 	if err != nil {
-		return false, err
+		return StatusRecorded{}, err
+	}
+	var pb [2]byte
+	price := ""
+	if p != nil {
+		pb[0], pb[1] = pricingBytes(*p)
+		price = string(pb[:])
 	}
 	var n int
 	if f.key == "" {
-		n, err = legacyStatusScript.Run(ctx, l.rdb, []string{l.stateKey(id)}, status, at.UnixMilli()).Int()
-	} else {
-		rank, ok := statusRanks[status]
-		if !ok {
-			return false, nil
+		if _, ok := statusRanks[status]; !ok && status != "" {
+			// A status the legacy hash would not order.
+			status = ""
 		}
-		n, err = recordStatusScript.Run(ctx, l.rdb, []string{f.key}, jobDigest(id).field, int(rank), statusAtBytes(at, f.rec.sentAt)).Int()
+		n, err = legacyStatusScript.Run(ctx, l.rdb, []string{l.stateKey(id)}, status, at.UnixMilli(), price).Int()
+	} else {
+		rank := statusRanks[status]
+		if rank == 0 && p == nil {
+			return StatusRecorded{}, nil
+		}
+		b38 := ""
+		if p != nil {
+			b38 = string(pb[:1])
+		}
+		n, err = recordStatusScript.Run(ctx, l.rdb, []string{f.key}, jobDigest(id).field, int(rank), statusAtBytes(at, f.rec.sentAt), b38, int(pb[1])).Int()
 	}
 	if err != nil {
-		return false, fmt.Errorf("ledger record status %s: %w", id, err)
+		return StatusRecorded{}, fmt.Errorf("ledger record status %s: %w", id, err)
 	}
-	return n == 1, nil
+	if n < 0 {
+		return StatusRecorded{}, nil
+	}
+	return StatusRecorded{Status: n&1 != 0, Pricing: n&2 != 0}, nil
 }
 
 // Body returns the job as published, or nil when it is no longer kept.

@@ -98,6 +98,8 @@ type SentRecord struct {
 	// Body is the job as published, kept (on Options.Bodies) for the resend
 	// window.
 	Body []byte
+	// MessageStatus is the send answer's message_status.
+	MessageStatus string
 	// Fresh says the job had no record at all when its delivery began (the
 	// common case: sent first time, generation 0): it has no hash to update,
 	// so only the compact index is written.
@@ -143,6 +145,9 @@ func (l *Ledger) RecordSentMany(ctx context.Context, recs []SentRecord) error {
 				cmds = append(cmds, c.Set(ctx, l.idx.longIDKey(wd), r.ID, time.Until(l.idx.expireAt(w))))
 			}
 			rec := record{flags: flagSent, sentGen: r.Gen, sentAt: r.Attempt.At, wsum: wamidSum(r.WAMID), bodySeq: seqs[i]}
+			if r.MessageStatus != "" {
+				rec.meta[1] = messageStatusCode(r.MessageStatus)
+			}
 			if r.Attempt.At.IsZero() || r.Attempt.At.Before(start) {
 				rec.sentAt = now
 			}

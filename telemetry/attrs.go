@@ -25,6 +25,12 @@ const (
 	AttrStatus          = attribute.Key("whatsapp.status")
 	// AttrAPI is the Graph API endpoint of a send other than /messages
 	// ("marketing_messages").
-	AttrAPI            = attribute.Key("waq.api")
-	AttrMetadataPrefix = "waq.metadata."
+	AttrAPI = attribute.Key("waq.api")
+	// AttrMessageStatus is the send answer's messages[0].message_status
+	// (accepted, held_for_quality_assessment, paused).
+	AttrMessageStatus = attribute.Key("whatsapp.message_status")
+	// AttrPricingCategory and AttrBillable are a status's pricing.
+	AttrPricingCategory = attribute.Key("whatsapp.pricing.category")
+	AttrBillable        = attribute.Key("whatsapp.pricing.billable")
+	AttrMetadataPrefix  = "waq.metadata."
 )

@@ -32,6 +32,9 @@ type Metrics struct {
 	Up              *prometheus.GaugeVec   // dependency
 	AuthFailures    *prometheus.CounterVec // surface, result
 	Holds           *HoldMetrics
+	MessageStatus   *prometheus.CounterVec // status
+	Pricing         *prometheus.CounterVec // category, pricing_model, type, billable
+	SystemMessages  *prometheus.CounterVec // type
 }
 
 // NewMetrics creates the metrics and registers them with reg.
@@ -90,6 +93,15 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		WebhookPosts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "waq_webhook_received_total", Help: "Statuses and account changes received on /webhook by result (stored, account, invalid, invalid_signature, too_large, unparsed, other).",
 		}, []string{"result"}),
+		MessageStatus: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "waq_message_status_total", Help: "Accepted sends by the answer's message_status (accepted, held_for_quality_assessment, paused, none, other).",
+		}, []string{"status"}),
+		Pricing: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "waq_pricing_messages_total", Help: "Sent messages by the pricing their status webhooks gave (once per message): category, pricing_model, type, billable.",
+		}, []string{"category", "pricing_model", "type", "billable"}),
+		SystemMessages: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "waq_webhook_system_messages_total", Help: "System messages received on /webhook by type (user_changed_user_id, user_changed_number, other): a user's number or business-scoped user ID changed.",
+		}, []string{"type"}),
 		Up: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "waq_dependency_up", Help: "1 when a dependency (nats, redis) answers.",
 		}, []string{"dependency"}),
@@ -99,7 +111,8 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	}
 	reg.MustRegister(m.Sends, m.APIErrors, m.Retries, m.Parked, m.DeadLetter, m.AttemptSeconds,
 		m.Pending, m.AckPending, m.Redelivered, m.AlreadyDone, m.Throttled, m.Paused,
-		m.ThrottledNumber, m.Rate, m.InFlight, m.Webhooks, m.WebhookPosts, m.Up, m.AuthFailures)
+		m.ThrottledNumber, m.Rate, m.InFlight, m.Webhooks, m.WebhookPosts, m.Up, m.AuthFailures,
+		m.MessageStatus, m.Pricing, m.SystemMessages)
 	m.Holds = newHoldMetrics(reg)
 	return m
 }

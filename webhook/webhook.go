@@ -46,6 +46,13 @@ type Status struct {
 	// Timestamp is statuses[].timestamp, Unix seconds as Meta sends it.
 	Timestamp   string `json:"timestamp"`
 	RecipientID string `json:"recipient_id,omitempty"`
+	// RecipientUserID and RecipientParentUserID are the recipient's
+	// business-scoped user ID and parent one, when Meta gives them (a
+	// send addressed by one has no recipient_id).
+	RecipientUserID       string `json:"recipient_user_id,omitempty"`
+	RecipientParentUserID string `json:"recipient_parent_user_id,omitempty"`
+	// Pricing is statuses[].pricing, when given.
+	Pricing *Pricing `json:"pricing,omitempty"`
 	// Errors holds the reasons of a failed status.
 	Errors []StatusError `json:"errors,omitempty"`
 	// PhoneNumberID is value.metadata.phone_number_id of the change.
@@ -55,6 +62,19 @@ type Status struct {
 	// BizOpaqueCallbackData is echoed from the send, when it had one.
 	BizOpaqueCallbackData string `json:"biz_opaque_callback_data,omitempty"`
 }
+
+// Pricing is statuses[].pricing: what Meta charges for the message.
+type Pricing struct {
+	Billable     bool   `json:"billable"`
+	PricingModel string `json:"pricing_model,omitempty"`
+	Category     string `json:"category,omitempty"`
+	Type         string `json:"type,omitempty"`
+}
+
+// SystemMessageTypes are the system messages (messages[].system.type)
+// counted by name: a user's business-scoped user ID or number changed.
+// Others are counted as "other".
+var SystemMessageTypes = []string{"user_changed_user_id", "user_changed_number"}
 
 // StatusError is one entry of statuses[].errors.
 type StatusError struct {
@@ -105,9 +125,16 @@ type payload struct {
 					Status                string        `json:"status"`
 					Timestamp             json.Number   `json:"timestamp"`
 					RecipientID           string        `json:"recipient_id"`
+					RecipientUserID       string        `json:"recipient_user_id"`
+					RecipientParentUserID string        `json:"recipient_parent_user_id"`
+					Pricing               lenient       `json:"pricing"`
 					Errors                []StatusError `json:"errors"`
 					BizOpaqueCallbackData string        `json:"biz_opaque_callback_data"`
 				} `json:"statuses"`
+				Messages []struct {
+					Type   string  `json:"type"`
+					System lenient `json:"system"`
+				} `json:"messages"`
 			} `json:"value"`
 		} `json:"changes"`
 	} `json:"entry"`
@@ -116,18 +143,63 @@ type payload struct {
 // ErrNotWhatsApp is a body whose object is not whatsapp_business_account.
 var ErrNotWhatsApp = errors.New("webhook: object is not whatsapp_business_account")
 
+// lenient keeps a value's raw JSON, to be read on its own: a field of an
+// unexpected shape there does not make the whole body unreadable.
+type lenient json.RawMessage
+
+// UnmarshalJSON keeps the raw value.
+func (l *lenient) UnmarshalJSON(b []byte) error {
+	*l = append((*l)[0:0], b...)
+	return nil
+}
+
+// pricing reads a status's pricing; nil when absent or not an object of
+// that shape.
+func (l lenient) pricing() *Pricing {
+	if len(l) == 0 || string(l) == "null" {
+		return nil
+	}
+	var p Pricing
+	if json.Unmarshal(l, &p) != nil {
+		return nil
+	}
+	return &p
+}
+
+// systemType is a system message's type, "other" for another or none.
+func (l lenient) systemType() string {
+	var v struct {
+		Type string `json:"type"`
+	}
+	_ = json.Unmarshal(l, &v)
+	for _, t := range SystemMessageTypes {
+		if v.Type == t {
+			return t
+		}
+	}
+	return "other"
+}
+
 // Parse reads the statuses of a webhook body. Other fields of a change
 // (inbound messages, errors) are counted in others and not returned. A
 // status without an id or a status is skipped and counted in others too.
 func Parse(body []byte) (statuses []Status, others int, err error) {
+	statuses, others, _, err = ParseSystem(body)
+	return statuses, others, err
+}
+
+// ParseSystem is Parse that also returns the type of each system message
+// (user_changed_user_id, user_changed_number, other): news that a user's
+// identifiers changed, counted, never an error.
+func ParseSystem(body []byte) (statuses []Status, others int, system []string, err error) {
 	var p payload
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	if err := dec.Decode(&p); err != nil {
-		return nil, 0, fmt.Errorf("webhook: body is not a webhook JSON object: %w", err)
+		return nil, 0, nil, fmt.Errorf("webhook: body is not a webhook JSON object: %w", err)
 	}
 	if p.Object != "whatsapp_business_account" {
-		return nil, 0, ErrNotWhatsApp
+		return nil, 0, nil, ErrNotWhatsApp
 	}
 	for _, e := range p.Entry {
 		for _, c := range e.Changes {
@@ -142,16 +214,22 @@ func Parse(body []byte) (statuses []Status, others int, err error) {
 				}
 				statuses = append(statuses, Status{
 					WAMID: st.ID, Status: st.Status, Timestamp: st.Timestamp.String(), RecipientID: st.RecipientID,
+					RecipientUserID: st.RecipientUserID, RecipientParentUserID: st.RecipientParentUserID, Pricing: st.Pricing.pricing(),
 					Errors: st.Errors, PhoneNumberID: c.Value.Metadata.PhoneNumberID, WABAID: e.ID,
 					BizOpaqueCallbackData: st.BizOpaqueCallbackData,
 				})
+			}
+			for _, m := range c.Value.Messages {
+				if m.Type == "system" {
+					system = append(system, m.System.systemType())
+				}
 			}
 			if len(c.Value.Statuses) == 0 {
 				others++
 			}
 		}
 	}
-	return statuses, others, nil
+	return statuses, others, system, nil
 }
 
 // validSubjectToken keeps a phone number id usable as a NATS subject token.
@@ -196,6 +274,8 @@ type Handler struct {
 	// Count, when set, is told of every status and what became of it
 	// ("stored", "invalid_signature", ...): the metric hook.
 	Count func(result string, n int)
+	// System, when set, is told of each system message's type.
+	System func(typ string)
 }
 
 func (h *Handler) count(result string, n int) {
@@ -247,7 +327,7 @@ func (h *Handler) receive(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "invalid signature", http.StatusUnauthorized)
 		return
 	}
-	statuses, others, err := Parse(body)
+	statuses, others, system, err := ParseSystem(body)
 	if err != nil {
 		// Signed by Meta but not what we expect: answer 200 so that Meta
 		// does not redeliver it for a week; there is nothing to act on.
@@ -269,6 +349,11 @@ func (h *Handler) receive(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.count("account", len(accounts))
+	if h.System != nil {
+		for _, typ := range system {
+			h.System(typ)
+		}
+	}
 	if err := h.store(r.Context(), statuses); err != nil {
 		if h.Log != nil {
 			h.Log.Error("webhook events not stored; answering 503 so that Meta redelivers", "error", err, "statuses", len(statuses))

@@ -266,3 +266,39 @@ func mustJSON(t *testing.T, v any) []byte {
 	}
 	return b
 }
+
+// TestParseBSUIDPricingSystem: statuses keep recipient_user_id,
+// recipient_parent_user_id and pricing; a pricing of another shape is
+// dropped, not the status; system messages come back by type.
+func TestParseBSUIDPricingSystem(t *testing.T) {
+	body := `{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages","value":{"metadata":{"phone_number_id":"106540352242922"},
+"statuses":[
+ {"id":"wamid.1","status":"delivered","timestamp":"1","recipient_user_id":"US.13491208655302741918","recipient_parent_user_id":"US.ENT.11815799212886844830",
+  "pricing":{"billable":true,"pricing_model":"PMP","category":"marketing","type":"regular"}},
+ {"id":"wamid.2","status":"sent","timestamp":"2","recipient_id":"15551234567","pricing":"free"},
+ {"id":"wamid.3","status":"sent","timestamp":"3","pricing":{"billable":"yes"}},
+ {"id":"wamid.4","status":"read","timestamp":"4","pricing":null}],
+"messages":[{"type":"system","system":{"type":"user_changed_user_id","user_id":"US.1"}},{"type":"text","text":{"body":"hi"}},{"type":"system","system":7}]}}]}]}`
+	sts, _, system, err := webhook.ParseSystem([]byte(body))
+	if err != nil || len(sts) != 4 {
+		t.Fatalf("%d statuses, %v", len(sts), err)
+	}
+	if s := sts[0]; s.RecipientUserID != "US.13491208655302741918" || s.RecipientParentUserID != "US.ENT.11815799212886844830" || s.Pricing == nil ||
+		*s.Pricing != (webhook.Pricing{Billable: true, PricingModel: "PMP", Category: "marketing", Type: "regular"}) {
+		t.Errorf("first: %+v %+v", s, s.Pricing)
+	}
+	for _, s := range sts[1:] {
+		if s.Pricing != nil {
+			t.Errorf("%s: pricing %+v from an odd value", s.WAMID, s.Pricing)
+		}
+	}
+	if strings.Join(system, ",") != "user_changed_user_id,other" {
+		t.Errorf("system messages %v", system)
+	}
+	// The event as stored keeps the new fields.
+	data, _ := json.Marshal(sts[0])
+	ev, err := webhook.DecodeEvent(data)
+	if err != nil || ev.RecipientUserID != sts[0].RecipientUserID || ev.Pricing == nil || ev.Pricing.Category != "marketing" {
+		t.Errorf("event %+v %v", ev, err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -108,13 +109,24 @@ func (w *Worker) handleStatus(ctx context.Context, msg jetstream.Msg) {
 	log := w.log.With("job_id", id, "trace_id", st.TraceID, "wamid", ev.WAMID)
 
 	if ev.Status != "failed" {
-		fresh, err := w.ledger.RecordStatus(ctx, id, ev.Status, orNow(ev.Time(), w.now()))
+		var price *ledger.Pricing
+		if p := ev.Pricing; p != nil {
+			price = &ledger.Pricing{Billable: p.Billable, PricingModel: p.PricingModel, Category: p.Category, Type: p.Type}
+			k := price.Known()
+			span.SetAttributes(telemetry.AttrPricingCategory.String(k.Category), telemetry.AttrBillable.Bool(k.Billable))
+		}
+		out, err := w.ledger.RecordStatusWith(ctx, id, ev.Status, orNow(ev.Time(), w.now()), price)
 		if err != nil {
 			w.redisLater(msg, err)
 			return
 		}
+		if out.Pricing {
+			// Once per message: Meta repeats the pricing on each status.
+			k := price.Known()
+			w.metrics.Pricing.WithLabelValues(label(k.Category), label(k.PricingModel), label(k.Type), strconv.FormatBool(k.Billable)).Inc()
+		}
 		result := "matched"
-		if !fresh {
+		if !out.Status {
 			result = "duplicate"
 		}
 		w.metrics.Webhooks.WithLabelValues(ev.Status, result).Inc()
@@ -259,8 +271,11 @@ func (w *Worker) statusFailed(ctx context.Context, msg jetstream.Msg, ev webhook
 	if job != nil {
 		e.Subject = queue.Subject(queue.DefaultSubjectPrefix, job.PhoneNumberID)
 	}
-	if e.To == "" {
-		e.To = ev.RecipientID
+	if e.To == "" && e.Recipient == "" {
+		e.To, e.Recipient = ev.RecipientID, ev.RecipientUserID
+		if e.To != "" {
+			e.Recipient = ""
+		}
 	}
 	if err := w.dlq.Park(ctx, e); err != nil {
 		w.redisLater(msg, err)
@@ -289,6 +304,14 @@ func (w *Worker) resend(ctx context.Context, body []byte, st ledger.State, span 
 		return err
 	}
 	return nil
+}
+
+// label is a metric label value: "none" for a value Meta left out.
+func label(v string) string {
+	if v == "" {
+		return "none"
+	}
+	return v
 }
 
 func orNow(t, now time.Time) time.Time {

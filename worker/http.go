@@ -47,7 +47,8 @@ func (w *Worker) serveHTTP() error {
 	if w.cfg.AppSecret != "" && w.cfg.WebhookVerifyToken != "" {
 		hook = &webhook.Handler{
 			AppSecret: w.cfg.AppSecret, VerifyToken: w.cfg.WebhookVerifyToken, JS: w.js, Log: w.log,
-			Count: func(result string, n int) { w.metrics.WebhookPosts.WithLabelValues(result).Add(float64(n)) },
+			Count:  func(result string, n int) { w.metrics.WebhookPosts.WithLabelValues(result).Add(float64(n)) },
+			System: func(typ string) { w.metrics.SystemMessages.WithLabelValues(typ).Inc() },
 		}
 		if w.cfg.WebhookAddr == "" {
 			mux.Handle("/webhook", hook)

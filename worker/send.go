@@ -83,7 +83,7 @@ func (d *delivery) sent(ctx context.Context, num numbers.Number, res *graph.Send
 	a.HTTPStatus = res.HTTPStatus
 	a.FBTraceID = res.FBTraceID
 	rec := []ledger.SentRecord{{ID: d.job.ID, Gen: d.gen, WAMID: res.WAMID, Attempt: a, Body: d.msg.Data(),
-		Fresh: d.state == (ledger.State{})}}
+		MessageStatus: res.MessageStatus, Fresh: d.state == (ledger.State{})}}
 	err := w.durably(ctx, d.msg, func(c context.Context) error { return w.ledger.RecordSentMany(c, rec) })
 	if err != nil {
 		// The job was sent and its record could not be written before the
@@ -97,11 +97,20 @@ func (d *delivery) sent(ctx context.Context, num numbers.Number, res *graph.Send
 		w.gate.TemplateSent(ctx, num, d.sum.Template, d.sum.Language)
 	}
 	d.attr(telemetry.AttrWAMID.String(res.WAMID), telemetry.AttrAction.String("sent"))
+	ms := "none"
+	if res.MessageStatus != "" {
+		ms = ledger.KnownMessageStatus(res.MessageStatus)
+		d.attr(telemetry.AttrMessageStatus.String(ms))
+	}
+	w.metrics.MessageStatus.WithLabelValues(ms).Inc()
 	if res.FBTraceID != "" {
 		d.attr(telemetry.AttrFBTraceID.String(res.FBTraceID))
 	}
 	d.ack()
-	if w.log.Enabled(ctx, slog.LevelDebug) {
+	if ms == "held_for_quality_assessment" || ms == "paused" {
+		// Sent, but Meta holds it back: the operator should know.
+		d.logger().Info("sent; Meta holds the message back", "message_status", ms, "wamid", res.WAMID, "phone_number_id", d.job.PhoneNumberID)
+	} else if w.log.Enabled(ctx, slog.LevelDebug) {
 		d.logger().Debug("sent", "wamid", res.WAMID, "phone_number_id", d.job.PhoneNumberID)
 	}
 }
