@@ -15,6 +15,10 @@ type rateState struct {
 	rate float64
 	mps  int
 	at   time.Time
+	// since is when a 130429 first lowered the rate (it may have been
+	// lowered again since), until when it will be back at mps if nothing
+	// lowers it again; both zero when the rate is not lowered.
+	since, until time.Time
 }
 
 func (g *Gate) rateKey(pn string) string {
@@ -28,7 +32,7 @@ func (g *Gate) refreshRates(ctx context.Context, nums []numbers.Number) {
 	cmds := make([]*redis.SliceCmd, len(nums))
 	_, err := g.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, n := range nums {
-			cmds[i] = p.HMGet(ctx, g.rateKey(n.PhoneNumberID), "rate", "dec")
+			cmds[i] = p.HMGet(ctx, g.rateKey(n.PhoneNumberID), "rate", "dec", "since")
 		}
 		return nil
 	})
@@ -41,9 +45,31 @@ func (g *Gate) refreshRates(ctx context.Context, nums []numbers.Number) {
 	for i, n := range nums {
 		v := cmds[i].Val()
 		n = g.pacedLocked(n)
-		rate := effectiveRate(n.MPS, str(v, 0), str(v, 1), now)
-		g.rates[n.PhoneNumberID] = rateState{rate: rate, mps: n.MPS, at: now}
+		rs := rateState{rate: effectiveRate(n.MPS, str(v, 0), str(v, 1), now), mps: n.MPS, at: now}
+		if rs.rate < float64(n.MPS) {
+			rs.since, rs.until = lowered(n.MPS, str(v, 0), str(v, 1), str(v, 2))
+		}
+		g.rates[n.PhoneNumberID] = rs
 	}
+}
+
+// lowered reads when a lowered rate began (the first 130429 of the
+// episode; the last one's time for a state written before since was kept)
+// and when it will be back at mps: the rate set at the last 130429 climbs
+// back by recoverPerSecond of mps per second.
+func lowered(mps int, rate, dec, since string) (from, until time.Time) {
+	r, err1 := strconv.ParseFloat(rate, 64)
+	d, err2 := strconv.ParseInt(dec, 10, 64)
+	if err1 != nil || err2 != nil || mps <= 0 {
+		return time.Time{}, time.Time{}
+	}
+	last := time.UnixMilli(d).UTC()
+	from = last
+	if s, err := strconv.ParseInt(since, 10, 64); err == nil && s <= d {
+		from = time.UnixMilli(s).UTC()
+	}
+	back := (float64(mps) - r) / (float64(mps) * recoverPerSecond)
+	return from, last.Add(time.Duration(max(0, back) * float64(time.Second)))
 }
 
 func str(v []any, i int) string {
@@ -116,7 +142,7 @@ if st[2] and st[3] then
   rate = tonumber(st[2]) + (now - tonumber(st[3])) / 1000 * mps * ` + strconv.FormatFloat(recoverPerSecond, 'f', -1, 64) + `
   if rate >= mps then
     rate = mps
-    redis.call('HDEL', KEYS[1], 'rate', 'dec')
+    redis.call('HDEL', KEYS[1], 'rate', 'dec', 'since')
   end
 end
 local interval = ` + strconv.FormatInt((time.Second+windowGuard).Milliseconds(), 10) + ` / rate
@@ -168,7 +194,8 @@ return {math.max(0, math.ceil(wait)), 1, math.floor(rate * 1000), scope}
 // decreaseScript lowers a number's rate after a 130429, at most once a
 // second (a burst of in-flight sends all answered 130429 is one signal),
 // and pushes the schedule out by ARGV[2] slots at the new rate, so that
-// Meta's window empties before the next sends.
+// Meta's window empties before the next sends. 'since' keeps when the
+// rate was first lowered, until it is back at mps.
 // KEYS: number state hash. ARGV: mps, slots. Returns the new rate*1000.
 var decreaseScript = redis.NewScript(`
 local t = redis.call('TIME')
@@ -180,6 +207,7 @@ if st[1] and st[2] then
   rate = math.min(mps, tonumber(st[1]) + (now - tonumber(st[2])) / 1000 * mps * ` + strconv.FormatFloat(recoverPerSecond, 'f', -1, 64) + `)
 end
 if st[3] and now - tonumber(st[3]) < 1000 then return math.floor(rate * 1000) end
+if rate >= mps then redis.call('HSET', KEYS[1], 'since', tostring(now)) end
 rate = math.max(mps * ` + strconv.FormatFloat(minRateShare, 'f', -1, 64) + `, rate * ` + strconv.FormatFloat(decreaseFactor, 'f', -1, 64) + `)
 local tat = tonumber(redis.call('HGET', KEYS[1], 'tat') or '0')
 if tat < now then tat = now end

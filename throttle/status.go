@@ -37,15 +37,19 @@ type Pace struct {
 
 // State is one number (or token, WABA, the app) held back, and why.
 type State struct {
-	Key           string    `json:"key"`
-	PhoneNumberID string    `json:"phone_number_id,omitempty"`
-	Scope         string    `json:"scope"`
-	Reason        string    `json:"reason"`
-	Code          *int      `json:"code,omitempty"`
-	Since         time.Time `json:"since,omitzero"`
-	Until         time.Time `json:"until,omitzero"`
-	Rate          float64   `json:"rate,omitempty"`
-	MPS           int       `json:"mps,omitempty"`
+	Key           string `json:"key"`
+	PhoneNumberID string `json:"phone_number_id,omitempty"`
+	Scope         string `json:"scope"`
+	Reason        string `json:"reason"`
+	Code          *int   `json:"code,omitempty"`
+	// Since is when it began: the pause, the hold, or the first 130429
+	// that lowered a number's rate.
+	Since time.Time `json:"since,omitzero"`
+	// Until is a hold's end, a pause's next probe, or when a lowered rate
+	// is back at mps if no other 130429 lowers it.
+	Until time.Time `json:"until,omitzero"`
+	Rate  float64   `json:"rate,omitempty"`
+	MPS   int       `json:"mps,omitempty"`
 	// Source is "webhook" for a pause an account webhook set.
 	Source string `json:"source,omitempty"`
 }
@@ -96,7 +100,8 @@ func (g *Gate) Status() Status {
 			}
 		}
 		if r, ok := g.rates[n.PhoneNumberID]; ok && r.rate < float64(r.mps)-0.01 {
-			st.Throttled = append(st.Throttled, State{Key: "rate", PhoneNumberID: n.PhoneNumberID, Scope: "number", Reason: "130429: rate lowered", Rate: r.rate, MPS: r.mps})
+			st.Throttled = append(st.Throttled, State{Key: "rate", PhoneNumberID: n.PhoneNumberID, Scope: "number", Reason: "130429: rate lowered",
+				Rate: r.rate, MPS: r.mps, Since: r.since, Until: r.until})
 		}
 	}
 	keys := make([]string, 0, len(g.holds))

@@ -174,10 +174,9 @@ func TestRateBackOff(t *testing.T) {
 	})
 }
 
-// TestStateJSONOmitsZeroTimes: /readyz lists a lowered rate as a State
-// without a start or end time (Status builds it so); a zero time is left
-// out rather than shown as "since":"0001-01-01T00:00:00Z". A hold keeps
-// its times.
+// TestStateJSONOmitsZeroTimes: a State without a start or end time (a
+// lowered rate whose state in Redis has none) leaves them out rather than
+// showing "since":"0001-01-01T00:00:00Z". A hold keeps its times.
 func TestStateJSONOmitsZeroTimes(t *testing.T) {
 	lowered, _ := json.Marshal(throttle.State{Key: "rate", PhoneNumberID: "1002", Scope: "number", Reason: "130429: rate lowered", Rate: 8, MPS: 10})
 	if strings.Contains(string(lowered), "0001-01-01") || strings.Contains(string(lowered), `"since"`) || !strings.Contains(string(lowered), `"mps":10`) {
