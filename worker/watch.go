@@ -7,6 +7,8 @@ import (
 	"cmp"
 	"context"
 	"time"
+
+	"github.com/waqhq/waq/fleet"
 )
 
 // watchRedis pings Redis while it is marked down, and marks it up again.
@@ -45,7 +47,8 @@ func (w *Worker) setRedis(err error) {
 	}
 }
 
-// watchConsumer publishes the consumer's pending counts as metrics.
+// watchConsumer publishes the consumer's pending counts as metrics, and
+// keeps them for the fleet's view.
 func (w *Worker) watchConsumer(ctx context.Context) {
 	t := time.NewTicker(cmp.Or(w.gauges, 5*time.Second))
 	defer t.Stop()
@@ -56,6 +59,7 @@ func (w *Worker) watchConsumer(ctx context.Context) {
 		if err == nil {
 			w.metrics.Pending.Set(float64(info.NumPending))
 			w.metrics.AckPending.Set(float64(info.NumAckPending))
+			w.consumer.Store(&fleet.Consumer{Pending: int64(info.NumPending), AckPending: int64(info.NumAckPending), At: w.now()})
 		}
 		select {
 		case <-ctx.Done():

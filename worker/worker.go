@@ -26,6 +26,7 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/waqhq/waq/deadletter"
+	"github.com/waqhq/waq/fleet"
 	"github.com/waqhq/waq/graph"
 	"github.com/waqhq/waq/ledger"
 	"github.com/waqhq/waq/numbers"
@@ -72,6 +73,9 @@ type Worker struct {
 	health health
 	// graphWatch tells whether the Graph API answers (/readyz "degraded").
 	graphWatch graphWatch
+	// consumer is the consumer's counts as last read (watchConsumer), for
+	// the fleet's view.
+	consumer atomic.Pointer[fleet.Consumer]
 	// slots bounds sends in flight (WAQ_CONCURRENCY); held bounds the jobs
 	// this process holds at all, sending or waiting for a paced slot. A full
 	// held stops the pulls: that is the back-pressure that keeps a backlog
@@ -294,8 +298,9 @@ func (w *Worker) Run(ctx context.Context) error {
 
 	var bg sync.WaitGroup
 	bgCtx, stopBG := context.WithCancel(ctx)
-	bg.Add(4)
+	bg.Add(5)
 	go func() { defer bg.Done(); w.gate.Run(bgCtx) }()
+	go func() { defer bg.Done(); w.publishCounts(bgCtx) }()
 	go func() { defer bg.Done(); w.watchRedis(bgCtx) }()
 	go func() { defer bg.Done(); w.watchConsumer(bgCtx) }()
 	go func() { defer bg.Done(); w.sweepDeadLetters(bgCtx) }()
