@@ -1,6 +1,7 @@
 package console
 
 import (
+	"fmt"
 	"math"
 	"strings"
 	"testing"
@@ -9,25 +10,36 @@ import (
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
+	"github.com/waqhq/waq/fleet"
 	"github.com/waqhq/waq/internal/browsertest"
 )
 
-// TestBrowserOverview draws an hour of samples in a real browser: the
-// charts are there and sized, and the pages read without JavaScript.
+// TestBrowserOverview draws an hour of two workers' counts in a real
+// browser: the tiles sum both, the charts are there and sized, the throttled
+// rows say since when and until when, and the pages read without
+// JavaScript.
 // (The operator's story with a worker is cmd/waq's TestConsoleInBrowser.)
 func TestBrowserOverview(t *testing.T) {
 	b := browsertest.Start(t, 90*time.Second)
 	f := setup(t, func(o *Options) { o.Refresh = time.Hour }) // no reload while the test looks
 	m := f.metrics
-	// An hour with a 131000 burst in its middle, and a few parks.
-	for i := 0; i <= slots; i++ {
-		f.c.samples.record()
-		sent := 40 + 25*math.Sin(float64(i)/6)
-		m.Sends.WithLabelValues("sent", pn).Add(math.Round(sent))
+	m2, p2 := f.worker(t, "test-worker-2")
+	// An hour with a 131000 burst in its middle, and a few parks; the second
+	// worker sends 20 a minute and is paced now and then.
+	sent := 0.0
+	for i := 0; i < slots; i++ {
+		s := math.Round(40 + 25*math.Sin(float64(i)/6))
+		sent += s + 20
+		m.Sends.WithLabelValues("sent", pn).Add(s)
+		m2.Sends.WithLabelValues("sent", pn).Add(20)
 		if i > 25 && i < 35 {
 			m.Sends.WithLabelValues("failed", pn).Add(12)
 			m.APIErrors.WithLabelValues("131000").Add(11)
 			m.Sends.WithLabelValues("throttled", pn).Add(4)
+			m.Throttled.WithLabelValues("number").Add(4)
+		}
+		if i%5 == 0 {
+			m2.Throttled.WithLabelValues("pace").Add(6)
 		}
 		if i%7 == 0 {
 			m.Parked.WithLabelValues("window").Add(3)
@@ -35,9 +47,11 @@ func TestBrowserOverview(t *testing.T) {
 		if i%11 == 0 {
 			m.Parked.WithLabelValues("template").Add(1)
 		}
-		m.Pending.Set(math.Max(0, 300-float64((i-30)*(i-30))))
-		m.Paused.WithLabelValues(pn).Set(1)
-		f.clock.Add(time.Minute)
+		f.cons["test-worker-1"] = fleet.Consumer{Pending: int64(math.Max(0, 300-float64((i-30)*(i-30)))), AckPending: 12, At: f.clock.Now()}
+		publish(t, f.pub, p2)
+		if i < slots-1 {
+			f.clock.Add(time.Minute)
+		}
 	}
 	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
 	b.Do("sign in", chromedp.Navigate(f.srv.URL+Prefix), chromedp.WaitVisible(css("#signin")),
@@ -51,9 +65,29 @@ func TestBrowserOverview(t *testing.T) {
 		t.Errorf("bars %.1fpx wide", w)
 	}
 	body := b.Text("main")
-	for _, want := range []string{"131000 ERRORS", "190: access token expired", "130429: rate lowered", "PARKED"} {
+	for _, want := range []string{"131000 ERRORS", "190: access token expired", "130429: rate lowered", "PARKED", "WORKERS REPORTING", "test-worker-2"} {
 		if !strings.Contains(body, want) {
 			t.Errorf("overview lacks %q", want)
+		}
+	}
+	// The tiles as the browser shows them: both workers' sends, the
+	// throttled apart from them.
+	if got, want := b.Text("#tile-attempts .v"), num(sent+9*12); got != want {
+		t.Errorf("send attempts tile %q, want %q", got, want)
+	}
+	if got := b.Text("#tile-throttled .v"); got != num(9*4+12*6) {
+		t.Errorf("throttled tile %q, want %s", got, num(9*4+12*6))
+	}
+	if got := b.Text("#tile-workers .v"); got != "2" {
+		t.Errorf("workers tile %q", got)
+	}
+	if n := browsertest.Eval[int](b, `document.querySelectorAll("figure.chart").length`); n != 5 {
+		t.Errorf("%d charts", n)
+	}
+	// The lowered rate's row: since and until, not dashes.
+	for _, col := range []int{5, 6} {
+		if got := b.Text(fmt.Sprintf("#throttled tbody tr td:nth-child(%d)", col)); !strings.Contains(got, " UTC") || strings.Contains(got, "—") {
+			t.Errorf("throttled row, column %d: %q", col, got)
 		}
 	}
 	b.Screenshot("overview-hour")

@@ -17,7 +17,7 @@ const (
 	chartW, chartH = 640, 150
 	plotL, plotR   = 44, 632
 	plotT, plotB   = 10, 126
-	slots          = ringSize - 1
+	slots          = 60
 	slotW          = float64(plotR-plotL) / slots
 	barGap         = 1.0
 )
@@ -81,7 +81,7 @@ func newChart(label string, every time.Duration) chart {
 // the last one is the interval in progress.
 func stacked(label string, every time.Duration, w []sample, ss []series) chart {
 	c := newChart(label, every)
-	n := len(w) - 1
+	n := max(0, len(w)-1)
 	if n > slots {
 		w = w[len(w)-slots-1:]
 		n = slots

@@ -16,10 +16,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/waqhq/waq/deadletter"
+	"github.com/waqhq/waq/fleet"
 	"github.com/waqhq/waq/internal/authlimit"
 	"github.com/waqhq/waq/ledger"
 	"github.com/waqhq/waq/worker"
@@ -47,9 +47,9 @@ type Options struct {
 	Store *deadletter.Store
 	// Publisher republishes replayed jobs; nil makes replay unavailable.
 	Publisher deadletter.Publisher
-	// Gatherer is the worker's metrics registry, sampled for the overview;
-	// nil leaves the overview's charts empty.
-	Gatherer prometheus.Gatherer
+	// Fleet reads the workers' counts for the overview (package fleet);
+	// nil leaves the overview's counts and charts empty.
+	Fleet *fleet.Reader
 	// Ledger is the job records: the job page (what a replay produced)
 	// and the search by wamid read it; nil shows less.
 	Ledger *ledger.Ledger
@@ -71,14 +71,11 @@ type Options struct {
 	KeyPrefix string
 	// SessionTTL is how long a sign-in lasts. Defaults to 12h.
 	SessionTTL time.Duration
-	// SampleEvery is the interval of the overview's samples; the ring keeps
-	// 60 of them. Defaults to 1m (an hour).
-	SampleEvery time.Duration
 	// Refresh is how often the overview reloads itself. Defaults to 30s.
 	Refresh time.Duration
 	// Process names this process on the overview. Defaults to host-pid.
 	Process string
-	// Now is the clock of sessions and samples. Defaults to time.Now.
+	// Now is the clock of sessions. Defaults to time.Now.
 	Now func() time.Time
 	// Logger records sign-ins and changes (never the token). Defaults to
 	// slog.Default().
@@ -90,12 +87,11 @@ type Options struct {
 	Limiter *authlimit.Limiter
 }
 
-// Console is the ops console's handler. Create it with New, mount it at
-// Prefix, and Run its sampler for as long as the worker runs.
+// Console is the ops console's handler. Create it with New and mount it at
+// Prefix.
 type Console struct {
 	opts     Options
 	sessions *sessions
-	samples  *sampler
 	pages    map[string]*template.Template
 	mux      *http.ServeMux
 	static   http.Handler
@@ -106,14 +102,10 @@ type Console struct {
 // deadletter.MaxIDs ids of at most 128 bytes.
 const maxForm = 2 << 20
 
-// New returns the console. It does nothing until it serves a request or
-// Run starts sampling.
+// New returns the console. It does nothing until it serves a request.
 func New(opts Options) *Console {
 	if opts.SessionTTL <= 0 {
 		opts.SessionTTL = 12 * time.Hour
-	}
-	if opts.SampleEvery <= 0 {
-		opts.SampleEvery = time.Minute
 	}
 	if opts.Refresh <= 0 {
 		opts.Refresh = 30 * time.Second
@@ -137,7 +129,6 @@ func New(opts Options) *Console {
 	c := &Console{
 		opts:     opts,
 		sessions: newSessions(opts.Token, opts.SessionTTL, opts.Now, opts.Redis, opts.KeyPrefix),
-		samples:  newSampler(opts.Gatherer, opts.SampleEvery, opts.Now),
 		pages:    parsePages(),
 		mux:      http.NewServeMux(),
 		started:  opts.Now(),
@@ -182,11 +173,6 @@ func staticFiles(sub fs.FS) http.Handler {
 		}
 		files.ServeHTTP(w, r)
 	})
-}
-
-// Run samples the worker's counters every SampleEvery until ctx ends.
-func (c *Console) Run(ctx context.Context) {
-	c.samples.run(ctx)
 }
 
 // ServeHTTP serves the console's pages; with no token configured, 404.

@@ -3,7 +3,6 @@ package console
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -11,7 +10,7 @@ import (
 	"time"
 
 	"github.com/waqhq/waq/deadletter"
-	"github.com/waqhq/waq/internal/testenv"
+	"github.com/waqhq/waq/fleet"
 )
 
 // TestOff: without a token the console is not there at all.
@@ -517,8 +516,10 @@ func TestExport(t *testing.T) {
 	}
 }
 
-// TestOverview: the samples of this process's counters, as charts; the
-// readiness with why and since.
+// TestOverview: two workers' counts, summed per minute by the fleet's
+// buckets, as tiles and charts: send attempts without the throttled, the
+// throttled by scope, the consumer's counts that agree with each other;
+// the readiness with why, since and until.
 func TestOverview(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
@@ -526,67 +527,63 @@ func TestOverview(t *testing.T) {
 	c.signIn()
 	r := c.get(Prefix)
 	if r.code != 200 || !strings.Contains(r.body, "Collecting") || !strings.Contains(r.body, `http-equiv="refresh" content="30"`) {
-		t.Errorf("overview, no samples: %d", r.code)
+		t.Errorf("overview, no counts: %d", r.code)
 	}
-	m := f.metrics
+	start := f.clock.Now()
+	m1, p1 := f.metrics, f.pub
+	m2, p2 := f.worker(t, "test-worker-2")
 	for i := 0; i < 5; i++ {
-		f.c.samples.record()
-		m.Sends.WithLabelValues("sent", pn).Add(10)
-		m.Sends.WithLabelValues("failed", pn).Add(3)
-		m.APIErrors.WithLabelValues("131000").Add(2)
-		m.Parked.WithLabelValues("window").Add(1)
-		m.Pending.Set(float64(100 * i))
+		m1.Sends.WithLabelValues("sent", pn).Add(10)
+		m1.Sends.WithLabelValues("failed", pn).Add(3)
+		m1.APIErrors.WithLabelValues("131000").Add(2)
+		m1.Retries.WithLabelValues("131000").Add(2)
+		m1.Parked.WithLabelValues("window").Add(1)
+		m1.Throttled.WithLabelValues("pace").Add(4)
+		f.cons["test-worker-1"] = fleet.Consumer{Pending: int64(100 * i), AckPending: 7, At: f.clock.Now()}
+		m2.Sends.WithLabelValues("sent", pn).Add(5)
+		m2.Sends.WithLabelValues("throttled", pn).Add(1)
+		m2.Throttled.WithLabelValues("number").Add(1)
+		publish(t, p1, p2)
 		f.clock.Add(time.Minute)
 	}
-	m.Paused.WithLabelValues(pn).Set(1)
+	f.clock.Add(-time.Minute + time.Second) // within the last minute reported
 	r = c.get(Prefix)
 	for _, want := range []string{
-		"This process's view", "test-worker-1",
-		"<svg", `class="s-sent"`, `class="s-failed"`, `class="r-window"`, "g-pending",
-		"sent: 10,", "65", "15.4% of send attempts", // 5×13 attempts, 10 of them 131000
+		"The fleet's view", "test-worker-1", "test-worker-2", "Workers reporting",
+		"<svg", `class="s-sent"`, `class="s-failed"`, `class="r-window"`, `class="t-pace"`, `class="t-number"`, "g-pending",
+		"sent: 15,", // a minute's bar: both workers
+		">90<",      // 5 × (10 + 3 + 5) attempts; the 5 rate-limit answers are not among them
+		"11.1% of send attempts", "10 retried",
+		">25<", "pace 20", "number 5", "5 answered with a rate limit",
+		">400<", "7 delivered, unacknowledged: 0 held by workers (0 being sent), 7 waiting for a retry or redelivery",
 		"190: access token expired", "7m ago", "130429: rate lowered", "61.5 of 80 mps", "Dead-letter store",
+		// The lowered rate's since and until (set at setup, on the clock's start).
+		when(start.Add(-2 * time.Minute)), when(start.Add(90 * time.Second)),
 	} {
 		if !strings.Contains(r.body, want) {
 			t.Errorf("overview lacks %q", want)
 		}
 	}
+	if strings.Contains(r.body, "s-throttled") {
+		t.Error("throttled sends are drawn among the send attempts")
+	}
 	f.ready.Ready = false
 	if r := c.get(Prefix); !strings.Contains(r.body, "Not ready") {
 		t.Error("not ready not shown")
 	}
-}
-
-// TestRing: the ring keeps 61 samples, oldest dropped.
-func TestRing(t *testing.T) {
-	t.Parallel()
-	f := setup(t)
-	for i := 0; i < 100; i++ {
-		f.c.samples.record()
-		f.clock.Add(time.Minute)
+	// Two hours later neither worker reported: none listed, no counts.
+	f.clock.Add(2 * time.Hour)
+	c.signIn() // the session lasted an hour
+	if r := c.get(Prefix); !strings.Contains(r.body, "none in the last seconds") || strings.Contains(r.body, "test-worker-2") || !strings.Contains(r.body, "Collecting") {
+		t.Errorf("overview after two hours: %d", r.code)
 	}
-	w := f.c.samples.window()
-	if len(w) != ringSize+1 || !w[0].at.Before(w[1].at) {
-		t.Errorf("window of %d samples", len(w))
+	if r := c.get(Prefix + "?x=1"); r.code != 400 {
+		t.Errorf("overview with a parameter: %d", r.code)
 	}
-}
-
-// TestRun: the sampler runs until its context ends.
-func TestRun(t *testing.T) {
-	t.Parallel()
-	f := setup(t, func(o *Options) { o.SampleEvery = time.Millisecond })
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { f.c.Run(ctx); close(done) }()
-	testenv.Eventually(t, 5*time.Second, func() error {
-		if n := len(f.c.samples.window()); n < 4 {
-			return fmt.Errorf("%d samples", n)
-		}
-		return nil
-	})
-	cancel()
-	<-done
-	if n := len(f.c.samples.window()); n < 4 {
-		t.Errorf("%d samples", n)
+	// Redis down: the page still draws, and says why the counts are missing.
+	f.redis.Stop()
+	if r := c.get(Prefix); r.code != 200 || !strings.Contains(r.body, "The fleet's counts are missing: Redis did not answer") || !strings.Contains(r.body, "the dead-letter store did not answer") {
+		t.Errorf("overview, Redis down: %d", r.code)
 	}
 }
 

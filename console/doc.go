@@ -2,7 +2,7 @@
 // /admin/ui/ on the worker's listener, for the operator who cleans up after
 // an incident and would rather look than type.
 //
-//	GET  /admin/ui/               overview: this process's sends, parks, 131000s, pauses, pending
+//	GET  /admin/ui/               overview: the fleet's sends, throttles, parks, 131000s, pending; pauses
 //	GET  /admin/ui/login          sign-in page
 //	POST /admin/ui/login          sign in with the admin token
 //	POST /admin/ui/logout         sign out

@@ -14,10 +14,12 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
 
 	"github.com/waqhq/waq/deadletter"
 	"github.com/waqhq/waq/deadletter/deadlettertest"
+	"github.com/waqhq/waq/fleet"
 	"github.com/waqhq/waq/internal/testenv"
 	"github.com/waqhq/waq/ledger"
 	"github.com/waqhq/waq/queue"
@@ -47,14 +49,19 @@ type fixture struct {
 	srv     *httptest.Server
 	store   *deadletter.Store
 	stream  jetstream.Stream
-	metrics *telemetry.Metrics
-	clock   *testenv.Clock // of sessions and samples
-	ledger  *ledger.Ledger
-	hasher  *telemetry.RecipientHasher
-	logs    *syncBuffer
-	ready   worker.Readiness
-	redis   *testenv.Redis
-	opts    Options // what New was given: a second console (worker) takes them too
+	metrics *telemetry.Metrics // of the first worker, test-worker-1
+	pub     *fleet.Publisher   // its publisher of counts
+	// cons is the consumer's counts as each worker last read them (by id;
+	// none until a test sets them).
+	cons   map[string]fleet.Consumer
+	rdb    *redis.Client
+	redis  *testenv.Redis
+	clock  *testenv.Clock // of sessions, holds and the fleet's minutes
+	ledger *ledger.Ledger
+	hasher *telemetry.RecipientHasher
+	logs   *syncBuffer
+	ready  worker.Readiness
+	opts   Options // what New was given: a second console (worker) takes them too
 }
 
 func setup(t *testing.T, opts ...func(*Options)) *fixture {
@@ -66,17 +73,18 @@ func setup(t *testing.T, opts ...func(*Options)) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{clock: testenv.NewClock(time.Now()), logs: &syncBuffer{}, stream: stream, redis: r}
+	f := &fixture{clock: testenv.NewClock(time.Now()), logs: &syncBuffer{}, stream: stream, redis: r, cons: map[string]fleet.Consumer{}}
 	f.store = deadletter.New(r.Client(t), deadletter.Options{Prefix: "con", Now: f.clock.Now})
 	f.ledger = ledger.New(r.Client(t), ledger.Options{Prefix: "con"})
 	f.hasher = telemetry.NewRecipientHasher([]byte("console test key"))
-	reg := prometheus.NewRegistry()
-	f.metrics = telemetry.NewMetrics(reg)
+	f.rdb, f.redis = r.Client(t), r
+	f.metrics, f.pub = f.worker(t, "test-worker-1")
 	code := 190
 	f.ready = worker.Readiness{Ready: true, Paused: []throttle.State{{Key: "pn:" + pn, PhoneNumberID: pn, Scope: "token", Reason: "190: access token expired", Code: &code, Since: f.clock.Now().Add(-7 * time.Minute)}},
-		Throttled: []throttle.State{{Key: "rate", PhoneNumberID: "106540352242923", Scope: "number", Reason: "130429: rate lowered", Rate: 61.5, MPS: 80}}}
+		Throttled: []throttle.State{{Key: "rate", PhoneNumberID: "106540352242923", Scope: "number", Reason: "130429: rate lowered", Rate: 61.5, MPS: 80,
+			Since: f.clock.Now().Add(-2 * time.Minute), Until: f.clock.Now().Add(90 * time.Second)}}}
 	o := Options{
-		Token: token, Store: f.store, Publisher: queue.NewProducer(js, queue.ProducerOptions{}), Gatherer: reg,
+		Token: token, Store: f.store, Publisher: queue.NewProducer(js, queue.ProducerOptions{}), Fleet: fleet.NewReader(f.rdb, "con", f.clock.Now),
 		Readiness: func() worker.Readiness { return f.ready },
 		Ledger:    f.ledger, HashRecipient: f.hasher.Hash,
 		TraceURL: "http://jaeger.test:16686/trace/{trace_id}", SessionTTL: time.Hour, Process: "test-worker-1",
@@ -97,6 +105,25 @@ func setup(t *testing.T, opts ...func(*Options)) *fixture {
 	})
 	f.park(t)
 	return f
+}
+
+// worker is one more worker of the fleet: its metrics, and the publisher
+// that adds them to the fleet's minutes (on the fixture's clock).
+func (f *fixture) worker(t *testing.T, id string) (*telemetry.Metrics, *fleet.Publisher) {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	return telemetry.NewMetrics(reg), fleet.NewPublisher(f.rdb, reg, fleet.PublisherOptions{Prefix: "con", Worker: id, Every: time.Minute, Now: f.clock.Now,
+		Consumer: func() fleet.Consumer { return f.cons[id] }})
+}
+
+// publish adds what the workers' counters grew by to the fleet's minutes.
+func publish(t *testing.T, pubs ...*fleet.Publisher) {
+	t.Helper()
+	for _, p := range pubs {
+		if err := p.Publish(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // park stores the fixture's entries (deadlettertest.ParkSamples): two window failures

@@ -234,7 +234,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	// Sign in: back to the page that was asked for.
 	b.Do("sign in", chromedp.SendKeys(css("#token"), consoleToken), chromedp.Submit(css("#signin")), chromedp.WaitVisible(css("body.page-list")))
 	b.Do("overview", chromedp.Click(css(`header nav a[href="/admin/ui/"]`)), chromedp.WaitVisible(css("body.page-overview figure.chart svg")))
-	if body := b.Text("main"); !strings.Contains(body, "This process's view") || !strings.Contains(body, "Ready") {
+	if body := b.Text("main"); !strings.Contains(body, "The fleet's view") || !strings.Contains(body, "Ready") {
 		t.Errorf("overview: %q", body)
 	}
 	b.Screenshot("overview")

@@ -11,14 +11,15 @@ import (
 
 	"github.com/waqhq/waq/admin"
 	"github.com/waqhq/waq/console"
+	"github.com/waqhq/waq/fleet"
 	"github.com/waqhq/waq/internal/authlimit"
 	"github.com/waqhq/waq/worker"
 )
 
 // mountOps mounts the admin API and the console once the worker has
 // connected; without the token the worker's mux answers 404 there, which
-// is "off". The console samples the worker's metrics for its overview
-// until the worker stops.
+// is "off". The console's overview reads the fleet's counts, which every
+// worker adds to Redis.
 func mountOps(w *worker.Worker, cfg worker.Config) {
 	if cfg.AdminToken == "" {
 		return
@@ -35,7 +36,7 @@ func mountOps(w *worker.Worker, cfg worker.Config) {
 			Token:         cfg.AdminToken,
 			Store:         p.DeadLetters,
 			Publisher:     p.Producer,
-			Gatherer:      w.Registry(),
+			Fleet:         fleet.NewReader(p.Redis, cfg.KeyPrefix, nil),
 			Ledger:        p.Ledger,
 			HashRecipient: p.HashRecipient,
 			Readiness:     w.Readiness,
@@ -46,6 +47,5 @@ func mountOps(w *worker.Worker, cfg worker.Config) {
 			KeyPrefix:     cfg.KeyPrefix,
 		})
 		w.Handle(console.Prefix, c)
-		go c.Run(ctx)
 	})
 }
