@@ -8,6 +8,7 @@
 //	GET  /admin/dlq/export      a support ticket (?format=text for text)
 //	POST /admin/dlq/replay      NDJSON result lines
 //	POST /admin/dlq/purge       NDJSON result lines
+//	GET  /admin/overview        the fleet's counts per minute (package fleet)
 //
 // Filters are query parameters named like the CLI's flags (reason, code,
 // phone_number_id, template, since, limit, cursor); replay and purge take
@@ -27,6 +28,7 @@ import (
 	"strings"
 
 	"github.com/waqhq/waq/deadletter"
+	"github.com/waqhq/waq/fleet"
 	"github.com/waqhq/waq/internal/authlimit"
 )
 
@@ -39,6 +41,9 @@ type Options struct {
 	Store *deadletter.Store
 	// Publisher republishes replayed jobs; nil makes replay answer 503.
 	Publisher deadletter.Publisher
+	// Fleet reads the workers' counts for /admin/overview; nil answers
+	// 503 there.
+	Fleet *fleet.Reader
 	// MaxBody bounds a request body. Defaults to 1 MiB (10,000 ids fit).
 	MaxBody int64
 	// Logger records who changed what (never the token). Defaults to
@@ -85,6 +90,7 @@ func New(opts Options) http.Handler {
 	s.mux.HandleFunc("GET /admin/dlq/{id}", s.show)
 	s.mux.HandleFunc("POST /admin/dlq/replay", s.replay)
 	s.mux.HandleFunc("POST /admin/dlq/purge", s.purge)
+	s.mux.HandleFunc("GET /admin/overview", s.overview)
 	return s
 }
 

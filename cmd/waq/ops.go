@@ -30,13 +30,14 @@ func mountOps(w *worker.Worker, cfg worker.Config) {
 		w.Metrics().AuthFailures.WithLabelValues(surface, result).Inc()
 	}})
 	w.OnConnect(func(ctx context.Context, p worker.Parts) {
-		w.Handle("/admin/", admin.New(admin.Options{Token: cfg.AdminToken, Store: p.DeadLetters, Publisher: p.Producer, Logger: p.Logger, Limiter: limiter}))
+		counts := fleet.NewReader(p.Redis, cfg.KeyPrefix, nil)
+		w.Handle("/admin/", admin.New(admin.Options{Token: cfg.AdminToken, Store: p.DeadLetters, Publisher: p.Producer, Fleet: counts, Logger: p.Logger, Limiter: limiter}))
 		// Sign-ins and changes are logged where the worker logs.
 		c := console.New(console.Options{
 			Token:         cfg.AdminToken,
 			Store:         p.DeadLetters,
 			Publisher:     p.Producer,
-			Fleet:         fleet.NewReader(p.Redis, cfg.KeyPrefix, nil),
+			Fleet:         counts,
 			Ledger:        p.Ledger,
 			HashRecipient: p.HashRecipient,
 			Readiness:     w.Readiness,
