@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"strings"
@@ -10,8 +11,10 @@ import (
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
+	"github.com/waqhq/waq/deadletter"
 	"github.com/waqhq/waq/fleet"
 	"github.com/waqhq/waq/internal/browsertest"
+	"github.com/waqhq/waq/ledger"
 )
 
 // TestBrowserOverview draws an hour of two workers' counts in a real
@@ -111,4 +114,82 @@ func TestBrowserOverview(t *testing.T) {
 		t.Errorf("entry without JavaScript: %v", err)
 	}
 	b.Screenshot("entry-no-js")
+}
+
+// TestBrowserSearchAndAdvice is issue 22's console story in a real browser:
+// search by fbtrace_id, wamid, job id and a recipient's number (typed into
+// the POST form, never shown); open a result and read its next step, with
+// only the replays that can help; an invalid body shows its number masked.
+func TestBrowserSearchAndAdvice(t *testing.T) {
+	b := browsertest.Start(t, 90*time.Second)
+	f := setup(t, func(o *Options) { o.Refresh = time.Hour })
+	ctx := context.Background()
+	if err := f.ledger.RecordSent(ctx, "w2", 0, "wamid.W2", ledger.Attempt{At: f.clock.Now(), Outcome: "sent"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	raw := &deadletter.Entry{ID: "order-77", Reason: "invalid", Problem: "invalid job: not JSON", Raw: []byte(`to=15559998888&text=hi`), ParkedAt: f.clock.Now()}
+	if err := f.store.Park(ctx, raw); err != nil {
+		t.Fatal(err)
+	}
+	css := func(s string) chromedp.CSS { return chromedp.CSS(s) }
+	b.Do("sign in", chromedp.Navigate(f.srv.URL+Prefix+"search"), chromedp.WaitVisible(css("#signin")),
+		chromedp.SendKeys(css("#token"), token), chromedp.Submit(css("#signin")), chromedp.WaitVisible(css("body.page-search #search")))
+	results := func() []string {
+		t.Helper()
+		return browsertest.Eval[[]string](b, `Array.from(document.querySelectorAll("#results a.id")).map(a => a.textContent)`)
+	}
+	for _, c := range []struct{ q, want, by string }{
+		{"fb-a-w1", "w1", "fbtrace_id"}, // an earlier attempt's
+		{"wamid.W2", "w2", "wamid"},
+		{"t1", "t1", "by id"},
+	} {
+		b.Do("search "+c.q, chromedp.Navigate(f.srv.URL+Prefix+"search"), chromedp.WaitVisible(css("#q")),
+			chromedp.SendKeys(css("#q"), c.q), chromedp.Submit(css("#search")), chromedp.WaitVisible(css("#found")))
+		if got := results(); len(got) != 1 || got[0] != c.want || !strings.Contains(b.Text("#found"), c.by) {
+			t.Errorf("search %s: %v, %q", c.q, got, b.Text("#found"))
+		}
+	}
+	b.Screenshot("search-job-id")
+
+	// By number: the form posts it, the page shows the result and not the
+	// number, and the address bar does not carry it.
+	b.Do("search by number", chromedp.Navigate(f.srv.URL+Prefix+"search"), chromedp.WaitVisible(css("#to")),
+		chromedp.SendKeys(css("#to"), "+15550000003"), chromedp.Submit(css("#search-to")), chromedp.WaitVisible(css("#found")))
+	if got := results(); len(got) != 1 || got[0] != "t1" {
+		t.Errorf("by number: %v", got)
+	}
+	if html := browsertest.Eval[string](b, `document.documentElement.outerHTML`); strings.Contains(html, "15550000003") || strings.Contains(b.Location(), "15550000003") {
+		t.Error("the number searched for is on the page or in its address")
+	}
+	b.Screenshot("search-recipient")
+
+	// The result's entry: its next step, and a replay as it is that warns.
+	b.Do("open the result", chromedp.Click(css(`#results a.id`)), chromedp.WaitVisible(css("body.page-entry #advice")))
+	if next := b.Text("#next"); !strings.Contains(next, "template") {
+		t.Errorf("next step of a missing template: %q", next)
+	}
+	if fit := b.Text("#fit"); !strings.Contains(fit, "only after the fix") {
+		t.Errorf("replay fit: %q", fit)
+	}
+	if n := browsertest.Eval[int](b, `document.querySelectorAll("#replay-warning").length`); n != 1 {
+		t.Error("no warning beside a replay that fails the same way until the template is fixed")
+	}
+	b.Screenshot("entry-next-step")
+
+	// A window failure: only the replay as a template is offered.
+	b.Do("window entry", chromedp.Navigate(f.srv.URL+Prefix+"dlq/w1"), chromedp.WaitVisible(css("body.page-entry #advice")))
+	if asIs, asTemplate := browsertest.Eval[int](b, `document.querySelectorAll("#replay").length`), browsertest.Eval[int](b, `document.querySelectorAll("#replay-template").length`); asIs != 0 || asTemplate != 1 {
+		t.Errorf("window entry offers replay as it is %d, as a template %d", asIs, asTemplate)
+	}
+
+	// An invalid body: masked, and nothing to replay.
+	b.Do("invalid entry", chromedp.Navigate(f.srv.URL+Prefix+"dlq/order-77"), chromedp.WaitVisible(css("body.page-entry #advice")))
+	main := b.Text("main")
+	if strings.Contains(main, "15559998888") || !strings.Contains(main, "•••••••8888") {
+		t.Errorf("invalid entry's raw body: %q", main)
+	}
+	if n := browsertest.Eval[int](b, `document.querySelectorAll("#replay, #replay-template").length`); n != 0 {
+		t.Errorf("an invalid body offers %d replays", n)
+	}
+	b.Screenshot("entry-invalid-masked")
 }

@@ -215,20 +215,3 @@ func shortDur(d time.Duration) string {
 	}
 	return d.String()
 }
-
-// per names the interval: "minute", or "2s".
-func per(every time.Duration) string {
-	if every == time.Minute {
-		return "minute"
-	}
-	return shortDur(every)
-}
-
-// span names what the ring covers: "hour", or "2m".
-func span(every time.Duration) string {
-	d := every * slots
-	if d == time.Hour {
-		return "hour"
-	}
-	return shortDur(d)
-}
