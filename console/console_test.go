@@ -11,6 +11,7 @@ import (
 
 	"github.com/waqhq/waq/deadletter"
 	"github.com/waqhq/waq/fleet"
+	"github.com/waqhq/waq/internal/testenv"
 )
 
 // TestOff: without a token the console is not there at all.
@@ -580,9 +581,15 @@ func TestOverview(t *testing.T) {
 	if r := c.get(Prefix + "?x=1"); r.code != 400 {
 		t.Errorf("overview with a parameter: %d", r.code)
 	}
-	// Redis down: the page still draws, and says why the counts are missing.
-	f.redis.Stop()
-	if r := c.get(Prefix); r.code != 200 || !strings.Contains(r.body, "The fleet's counts are missing: Redis did not answer") || !strings.Contains(r.body, "the dead-letter store did not answer") {
+	// The fleet's Redis does not answer: the page still draws, and says why
+	// the counts are missing.
+	gone := testenv.StartRedis(t)
+	rd := fleet.NewReader(gone.Client(t), "con", nil)
+	gone.Stop()
+	g := setup(t, func(o *Options) { o.Fleet = rd })
+	gc := g.client(t)
+	gc.signIn()
+	if r := gc.get(Prefix); r.code != 200 || !strings.Contains(r.body, "The fleet's counts are missing: Redis did not answer") {
 		t.Errorf("overview, Redis down: %d", r.code)
 	}
 }
