@@ -18,12 +18,17 @@ func init() {
 
 // jobView is `waq job show --json`.
 type jobView struct {
-	ID       string           `json:"id"`
-	Outcome  string           `json:"outcome"` // sent, parked, pending (no outcome yet), unknown
-	WAMID    string           `json:"wamid,omitempty"`
-	SentAt   *time.Time       `json:"sent_at,omitempty"`
-	Status   string           `json:"status,omitempty"` // the last delivery status a webhook reported
-	StatusAt *time.Time       `json:"status_at,omitempty"`
+	ID       string     `json:"id"`
+	Outcome  string     `json:"outcome"` // sent, parked, pending (no outcome yet), unknown
+	WAMID    string     `json:"wamid,omitempty"`
+	SentAt   *time.Time `json:"sent_at,omitempty"`
+	Status   string     `json:"status,omitempty"` // the last delivery status a webhook reported
+	StatusAt *time.Time `json:"status_at,omitempty"`
+	// MessageStatus is the send answer's message_status (accepted,
+	// held_for_quality_assessment, paused, other).
+	MessageStatus string `json:"message_status,omitempty"`
+	// Pricing is the first pricing a status webhook reported.
+	Pricing  *ledger.Pricing  `json:"pricing,omitempty"`
 	Reason   string           `json:"reason,omitempty"` // when parked: see waq dlq show
 	Gen      int              `json:"generation"`
 	TraceID  string           `json:"trace_id,omitempty"`
@@ -86,7 +91,8 @@ func runJob(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	h = st.WithSend(h)
-	v := jobView{ID: id, Gen: st.Gen, TraceID: st.TraceID, Attempts: h, Status: st.Status, WAMID: st.WAMID, Reason: st.Parked}
+	v := jobView{ID: id, Gen: st.Gen, TraceID: st.TraceID, Attempts: h, Status: st.Status, WAMID: st.WAMID, Reason: st.Parked,
+		MessageStatus: st.MessageStatus, Pricing: st.Pricing}
 	if v.Attempts == nil {
 		v.Attempts = []ledger.Attempt{}
 	}
@@ -115,6 +121,16 @@ func runJob(ctx context.Context, env *Env, args []string) error {
 	}
 	if v.Status != "" {
 		fmt.Fprintf(env.Stdout, "status     %s (%s)\n", v.Status, v.StatusAt.Format(time.RFC3339))
+	}
+	if v.MessageStatus != "" {
+		fmt.Fprintf(env.Stdout, "message    %s\n", v.MessageStatus)
+	}
+	if p := v.Pricing; p != nil {
+		billable := "not billable"
+		if p.Billable {
+			billable = "billable"
+		}
+		fmt.Fprintf(env.Stdout, "pricing    %s %s %s, %s\n", dash(p.PricingModel), dash(p.Category), dash(p.Type), billable)
 	}
 	if v.Reason != "" {
 		fmt.Fprintf(env.Stdout, "reason     %s   (waq dlq show %s)\n", v.Reason, id)

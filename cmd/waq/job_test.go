@@ -38,6 +38,29 @@ func TestJobShow(t *testing.T) {
 	if c != 0 || !strings.Contains(out, "outcome    sent") || !strings.Contains(out, "FB1") {
 		t.Errorf("text: %q", out)
 	}
+	if v.MessageStatus != "" || v.Pricing != nil || strings.Contains(out, "message_status") || strings.Contains(out, "pricing") {
+		t.Errorf("no message_status nor pricing recorded, yet shown: %s", out)
+	}
+
+	// A send Meta held for quality assessment, then priced by a status
+	// webhook: both in --json and in text.
+	if err := l.RecordSentMany(ctx, []ledger.SentRecord{{ID: "j2", WAMID: "wamid.H", Attempt: ledger.Attempt{At: time.Now()}, MessageStatus: "held_for_quality_assessment"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.RecordStatusWith(ctx, "j2", "sent", time.Now(), &ledger.Pricing{Billable: true, PricingModel: "PMP", Category: "marketing", Type: "regular"}); err != nil {
+		t.Fatal(err)
+	}
+	c, out, errOut = runCmd(t, vars, "", "job", "show", "j2", "--json")
+	v = jobView{}
+	if c != 0 || json.Unmarshal([]byte(out), &v) != nil || v.MessageStatus != "held_for_quality_assessment" || v.Pricing == nil ||
+		*v.Pricing != (ledger.Pricing{Billable: true, PricingModel: "PMP", Category: "marketing", Type: "regular"}) ||
+		!strings.Contains(out, `"message_status":"held_for_quality_assessment"`) || !strings.Contains(out, `"pricing_model":"PMP"`) {
+		t.Errorf("held and priced, --json: %d %s %s", c, out, errOut)
+	}
+	c, out, _ = runCmd(t, vars, "", "job", "show", "j2")
+	if c != 0 || !strings.Contains(out, "message    held_for_quality_assessment\n") || !strings.Contains(out, "pricing    PMP marketing regular, billable\n") {
+		t.Errorf("held and priced, text: %q", out)
+	}
 	// Not found: exit status 1 and the error on stderr, text and JSON alike.
 	for _, args := range [][]string{{"job", "show", "nope"}, {"job", "show", "nope", "--json"}} {
 		if c, out, errOut := runCmd(t, vars, "", args...); c != 1 || out != "" || !strings.Contains(errOut, "no record") {
