@@ -18,14 +18,15 @@ func init() {
 }
 
 func runSend(ctx context.Context, env *Env, args []string) error {
-	fs := newFlags(env, "send", "--phone-number-id P --to N (--template NAME --language CODE [--param V]... | --text T | --file job.json)")
+	fs := newFlags(env, "send", "--phone-number-id P (--to N | --recipient BSUID) (--template NAME --language CODE [--param V]... | --text T | --file job.json)")
 	var (
-		pn, to, tpl, lang, text, file, id, notAfter string
-		params, meta                                stringList
-		natsURL, stream                             string
+		pn, to, recipient, tpl, lang, text, file, id, notAfter string
+		params, meta                                           stringList
+		natsURL, stream                                        string
 	)
 	fs.StringVar(&pn, "phone-number-id", "", "business phone number id that sends")
 	fs.StringVar(&to, "to", "", "recipient: digits with country code, like 15551234567")
+	fs.StringVar(&recipient, "recipient", "", "recipient by business-scoped user ID, like US.13491208655302741918 (instead of --to)")
 	fs.StringVar(&tpl, "template", "", "template name")
 	fs.StringVar(&lang, "language", "", "template language code, like en_US")
 	fs.Var(&params, "param", "template body parameter (repeatable, in order)")
@@ -43,7 +44,7 @@ func runSend(ctx context.Context, env *Env, args []string) error {
 	if fs.NArg() > 0 {
 		return usagef("unexpected argument %q", fs.Arg(0))
 	}
-	job, err := buildJob(env, pn, to, tpl, lang, text, file, id, notAfter, params, meta)
+	job, err := buildJob(env, pn, to, recipient, tpl, lang, text, file, id, notAfter, params, meta)
 	if err != nil {
 		return usagef("%v", err)
 	}
@@ -85,7 +86,7 @@ func runSend(ctx context.Context, env *Env, args []string) error {
 
 // buildJob makes the job from the flags, refusing what the worker would park
 // as invalid.
-func buildJob(env *Env, pn, to, tpl, lang, text, file, id, notAfter string, params, meta stringList) (*queue.Job, error) {
+func buildJob(env *Env, pn, to, recipient, tpl, lang, text, file, id, notAfter string, params, meta stringList) (*queue.Job, error) {
 	job := &queue.Job{}
 	kinds := 0
 	for _, s := range []string{tpl, text, file} {
@@ -95,6 +96,14 @@ func buildJob(env *Env, pn, to, tpl, lang, text, file, id, notAfter string, para
 	}
 	if kinds != 1 {
 		return nil, fmt.Errorf("give exactly one of --template, --text or --file")
+	}
+	if to != "" && recipient != "" {
+		return nil, fmt.Errorf("give one of --to (a number) and --recipient (a business-scoped user ID)")
+	}
+	// The addressee the flags give: key is the message field it goes in.
+	key, addr := "to", to
+	if recipient != "" {
+		key, addr = "recipient", recipient
 	}
 	if tpl == "" && (lang != "" || len(params) > 0) {
 		return nil, fmt.Errorf("--language and --param go with --template")
@@ -130,12 +139,20 @@ func buildJob(env *Env, pn, to, tpl, lang, text, file, id, notAfter string, para
 		if pn != "" && job.PhoneNumberID != "" && pn != job.PhoneNumberID {
 			return nil, fmt.Errorf("--phone-number-id %s, but the file has phone_number_id %s: give one of them", pn, job.PhoneNumberID)
 		}
-		if to != "" {
+		if addr != "" {
 			var m struct {
-				To *string `json:"to"`
+				To        *string `json:"to"`
+				Recipient *string `json:"recipient"`
 			}
-			if json.Unmarshal(job.Message, &m) == nil && m.To != nil && *m.To != "" && *m.To != to {
-				return nil, fmt.Errorf("--to %s, but the file's message has to %s: give one of them", to, *m.To)
+			if json.Unmarshal(job.Message, &m) == nil {
+				for _, f := range []struct {
+					k string
+					v *string
+				}{{"to", m.To}, {"recipient", m.Recipient}} {
+					if f.v != nil && *f.v != "" && (f.k != key || *f.v != addr) {
+						return nil, fmt.Errorf("--%s %s, but the file's message has %s %s: give one of them", key, addr, f.k, *f.v)
+					}
+				}
 			}
 		}
 	}
@@ -146,11 +163,11 @@ func buildJob(env *Env, pn, to, tpl, lang, text, file, id, notAfter string, para
 		return nil, fmt.Errorf("--phone-number-id is required")
 	}
 	if tpl != "" || text != "" {
-		if to == "" {
-			return nil, fmt.Errorf("--to is required")
+		if addr == "" {
+			return nil, fmt.Errorf("--to or --recipient is required")
 		}
-		if err := queue.ValidateRecipient(to); err != nil {
-			return nil, fmt.Errorf("--to: %s", strings.TrimPrefix(err.Error(), "invalid job: message.to: "))
+		if err := validateAddressee(key, addr); err != nil {
+			return nil, err
 		}
 		if tpl != "" {
 			if lang == "" {
@@ -160,16 +177,18 @@ func buildJob(env *Env, pn, to, tpl, lang, text, file, id, notAfter string, para
 		} else {
 			job.Message = queue.TextMessage(to, text)
 		}
-	} else if to != "" {
-		if err := queue.ValidateRecipient(to); err != nil {
-			return nil, fmt.Errorf("--to: %s", strings.TrimPrefix(err.Error(), "invalid job: message.to: "))
+		if key == "recipient" {
+			job.Message = readdress(job.Message, key, addr)
+		}
+	} else if addr != "" {
+		if err := validateAddressee(key, addr); err != nil {
+			return nil, err
 		}
 		var m map[string]json.RawMessage
 		if err := json.Unmarshal(job.Message, &m); err != nil {
 			return nil, fmt.Errorf("--file: the message is not a JSON object")
 		}
-		m["to"], _ = json.Marshal(to)
-		job.Message, _ = json.Marshal(m)
+		job.Message = readdress(job.Message, key, addr)
 	}
 	if id != "" {
 		job.ID = id
@@ -208,4 +227,32 @@ func buildJob(env *Env, pn, to, tpl, lang, text, file, id, notAfter string, para
 		return nil, err
 	}
 	return job, nil
+}
+
+// validateAddressee checks --to (a number) or --recipient (a BSUID).
+func validateAddressee(key, addr string) error {
+	if key == "recipient" {
+		if err := queue.ValidateUserID(addr); err != nil {
+			return fmt.Errorf("--recipient: %s", strings.TrimPrefix(err.Error(), "invalid job: message.recipient: "))
+		}
+		return nil
+	}
+	if err := queue.ValidateRecipient(addr); err != nil {
+		return fmt.Errorf("--to: %s", strings.TrimPrefix(err.Error(), "invalid job: message.to: "))
+	}
+	return nil
+}
+
+// readdress sets the message object's addressee: key (to or recipient) is
+// addr, and the other field is dropped. msg is a JSON object.
+func readdress(msg json.RawMessage, key, addr string) json.RawMessage {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(msg, &m) != nil {
+		return msg
+	}
+	delete(m, "to")
+	delete(m, "recipient")
+	m[key], _ = json.Marshal(addr)
+	out, _ := json.Marshal(m)
+	return out
 }

@@ -93,7 +93,7 @@ func TestSendBadInput(t *testing.T) {
 	}{
 		{[]string{"send", "--to", "15551234567", "--text", "x"}, "--phone-number-id is required"},
 		{append(base, "--to", "+1 (555) 123-4567", "--text", "x"), `write it as "15551234567"`},
-		{append(base, "--text", "x"), "--to is required"},
+		{append(base, "--text", "x"), "--to or --recipient is required"},
 		{append(base, "--to", "15551234567"), "exactly one of --template, --text or --file"},
 		{append(base, "--to", "15551234567", "--text", "x", "--template", "t"), "exactly one of"},
 		{append(base, "--to", "15551234567", "--template", "t"), "needs --language"},
