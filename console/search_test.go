@@ -81,6 +81,20 @@ func TestActionRows(t *testing.T) {
 	if r := c.get(jobHref("t1")); r.code != 200 || !strings.Contains(r.body, "wamid.T1") || !strings.Contains(r.body, `<dd id="outcome">sent`) {
 		t.Errorf("job page after the send: %d", r.code)
 	}
+	if r := c.get(jobHref("t1")); strings.Contains(r.body, `id="message-status"`) || strings.Contains(r.body, `id="pricing"`) {
+		t.Error("job page shows a message status or pricing none recorded")
+	}
+	// A send Meta held for quality assessment, priced by a status webhook.
+	if err := f.ledger.RecordSentMany(context.Background(), []ledger.SentRecord{{ID: "held1", WAMID: "wamid.H1", Attempt: ledger.Attempt{At: f.clock.Now(), Outcome: "sent"}, MessageStatus: "held_for_quality_assessment"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.ledger.RecordStatusWith(context.Background(), "held1", "sent", f.clock.Now(), &ledger.Pricing{Billable: true, PricingModel: "PMP", Category: "marketing", Type: "regular"}); err != nil {
+		t.Fatal(err)
+	}
+	if r := c.get(jobHref("held1")); r.code != 200 || !strings.Contains(r.body, `<dd id="message-status">held_for_quality_assessment`) ||
+		!strings.Contains(r.body, `<dd id="pricing">PMP marketing regular, billable</dd>`) {
+		t.Errorf("job page of a held, priced send: %d", r.code)
+	}
 	// A job still parked: its page is the entry.
 	if r := c.get(jobHref("r1")); r.code != 303 || r.header.Get("Location") != entryHref("r1") {
 		t.Errorf("job page of a parked job: %d %s", r.code, r.header.Get("Location"))
