@@ -55,6 +55,10 @@ func (d *delivery) admitted(ctx context.Context, num numbers.Number, adm throttl
 		d.release()
 		return d.admit(ctx, num, i+1)
 	}
+	// The job may have waited a while for its slot and its send slot: the
+	// send and its record must fit in the ack wait, or a second worker gets
+	// the job meanwhile, finds no record and sends it again.
+	d.keepFor(d.w.cfg.GraphTimeout)
 	d.send(ctx, num)
 	return false
 }
@@ -100,7 +104,23 @@ func (d *delivery) after(wait time.Duration, next func() (waiting bool)) {
 }
 
 // wakeAt is after for a job that holds no busy place (one out of its line).
+// A wait longer than a third of the ack wait is cut into steps, each told
+// to JetStream as in progress: a job waiting here is this worker's, and must
+// not be redelivered to another meanwhile.
 func (d *delivery) wakeAt(wait time.Duration, next func() (waiting bool)) {
+	step := d.w.cfg.AckWait / 3
+	d.keepFor(min(wait, step))
+	if wait > step {
+		d.w.timers.schedule(d, step, func(stopping bool) {
+			if stopping {
+				_ = d.msg.Nak()
+				d.done(false)
+				return
+			}
+			d.wakeAt(wait-step, next)
+		})
+		return
+	}
 	d.w.timers.schedule(d, wait, func(stopping bool) {
 		if !stopping {
 			select {
@@ -118,6 +138,23 @@ func (d *delivery) wakeAt(wait time.Duration, next func() (waiting bool)) {
 			d.done(true)
 		}
 	})
+}
+
+// keepFor tells JetStream the job is in progress unless what is left of a
+// third of the ack wait, since the job came or was last said to be in
+// progress, covers dur more: a job this worker holds must not be redelivered
+// to another meanwhile (it would find no record and send too). With the
+// default ack wait (a minute) a job that waits a couple of seconds for its
+// slot sends nothing more.
+func (d *delivery) keepFor(dur time.Duration) {
+	last := d.progress
+	if last.IsZero() {
+		last = d.received
+	}
+	if time.Since(last)+dur >= d.w.cfg.AckWait/3 {
+		_ = d.msg.InProgress()
+		d.progress = time.Now()
+	}
 }
 
 // maxLocalWait is the longest a job waits in the worker for its paced slot

@@ -34,6 +34,7 @@ type delivery struct {
 	// attributes grows once rather than at every step.
 	attrs    []attribute.KeyValue
 	progress time.Time // when JetStream was last told the job is in progress
+	received time.Time // when this process began the delivery
 }
 
 // logger is the job's logger: every line has its id and trace id.
@@ -60,7 +61,7 @@ func (d *delivery) release() {
 // goroutine: handle returns, and the timer carries the job on. finish gives
 // back what the job holds, once, when it is done.
 func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
-	d := &delivery{w: w, msg: msg, delivered: 1}
+	d := &delivery{w: w, msg: msg, delivered: 1, received: time.Now()}
 	// waiting is this goroutine's own: once the job waits on a timer,
 	// another goroutine owns it and this one must not touch it again.
 	waiting := false

@@ -114,7 +114,7 @@ func (d *delivery) queue(ctx context.Context, num numbers.Number, i int, wait ti
 // before. Called before the job joins, and for every job of the line at
 // each wake, with w.lines.mu held: a job in line is the line's.
 func (d *delivery) progressed() {
-	if time.Since(d.progress) > d.w.cfg.AckWait/3 {
+	if time.Since(d.progress) >= d.w.cfg.AckWait/3 {
 		_ = d.msg.InProgress()
 		d.progress = time.Now()
 	}
@@ -130,7 +130,9 @@ func again(wait time.Duration) time.Duration {
 
 // armLocked sets the line's wake (w.lines.mu held).
 func (w *Worker) armLocked(pn string, l *line, wait time.Duration) {
-	l.wake = time.AfterFunc(again(wait), func() { w.serveLine(pn, l) })
+	// A line wakes at least every third of the ack wait, when its jobs are
+	// told to JetStream as in progress.
+	l.wake = time.AfterFunc(min(again(wait), w.cfg.AckWait/3), func() { w.serveLine(pn, l) })
 }
 
 // serveLine admits the line's jobs from the front until the gate has no slot
