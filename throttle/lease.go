@@ -54,6 +54,7 @@ type segment struct {
 	next  time.Time
 	every time.Duration
 	left  int
+	slack time.Duration // how late a slot may be taken (slackAfter)
 }
 
 func (l *lease) left() int {
@@ -82,15 +83,15 @@ func (ls *leases) get(pn string) *lease {
 // take hands out the number's next leased slot, if one is still good at
 // now. ok is false when there is none (or leasing is off for the number
 // until pairs passes).
-func (ls *leases) take(pn string, now time.Time, stale time.Duration) (at time.Time, ok bool, pairs bool) {
+func (ls *leases) take(pn string, now time.Time, stale time.Duration) (at time.Time, slack time.Duration, ok bool, pairs bool) {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
 	l := ls.m[pn]
 	if l == nil {
-		return time.Time{}, false, false
+		return time.Time{}, 0, false, false
 	}
 	if now.Before(l.pairsUntil) {
-		return time.Time{}, false, true
+		return time.Time{}, 0, false, true
 	}
 	for len(l.segs) > 0 {
 		sg := &l.segs[0]
@@ -101,13 +102,17 @@ func (ls *leases) take(pn string, now time.Time, stale time.Duration) (at time.T
 		at = sg.next
 		sg.next = sg.next.Add(sg.every)
 		sg.left--
-		if now.Sub(at) <= stale {
-			return at, true, false
+		slack = stale
+		if sg.slack > 0 {
+			slack = min(stale, sg.slack)
+		}
+		if now.Sub(at) <= slack {
+			return at, slack, true, false
 		}
 		l.wasted = true
 	}
 	l.segs = nil
-	return time.Time{}, false, false
+	return time.Time{}, 0, false, false
 }
 
 // sizeFor sizes the next lease: double after a lease fully used, half after
@@ -132,11 +137,11 @@ func (ls *leases) sizeFor(pn string, most int) int {
 // put keeps the slots of a new lease (the caller took its first), after
 // those of earlier leases: the schedule only moves forward, so they are
 // later.
-func (ls *leases) put(pn string, next time.Time, every time.Duration, n int) {
+func (ls *leases) put(pn string, next time.Time, every time.Duration, n int, slack time.Duration) {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
 	l := ls.get(pn)
-	l.segs = append(l.segs, segment{next: next, every: every, left: n})
+	l.segs = append(l.segs, segment{next: next, every: every, left: n, slack: slack})
 }
 
 // drop gives up a number's leased slots and starts its leases small again.
@@ -171,8 +176,8 @@ func (g *Gate) admitLeased(ctx context.Context, num numbers.Number, maxWait time
 	}
 	pn := num.PhoneNumberID
 	now := time.Now()
-	if at, ok, pairs := g.leases.take(pn, now, lateLimit); ok {
-		return reservedAt(at, now), true, nil
+	if at, slack, ok, pairs := g.leases.take(pn, now, lateLimit); ok {
+		return reservedAt(at, now, slack), true, nil
 	} else if pairs {
 		return Admission{}, false, nil
 	}
@@ -180,6 +185,7 @@ func (g *Gate) admitLeased(ctx context.Context, num numbers.Number, maxWait time
 	if ready <= 0 {
 		k = g.leases.sizeFor(pn, most)
 	}
+	sent := time.Now()
 	res, err := leaseScript.Run(ctx, g.rdb, []string{g.rateKey(pn)}, num.MPS, maxWait.Milliseconds(), k).Slice()
 	if err != nil {
 		return Admission{}, true, fmt.Errorf("pace %s: %w", pn, err)
@@ -202,18 +208,20 @@ func (g *Gate) admitLeased(ctx context.Context, num numbers.Number, maxWait time
 		return Admission{Wait: msDuration(base), Scope: "pace"}, true, nil
 	}
 	first := got.Add(msDuration(base))
+	slack := slackAfter(got.Sub(sent))
 	if n > 1 {
-		g.leases.put(pn, first.Add(msDuration(interval)), msDuration(interval), int(n-1))
+		g.leases.put(pn, first.Add(msDuration(interval)), msDuration(interval), int(n-1), slack)
 	}
-	return reservedAt(first, now), true, nil
+	return reservedAt(first, now, slack), true, nil
 }
 
-// reservedAt is the admission of a job whose slot is at at.
-func reservedAt(at, now time.Time) Admission {
+// reservedAt is the admission of a job whose slot is at at and may be
+// taken up to slack late.
+func reservedAt(at, now time.Time, slack time.Duration) Admission {
 	if wait := at.Sub(now); wait > 0 {
-		return Admission{Reserved: true, Wait: wait, Scope: "pace", At: at}
+		return Admission{Reserved: true, Wait: wait, Scope: "pace", At: at, slack: slack}
 	}
-	return Admission{Reserved: true, At: at}
+	return Admission{Reserved: true, At: at, slack: slack}
 }
 
 func msDuration(ms float64) time.Duration {

@@ -130,6 +130,8 @@ const (
 	windowGuard = 30 * time.Millisecond
 	// lateLimit is how late after its slot a job may still be sent on it.
 	lateLimit = windowGuard / 2
+	// minSlack is the least lateness a reserved slot allows (see slackAfter).
+	minSlack = 5 * time.Millisecond
 )
 
 // currentRateLua sets rate (and interval, ms: the slot spacing) to the

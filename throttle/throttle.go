@@ -55,6 +55,11 @@ type Admission struct {
 	// At is when the reserved slot is (zero when the number is not paced:
 	// nothing reserved). See Late.
 	At time.Time
+	// slack is how late past At the job may still be sent on its slot:
+	// lateLimit less the Redis round trip that reserved it (the slot is
+	// counted from the answer's arrival, so it errs late by that round trip
+	// and the two add up), never below minSlack. Zero means lateLimit.
+	slack time.Duration
 	// Scope says what holds the job back: pace, recipient, number, app,
 	// waba, paused.
 	Scope string
@@ -264,6 +269,7 @@ func (g *Gate) AdmitReady(ctx context.Context, num numbers.Number, to string, ma
 	if adm, ok, err := g.admitLeased(ctx, num, maxWait, ready); ok || err != nil {
 		return adm, err
 	}
+	sent := time.Now()
 	res, err := paceScript.Run(ctx, g.rdb, []string{g.rateKey(num.PhoneNumberID), g.pairKey(num.PhoneNumberID, to)},
 		num.MPS, maxWait.Milliseconds(), g.cfg.PairEvery.Milliseconds()).Slice()
 	if err != nil {
@@ -276,7 +282,7 @@ func (g *Gate) AdmitReady(ctx context.Context, num numbers.Number, to string, ma
 		// Redis's now was at most a round trip ago: the slot counted from
 		// the answer errs late, never early.
 		got := time.Now()
-		adm := reservedAt(got.Add(wait), got)
+		adm := reservedAt(got.Add(wait), got, slackAfter(got.Sub(sent)))
 		if wait > 0 && scope != "" {
 			adm.Scope = scope
 		}
@@ -327,5 +333,19 @@ func (g *Gate) Throttled(ctx context.Context, num numbers.Number, to string, sco
 // than lateLimit past it: sent now it could bunch up with the number's next
 // slots (Meta allows no burst), so the caller asks again instead.
 func (a Admission) Late(now time.Time) bool {
-	return a.Reserved && !a.At.IsZero() && now.Sub(a.At) > lateLimit
+	limit := lateLimit
+	if a.slack > 0 {
+		limit = a.slack
+	}
+	return a.Reserved && !a.At.IsZero() && now.Sub(a.At) > limit
+}
+
+// slackAfter is how late a job may be past a slot reserved in a round trip
+// of rtt: the slot errs late by up to rtt, and the job's own lateness and
+// that error together stay within lateLimit, so that mps+1 sends never fit
+// in one second (windowGuard). Past a round trip of lateLimit - minSlack a
+// slot keeps minSlack, so that a slow Redis slows sending rather than
+// stopping it: the guarantee then rests on the other half of the guard.
+func slackAfter(rtt time.Duration) time.Duration {
+	return min(lateLimit, max(lateLimit-rtt, minSlack))
 }
