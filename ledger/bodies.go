@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/waqhq/waq/queue"
 )
 
 // Bodies keeps the bodies of sent jobs on a JetStream stream (file storage,
@@ -58,17 +59,22 @@ func EnsureBodies(ctx context.Context, js jetstream.JetStream, cfg BodiesConfig)
 	if dup > cfg.MaxAge {
 		dup = cfg.MaxAge
 	}
-	s, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:        cfg.Name,
-		Description: "waq: bodies of sent jobs, for failures reported by webhook",
-		Subjects:    []string{cfg.Subject},
-		Storage:     jetstream.FileStorage,
-		Retention:   jetstream.LimitsPolicy,
-		MaxAge:      cfg.MaxAge,
-		Replicas:    cfg.Replicas,
-		Duplicates:  dup,
-		Discard:     jetstream.DiscardOld,
-		AllowDirect: true,
+	// In a cluster just formed, or with workers starting together, the
+	// request may go unanswered while the meta leader is elected, as the
+	// job stream's does (queue.EnsureStream).
+	s, err := queue.RetryUnanswered(ctx, func(ctx context.Context) (jetstream.Stream, error) {
+		return js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+			Name:        cfg.Name,
+			Description: "waq: bodies of sent jobs, for failures reported by webhook",
+			Subjects:    []string{cfg.Subject},
+			Storage:     jetstream.FileStorage,
+			Retention:   jetstream.LimitsPolicy,
+			MaxAge:      cfg.MaxAge,
+			Replicas:    cfg.Replicas,
+			Duplicates:  dup,
+			Discard:     jetstream.DiscardOld,
+			AllowDirect: true,
+		})
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create or update stream %s: %w", cfg.Name, err)

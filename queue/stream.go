@@ -47,7 +47,7 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream, cfg StreamConfig)
 	if cfg.Replicas < 1 || cfg.Replicas > 5 {
 		return nil, fmt.Errorf("stream %s: replicas %d: want 1 to 5", cfg.Name, cfg.Replicas)
 	}
-	s, err := retryUnanswered(ctx, func(ctx context.Context) (jetstream.Stream, error) {
+	s, err := RetryUnanswered(ctx, func(ctx context.Context) (jetstream.Stream, error) {
 		return js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 			Name:        cfg.Name,
 			Description: "waq " + cfg.SubjectPrefix,
@@ -91,7 +91,7 @@ func EnsureConsumer(ctx context.Context, s jetstream.Stream, cfg ConsumerConfig)
 	if cfg.MaxAckPending == 0 {
 		cfg.MaxAckPending = 20000
 	}
-	c, err := retryUnanswered(ctx, func(ctx context.Context) (jetstream.Consumer, error) {
+	c, err := RetryUnanswered(ctx, func(ctx context.Context) (jetstream.Consumer, error) {
 		return s.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
 			Durable:       cfg.Durable,
 			Description:   "waq workers",
@@ -109,13 +109,13 @@ func EnsureConsumer(ctx context.Context, s jetstream.Stream, cfg ConsumerConfig)
 	return c, nil
 }
 
-// retryUnanswered runs op, bounding each try, and tries again while the
+// RetryUnanswered runs op, bounding each try, and tries again while the
 // JetStream API leaves it unanswered or is briefly unavailable, as long as
 // ctx lasts. In a cluster, workers that start together and create the same
 // stream or consumer at once can all be left without an answer although it
 // was created (nats-server issue 3677); asking again finds it. A leader
 // election gives the same silence for a moment.
-func retryUnanswered[T any](ctx context.Context, op func(context.Context) (T, error)) (T, error) {
+func RetryUnanswered[T any](ctx context.Context, op func(context.Context) (T, error)) (T, error) {
 	for try := 1; ; try++ {
 		tctx, cancel := context.WithTimeout(ctx, 4*time.Second)
 		v, err := op(tctx)
