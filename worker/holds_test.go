@@ -2,9 +2,7 @@ package worker_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -83,16 +81,7 @@ type readyTemplates struct {
 
 func getReadyTemplates(t *testing.T, url string) readyTemplates {
 	t.Helper()
-	resp, err := http.Get(url + "/readyz")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var r readyTemplates
-	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
-		t.Fatal(err)
-	}
-	return r
+	return getReadyAs[readyTemplates](t, url)
 }
 
 // waitTemplate waits until /readyz lists the template with status.

@@ -130,12 +130,18 @@ type readiness struct {
 
 func getReady(t *testing.T, url string) readiness {
 	t.Helper()
+	return getReadyAs[readiness](t, url)
+}
+
+// getReadyAs reads /readyz into T, the part of it a test looks at.
+func getReadyAs[T any](t *testing.T, url string) T {
+	t.Helper()
 	resp, err := http.Get(url + "/readyz")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	var r readiness
+	var r T
 	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
 		t.Fatal(err)
 	}
