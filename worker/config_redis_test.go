@@ -1,6 +1,7 @@
 package worker_test
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -27,21 +28,34 @@ func TestConfigRedis(t *testing.T) {
 		{"redis-cluster://u:hunter2@n1:7000,n2:7001/2", "", "a Redis Cluster has database 0 only"},
 		{"mysql://x", "", "WAQ_REDIS_URL"},
 	} {
-		cfg := worker.Config{AccessToken: "t"}
-		vars := map[string]string{"WAQ_REDIS_URL": tt.url, "WAQ_REDIS_WAIT_REPLICAS": tt.wait}
-		err := cfg.FromEnv(func(k string) string { return vars[k] })
-		if err == nil {
-			cfg.ApplyDefaults()
-			err = cfg.Validate()
-		}
-		switch {
-		case tt.want == "" && err != nil:
-			t.Errorf("%s (wait %q): %v", tt.url, tt.wait, err)
-		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
-			t.Errorf("%s (wait %q): %v, want %q", tt.url, tt.wait, err, tt.want)
-		case err != nil && strings.Contains(err.Error(), "hunter2"):
+		err := configError(worker.Config{AccessToken: "t"}, map[string]string{"WAQ_REDIS_URL": tt.url, "WAQ_REDIS_WAIT_REPLICAS": tt.wait})
+		checkConfigError(t, fmt.Sprintf("%s (wait %q)", tt.url, tt.wait), err, tt.want)
+		if err != nil && strings.Contains(err.Error(), "hunter2") {
 			t.Errorf("the error shows a password: %v", err)
 		}
+	}
+}
+
+// configError reads vars into cfg as the worker does at start (FromEnv,
+// then ApplyDefaults and Validate) and returns the first error.
+func configError(cfg worker.Config, vars map[string]string) error {
+	err := cfg.FromEnv(func(k string) string { return vars[k] })
+	if err == nil {
+		cfg.ApplyDefaults()
+		err = cfg.Validate()
+	}
+	return err
+}
+
+// checkConfigError fails the test when err is not what want says: "" means
+// valid, anything else a substring of the error.
+func checkConfigError(t *testing.T, label string, err error, want string) {
+	t.Helper()
+	switch {
+	case want == "" && err != nil:
+		t.Errorf("%s: %v", label, err)
+	case want != "" && (err == nil || !strings.Contains(err.Error(), want)):
+		t.Errorf("%s: %v, want %q", label, err, want)
 	}
 }
 

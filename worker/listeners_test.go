@@ -1,9 +1,9 @@
 package worker_test
 
 import (
+	"fmt"
 	"io"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 
@@ -122,17 +122,6 @@ func TestConfigWebhookAddr(t *testing.T) {
 		if tt.secret {
 			vars["WAQ_APP_SECRET"], vars["WAQ_WEBHOOK_VERIFY_TOKEN"] = "s", "v"
 		}
-		var cfg worker.Config
-		err := cfg.FromEnv(func(k string) string { return vars[k] })
-		if err == nil {
-			cfg.ApplyDefaults()
-			err = cfg.Validate()
-		}
-		switch {
-		case tt.want == "" && err != nil:
-			t.Errorf("http %q webhook %q: %v", tt.http, tt.hook, err)
-		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
-			t.Errorf("http %q webhook %q: %v, want %q", tt.http, tt.hook, err, tt.want)
-		}
+		checkConfigError(t, fmt.Sprintf("http %q webhook %q", tt.http, tt.hook), configError(worker.Config{}, vars), tt.want)
 	}
 }
