@@ -17,6 +17,7 @@ import (
 
 	"github.com/waqhq/waq/internal/testenv"
 	"github.com/waqhq/waq/telemetry"
+	"github.com/waqhq/waq/telemetry/telemetrytest"
 )
 
 const (
@@ -25,59 +26,33 @@ const (
 	alertsTest    = "prometheus/waq-alerts_test.yaml"
 )
 
-// descRecorder is a Registerer that keeps the descriptions of what is
-// registered with it.
-type descRecorder struct{ descs []*prometheus.Desc }
-
-func (r *descRecorder) Register(c prometheus.Collector) error {
-	ch := make(chan *prometheus.Desc, 64)
-	go func() { c.Describe(ch); close(ch) }()
-	for d := range ch {
-		r.descs = append(r.descs, d)
-	}
-	return nil
-}
-
-func (r *descRecorder) MustRegister(cs ...prometheus.Collector) {
-	for _, c := range cs {
-		_ = r.Register(c)
-	}
-}
-
-func (r *descRecorder) Unregister(prometheus.Collector) bool { return false }
-
-// fqNameRe reads the name out of a Desc's String(), the only place the
-// client library shows it ("Desc{fqName: \"waq_sends_total\", ...").
-var fqNameRe = regexp.MustCompile(`fqName: "([^"]+)"`)
-
 // registered returns the series names the worker exposes: every metric of
 // telemetry.NewMetrics, with a histogram's _bucket, _sum and _count.
 func registered(t *testing.T) map[string]bool {
 	t.Helper()
-	rec := &descRecorder{}
-	m := telemetry.NewMetrics(rec)
-	histograms := map[string]bool{}
+	all, err := telemetrytest.MetricNames()
+	if err != nil {
+		t.Fatal(err)
+	}
 	// A histogram's name, from one observation gathered on a fresh registry.
 	reg := prometheus.NewRegistry()
+	m := telemetry.NewMetrics(prometheus.NewRegistry())
 	reg.MustRegister(m.AttemptSeconds)
 	m.AttemptSeconds.WithLabelValues("sent").Observe(0)
 	fams, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
+	histograms := map[string]bool{}
 	for _, f := range fams {
 		histograms[f.GetName()] = true
 	}
 	names := map[string]bool{}
-	for _, d := range rec.descs {
-		mm := fqNameRe.FindStringSubmatch(d.String())
-		if mm == nil {
-			t.Fatalf("cannot read a metric name from %s", d)
-		}
-		names[mm[1]] = true
-		if histograms[mm[1]] {
+	for _, n := range all {
+		names[n] = true
+		if histograms[n] {
 			for _, suffix := range []string{"_bucket", "_sum", "_count"} {
-				names[mm[1]+suffix] = true
+				names[n+suffix] = true
 			}
 		}
 	}

@@ -11,10 +11,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/waqhq/waq/policy"
-	"github.com/waqhq/waq/telemetry"
+	"github.com/waqhq/waq/telemetry/telemetrytest"
 	"github.com/waqhq/waq/worker"
 )
 
@@ -267,41 +265,17 @@ func TestWorkerSettingsTable(t *testing.T) {
 	}
 }
 
-// descRecorder is a Registerer that keeps what is registered with it.
-type descRecorder struct{ descs []*prometheus.Desc }
-
-func (r *descRecorder) Register(c prometheus.Collector) error {
-	ch := make(chan *prometheus.Desc, 64)
-	go func() { c.Describe(ch); close(ch) }()
-	for d := range ch {
-		r.descs = append(r.descs, d)
-	}
-	return nil
-}
-
-func (r *descRecorder) MustRegister(cs ...prometheus.Collector) {
-	for _, c := range cs {
-		_ = r.Register(c)
-	}
-}
-
-func (r *descRecorder) Unregister(prometheus.Collector) bool { return false }
-
-var fqName = regexp.MustCompile(`fqName: "([^"]+)"`)
-
 // TestMetricsDocumented: every metric the worker registers is in
 // docs/telemetry.md's metrics table, and the table names no other.
 func TestMetricsDocumented(t *testing.T) {
-	rec := &descRecorder{}
-	telemetry.NewMetrics(rec)
+	names, err := telemetrytest.MetricNames()
+	if err != nil {
+		t.Fatal(err)
+	}
 	registered := map[string]bool{}
-	for _, d := range rec.descs {
-		m := fqName.FindStringSubmatch(d.String())
-		if m == nil {
-			t.Fatalf("cannot read a metric name from %s", d)
-		}
-		if strings.HasPrefix(m[1], "waq_") {
-			registered[m[1]] = true
+	for _, n := range names {
+		if strings.HasPrefix(n, "waq_") {
+			registered[n] = true
 		}
 	}
 	if !registered["waq_sends_total"] || len(registered) < 10 {
