@@ -2,7 +2,9 @@
 // does the Graph API answer, is the token valid with the right permissions,
 // is the phone number connected and its quality not red, does the template
 // exist, approved, in that language, is the recipient well formed, are
-// recent failures isolated or broad; and, beside the guide, are JetStream and
+// recent failures isolated or broad; what the workers hold for Meta's
+// account webhooks (templates paused, RED, numbers flagged, accounts
+// restricted); and, beside the guide, are JetStream and
 // Redis configured not to lose what they acknowledged (SPEC §2).
 //
 // Each check is one Result: ok, warn or fail, what was found, and what to do.
@@ -46,6 +48,8 @@ type Result struct {
 	Status Status `json:"status"`
 	Detail string `json:"detail"`
 	Fix    string `json:"fix,omitempty"`
+	// Hold is what a holds check found (holds.go); nil for the others.
+	Hold *Hold `json:"hold,omitempty"`
 }
 
 // Options say what to check. Zero values skip what needs them.
@@ -65,6 +69,14 @@ type Options struct {
 	// to read its sync setting; "" derives it from the connected server.
 	NATSMonitorURL string
 	Redis          redis.UniversalClient
+	// KeyPrefix prefixes the workers' Redis keys (WAQ_KEY_PREFIX; "" is
+	// "waq"): the holds are read under it.
+	KeyPrefix string
+	// LowQualityMarketing and HoldMax are the workers' WAQ_LOW_QUALITY_MARKETING
+	// and WAQ_TEMPLATE_HOLD_MAX, to say what a hold does ("" is hold, 0
+	// leaves the hold's end unsaid).
+	LowQualityMarketing string
+	HoldMax             time.Duration
 	// Now is the clock. Defaults to time.Now.
 	Now func() time.Time
 	// HTTP reads the NATS monitoring endpoint. Defaults to a 5s client.
@@ -110,6 +122,7 @@ func Run(ctx context.Context, o Options) []Result {
 	}
 	if o.Redis != nil {
 		add(o.checkRedis(ctx))
+		add(o.checkHolds(ctx)...)
 	}
 	return out
 }

@@ -211,8 +211,18 @@ func (g *Gate) readTemplates(ctx context.Context) {
 	if _, err := pipe.Exec(ctx); err != nil {
 		return
 	}
+	templates, numq := decodeTemplates(tc.Val(), nc.Val())
+	g.mu.Lock()
+	g.templates, g.numq = templates, numq
+	g.mu.Unlock()
+}
+
+// decodeTemplates reads the two hashes' fields: the templates by
+// templateKey, the number quality events by display number. A field of
+// another shape is skipped.
+func decodeTemplates(tc, nc map[string]string) (map[string][]TemplateState, map[string]NumberQuality) {
 	byID := map[string]*TemplateState{}
-	for f, v := range tc.Val() {
+	for f, v := range tc {
 		if len(f) < 3 {
 			continue
 		}
@@ -237,17 +247,15 @@ func (g *Gate) readTemplates(ctx context.Context) {
 		k := templateKey(t.Name, t.Language)
 		templates[k] = append(templates[k], *t)
 	}
-	numq := make(map[string]NumberQuality, len(nc.Val()))
-	for d, v := range nc.Val() {
+	numq := make(map[string]NumberQuality, len(nc))
+	for d, v := range nc {
 		p := strings.SplitN(v, "|", 3)
 		if len(p) != 3 {
 			continue
 		}
 		numq[d] = NumberQuality{DisplayPhoneNumber: d, Event: p[0], CurrentLimit: p[1], Since: fromUnix(p[2])}
 	}
-	g.mu.Lock()
-	g.templates, g.numq = templates, numq
-	g.mu.Unlock()
+	return templates, numq
 }
 
 // refreshSoon reads the shared state again now, so that the worker that

@@ -74,13 +74,24 @@ func runDoctor(ctx context.Context, env *Env, args []string) error {
 	o.Numbers = reg
 
 	var pre []doctor.Result
+	// What the workers do with a hold, to say so beside it.
+	o.LowQualityMarketing = env.Getenv("WAQ_LOW_QUALITY_MARKETING")
+	o.HoldMax = 24 * time.Hour
+	if v := env.Getenv("WAQ_TEMPLATE_HOLD_MAX"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return usagef("WAQ_TEMPLATE_HOLD_MAX: %q is not a positive duration", v)
+		}
+		o.HoldMax = d
+	}
 	redisURL := resolve(env, redisSetting, "")
 	if rdb, err := conn.Redis(redisURL); err != nil {
 		pre = append(pre, doctor.Result{Check: "redis", Status: doctor.Fail, Detail: err.Error(), Fix: "fix WAQ_REDIS_URL"})
 	} else {
 		defer rdb.Close()
 		o.Redis = rdb
-		o.Store = deadletter.New(rdb, deadletter.Options{Prefix: resolve(env, keyPrefixSetting, "")})
+		o.KeyPrefix = resolve(env, keyPrefixSetting, "")
+		o.Store = deadletter.New(rdb, deadletter.Options{Prefix: o.KeyPrefix})
 		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		err := rdb.Ping(pctx).Err()
 		cancel()

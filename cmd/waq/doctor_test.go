@@ -35,7 +35,7 @@ func TestDoctor(t *testing.T) {
 		}
 		seen[r.Check] = r.Status
 	}
-	want := map[string]string{"graph": "ok", "token": "ok", "phone_number": "ok", "template": "ok", "recipient": "ok", "dead_letters": "ok", "jetstream": "fail", "redis": "ok"}
+	want := map[string]string{"graph": "ok", "token": "ok", "phone_number": "ok", "template": "ok", "recipient": "ok", "dead_letters": "ok", "jetstream": "fail", "redis": "ok", "holds": "ok"}
 	for c, s := range want {
 		if seen[c] != s {
 			t.Errorf("%s: %q, want %q (all: %v)", c, seen[c], s, seen)
@@ -52,6 +52,17 @@ func TestDoctor(t *testing.T) {
 	for _, args := range [][]string{{"doctor", "--template", "x"}, {"doctor", "--since", "-1h"}, {"doctor", "extra"}} {
 		if code, _, _ := runCmd(t, vars, "", args...); code != 2 {
 			t.Errorf("%v: exit %d, want 2", args, code)
+		}
+	}
+	// The hold's end is said with the workers' WAQ_TEMPLATE_HOLD_MAX: a bad
+	// one is refused as the worker refuses it.
+	for _, v := range []string{"soon", "-1h", "0s"} {
+		bad := map[string]string{"WAQ_TEMPLATE_HOLD_MAX": v}
+		for k, x := range vars {
+			bad[k] = x
+		}
+		if code, _, errOut := runCmd(t, bad, "", "doctor"); code != 2 || !strings.Contains(errOut, "WAQ_TEMPLATE_HOLD_MAX") {
+			t.Errorf("WAQ_TEMPLATE_HOLD_MAX=%s: exit %d %q, want 2", v, code, errOut)
 		}
 	}
 }
