@@ -37,19 +37,16 @@ func ReadHolds(ctx context.Context, rdb redis.Cmdable, prefix string) (Holds, er
 		return Holds{}, err
 	}
 	templates, numq := decodeTemplates(tc.Val(), nc.Val())
-	hs := Holds{Templates: []TemplateState{}, Numbers: []NumberQuality{}, Accounts: []State{}}
+	var ts []TemplateState
 	for _, list := range templates {
-		for _, t := range list {
-			if t.Held() {
-				hs.Templates = append(hs.Templates, t)
-			}
-		}
+		ts = append(ts, list...)
 	}
+	var qs []NumberQuality
 	for _, q := range numq {
-		if q.Flagged() {
-			hs.Numbers = append(hs.Numbers, q)
-		}
+		qs = append(qs, q)
 	}
+	hs := Holds{Accounts: []State{}}
+	hs.Templates, hs.Numbers = Unhealthy(ts, qs)
 	for k, v := range hc.Val() {
 		var h hold
 		if !strings.HasPrefix(k, "pause:waba:") || json.Unmarshal([]byte(v), &h) != nil || h.Source != pauseSourceWebhook {
@@ -67,4 +64,21 @@ func ReadHolds(ctx context.Context, rdb redis.Cmdable, prefix string) (Holds, er
 func (s State) WABAOf() string {
 	id, _ := strings.CutPrefix(s.Key, "pause:waba:")
 	return id
+}
+
+// Unhealthy keeps of ts the templates that hold their jobs (Held) and of qs
+// the numbers Meta flagged; never nil.
+func Unhealthy(ts []TemplateState, qs []NumberQuality) ([]TemplateState, []NumberQuality) {
+	held, flagged := []TemplateState{}, []NumberQuality{}
+	for _, t := range ts {
+		if t.Held() {
+			held = append(held, t)
+		}
+	}
+	for _, q := range qs {
+		if q.Flagged() {
+			flagged = append(flagged, q)
+		}
+	}
+	return held, flagged
 }

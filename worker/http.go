@@ -155,17 +155,7 @@ func (w *Worker) readiness() Readiness {
 	}
 	r.Templates, r.NumberQuality = []throttle.TemplateState{}, []throttle.NumberQuality{}
 	if w.gate != nil {
-		ts, qs := w.gate.Templates()
-		for _, t := range ts {
-			if t.Held() {
-				r.Templates = append(r.Templates, t)
-			}
-		}
-		for _, q := range qs {
-			if q.Flagged() {
-				r.NumberQuality = append(r.NumberQuality, q)
-			}
-		}
+		r.Templates, r.NumberQuality = throttle.Unhealthy(w.gate.Templates())
 	}
 	r.Ready = len(r.Down) == 0 && !gs.AllPaused && w.ready.Load()
 	// A failing Graph API leaves the worker ready: it still takes webhooks
