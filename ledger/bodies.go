@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/waqhq/waq/queue"
 )
@@ -21,6 +19,7 @@ type Bodies struct {
 	js      jetstream.JetStream
 	stream  jetstream.Stream
 	subject string
+	batch   *batcher
 }
 
 // BodiesConfig names the stream of bodies; the zero value means the
@@ -36,8 +35,8 @@ type BodiesConfig struct {
 	MaxAge time.Duration
 }
 
-// bodyIDHeader carries the job id of a body, so that a read checks it got
-// the job it asked for.
+// bodyIDHeader carries the job id of a body in a message of one body, as
+// written before bodies were batched (still read).
 const bodyIDHeader = "Waq-Job-Id"
 
 // EnsureBodies creates the stream of bodies or brings its settings up to
@@ -79,59 +78,54 @@ func EnsureBodies(ctx context.Context, js jetstream.JetStream, cfg BodiesConfig)
 	if err != nil {
 		return nil, fmt.Errorf("create or update stream %s: %w", cfg.Name, err)
 	}
-	return &Bodies{js: js, stream: s, subject: cfg.Subject}, nil
+	return &Bodies{js: js, stream: s, subject: cfg.Subject, batch: newBatcher(js.Conn().MaxPayload())}, nil
 }
-
-// bodyWait bounds the wait for the stream's acks of a batch of bodies.
-const bodyWait = 5 * time.Second
 
 // keepBodies puts the bodies of recs on the stream and returns their
 // sequences (0 where none is kept: no store, no resend window, or a publish
-// that failed, which OnBodyError hears of).
+// that failed, which OnBodyError hears of). The bodies join those of other
+// callers in batches (bodybatch.go): one message, and one ack, for all the
+// jobs sent while the last batch was being stored.
 func (l *Ledger) keepBodies(ctx context.Context, recs []SentRecord) []uint64 {
 	seqs := make([]uint64, len(recs))
 	if l.bodies == nil || l.resend <= 0 {
 		return seqs
 	}
-	futs := make([]jetstream.PubAckFuture, len(recs))
+	batches := make([]*bodyBatch, len(recs))
+	var led []*bodyBatch
 	for i, r := range recs {
 		if len(r.Body) == 0 {
 			continue
 		}
-		m := nats.NewMsg(l.bodies.subject)
-		m.Data = r.Body
-		m.Header.Set(bodyIDHeader, r.ID)
-		// A retried write publishes the same body again: the duplicate
-		// window answers with the first one's sequence.
-		f, err := l.bodies.js.PublishMsgAsync(m, jetstream.WithMsgID("body:"+r.ID+":"+strconv.Itoa(r.Gen)))
-		if err != nil {
-			l.onBody(fmt.Errorf("keep body of %s: %w", r.ID, err))
-			continue
+		b, leads := l.bodies.batch.join(r.ID, r.Body)
+		batches[i] = b
+		if leads {
+			led = append(led, b)
 		}
-		futs[i] = f
 	}
-	wctx, cancel := context.WithTimeout(ctx, bodyWait)
-	defer cancel()
-	for i, f := range futs {
-		if f == nil {
+	for _, b := range led {
+		l.bodies.flush(b)
+	}
+	wait := time.NewTimer(2 * bodyWait)
+	defer wait.Stop()
+	for i, b := range batches {
+		if b == nil {
 			continue
 		}
 		select {
-		case ack := <-f.Ok():
-			seqs[i] = ack.Sequence
-			continue
-		case err := <-f.Err():
-			l.onBody(fmt.Errorf("keep body of %s: %w", recs[i].ID, err))
-			continue
+		case <-b.done:
+		case <-ctx.Done():
+		case <-wait.C:
+		}
+		select {
+		case <-b.done:
+			if b.err != nil {
+				l.onBody(fmt.Errorf("keep body of %s: %w", recs[i].ID, b.err))
+				continue
+			}
+			seqs[i] = b.seq
 		default:
-		}
-		select {
-		case ack := <-f.Ok():
-			seqs[i] = ack.Sequence
-		case err := <-f.Err():
-			l.onBody(fmt.Errorf("keep body of %s: %w", recs[i].ID, err))
-		case <-wctx.Done():
-			l.onBody(fmt.Errorf("keep body of %s: no ack: %w", recs[i].ID, wctx.Err()))
+			l.onBody(fmt.Errorf("keep body of %s: no ack: %w", recs[i].ID, context.DeadlineExceeded))
 		}
 	}
 	return seqs
@@ -157,6 +151,9 @@ func (b *Bodies) get(ctx context.Context, id string, low uint64) ([]byte, error)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("ledger body %s: %w", id, err)
+	}
+	if m.Header.Get(bodyBatchHeader) != "" {
+		return findBody(m.Data, id), nil
 	}
 	if m.Header.Get(bodyIDHeader) != id {
 		return nil, nil
