@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -125,9 +126,15 @@ func (b *bench) startWorkers(ctx context.Context, name, stream string, ws *worke
 			ws.wg.Add(1)
 			go func() {
 				defer ws.wg.Done()
-				if err := run(wctx); err != nil && wctx.Err() == nil {
-					ws.errs <- fmt.Errorf("%s worker: %w", name, err)
-				}
+				// The phase's name labels its goroutines' samples in a CPU
+				// profile (--cpuprofile), those they start included (the
+				// HTTP/2 and NATS clients'): go tool pprof -tagfocus
+				// phase=full.
+				pprof.Do(wctx, pprof.Labels("phase", name), func(wctx context.Context) {
+					if err := run(wctx); err != nil && wctx.Err() == nil {
+						ws.errs <- fmt.Errorf("%s worker: %w", name, err)
+					}
+				})
 			}()
 		}
 		return nil
