@@ -58,6 +58,11 @@ type Options struct {
 	HashRecipient func(number string) string
 	// Readiness returns what /readyz would answer; nil shows nothing of it.
 	Readiness func() worker.Readiness
+	// LowQualityMarketing and TemplateHoldMax are the workers'
+	// WAQ_LOW_QUALITY_MARKETING and WAQ_TEMPLATE_HOLD_MAX, to say what a
+	// hold does ("" is hold; 0 leaves a hold's end unsaid).
+	LowQualityMarketing string
+	TemplateHoldMax     time.Duration
 	// TraceURL links a trace id to the tracing UI: a template with
 	// {trace_id}, such as http://jaeger:16686/trace/{trace_id}. Empty shows
 	// the trace id without a link.

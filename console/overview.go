@@ -23,6 +23,8 @@ type overviewData struct {
 	Workers    []fleet.Worker
 
 	Ready *worker.Readiness
+	// Holds are the template, quality and account holds (from Ready).
+	Holds holdsData
 
 	// Send attempts: sends Meta accepted or answered with an error that is
 	// not a rate limit.
@@ -71,6 +73,7 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, s session) {
 	if c.opts.Readiness != nil {
 		rd := c.opts.Readiness()
 		d.Ready = &rd
+		d.Holds = c.holdsOf(rd)
 	}
 	var v fleet.View
 	switch {

@@ -34,18 +34,20 @@ func mountOps(w *worker.Worker, cfg worker.Config) {
 		w.Handle("/admin/", admin.New(admin.Options{Token: cfg.AdminToken, Store: p.DeadLetters, Publisher: p.Producer, Fleet: counts, Logger: p.Logger, Limiter: limiter}))
 		// Sign-ins and changes are logged where the worker logs.
 		c := console.New(console.Options{
-			Token:         cfg.AdminToken,
-			Store:         p.DeadLetters,
-			Publisher:     p.Producer,
-			Fleet:         counts,
-			Ledger:        p.Ledger,
-			HashRecipient: p.HashRecipient,
-			Readiness:     w.Readiness,
-			TraceURL:      cfg.TraceURL,
-			Logger:        p.Logger,
-			Limiter:       limiter,
-			Redis:         p.Redis,
-			KeyPrefix:     cfg.KeyPrefix,
+			Token:               cfg.AdminToken,
+			Store:               p.DeadLetters,
+			Publisher:           p.Producer,
+			Fleet:               counts,
+			Ledger:              p.Ledger,
+			HashRecipient:       p.HashRecipient,
+			Readiness:           w.Readiness,
+			LowQualityMarketing: cfg.LowQualityMarketing,
+			TemplateHoldMax:     cfg.TemplateHoldMax,
+			TraceURL:            cfg.TraceURL,
+			Logger:              p.Logger,
+			Limiter:             limiter,
+			Redis:               p.Redis,
+			KeyPrefix:           cfg.KeyPrefix,
 		})
 		w.Handle(console.Prefix, c)
 	})
