@@ -316,29 +316,7 @@ func TestAccountRestrictionPausesWABA(t *testing.T) {
 // TestLowQualityHoldsMarketingOnly: a FLAGGED number holds its marketing
 // template jobs and lets utility ones through; UNFLAGGED releases them.
 func TestLowQualityHoldsMarketingOnly(t *testing.T) {
-	h := setupHolds(t, []fakegraph.Template{
-		{Name: "spring_sale", Language: "en_US", Category: "MARKETING", WABAID: holdWABA},
-		{Name: "receipt", Language: "en_US", Category: "UTILITY", WABAID: holdWABA},
-	}, nil)
-	// The category comes with the template's status webhook.
-	for _, name := range []string{"spring_sale", "receipt"} {
-		if err := h.fake.UpdateTemplate(name, "en_US", fakegraph.TemplateUpdate{Status: "APPROVED"}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// The worker learns the number's display number with its level.
-	h.publish(t, tmplJob("first", "15550009999", "receipt"))
-	h.waitSent(t, 10*time.Second, "first")
-	if err := h.fake.UpdateNumber(pn, fakegraph.NumberUpdate{Event: "FLAGGED", CurrentLimit: "TIER_1K"}); err != nil {
-		t.Fatal(err)
-	}
-	testenv.Eventually(t, 10*time.Second, func() error {
-		rt := getReadyTemplates(t, h.r.url)
-		if len(rt.NumberQuality) == 1 && rt.NumberQuality[0].PhoneNumberID == pn && rt.NumberQuality[0].Event == "FLAGGED" {
-			return nil
-		}
-		return fmt.Errorf("number_quality = %+v", rt.NumberQuality)
-	})
+	h := lowQuality(t, "", false) // the default: hold
 	marketing := h.publishN(t, "sale", "spring_sale", 5)
 	utility := h.publishN(t, "receipt", "receipt", 5)
 	h.waitSent(t, 20*time.Second, utility...)
