@@ -22,13 +22,18 @@ import (
 )
 
 func (w *Worker) connect(ctx context.Context) error {
+	w.acks = newAcks(w.log, w.cfg.AckWait, func(ctx context.Context, reply string) error {
+		return natsConfirm(w.nc)(ctx, reply)
+	})
 	nc, err := conn.NATS(ctx, w.cfg.NATSURL, "waq-worker "+w.id,
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			w.acks.disconnected()
 			w.health.set("nats", errOr(err, "disconnected"))
 			w.metrics.Up.WithLabelValues("nats").Set(0)
 			w.log.Warn("nats disconnected", "error", errString(err))
 		}),
 		nats.ReconnectHandler(func(*nats.Conn) {
+			w.acks.reconnected()
 			w.health.set("nats", nil)
 			w.metrics.Up.WithLabelValues("nats").Set(1)
 			w.log.Info("nats reconnected")
@@ -120,6 +125,9 @@ func recipientKey(ctx context.Context, rdb redis.UniversalClient, prefix string)
 }
 
 func (w *Worker) close() {
+	if w.acks != nil {
+		w.acks.stop()
+	}
 	if w.nc != nil {
 		_ = w.nc.Drain()
 		w.nc.Close()

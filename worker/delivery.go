@@ -262,6 +262,13 @@ func (d *delivery) ack() {
 		// The outcome is recorded: a redelivery will be acked without a send.
 		d.logger().Debug("ack not sent", "error", err)
 	}
+	// JetStream delivers the job again an ack wait after it last heard of
+	// it: until then, confirming the ack after an outage spares that.
+	heard := d.received
+	if d.progress.After(heard) {
+		heard = d.progress
+	}
+	d.w.acks.sent(d.msg.Reply(), heard.Add(d.w.cfg.AckWait))
 }
 
 func (d *delivery) nak(delay time.Duration) {

@@ -71,6 +71,8 @@ type Worker struct {
 	hasher   *telemetry.RecipientHasher
 
 	health health
+	// acks remembers recent acks, to confirm them after a NATS outage.
+	acks *acks
 	// graphWatch tells whether the Graph API answers (/readyz "degraded").
 	graphWatch graphWatch
 	// consumer is the consumer's counts as last read (watchConsumer), for

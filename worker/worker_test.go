@@ -58,7 +58,8 @@ rules:
 `
 
 type env struct {
-	nats     *testenv.NATS
+	nats     *testenv.NATS // nil when the test runs a nats-server process (setupOn)
+	natsURL  string
 	redis    *testenv.Redis
 	fake     *fakegraph.Server
 	graphURL string
@@ -74,12 +75,22 @@ type syncBuffer = testenv.Buffer
 
 func setup(t testing.TB) *env {
 	t.Helper()
-	e := &env{nats: testenv.StartNATS(t), redis: testenv.StartRedis(t), logs: &syncBuffer{}}
+	n := testenv.StartNATS(t)
+	e := setupOn(t, n.URL)
+	e.nats = n
+	return e
+}
+
+// setupOn is setup with the NATS server at natsURL (a nats-server process
+// the test kills, for instance) instead of an embedded one.
+func setupOn(t testing.TB, natsURL string) *env {
+	t.Helper()
+	e := &env{natsURL: natsURL, redis: testenv.StartRedis(t), logs: &syncBuffer{}}
 	e.fake = fakegraph.New(fakegraph.Config{Tokens: []string{token}})
 	srv := httptest.NewServer(e.fake)
 	t.Cleanup(func() { srv.Close(); e.fake.Close() })
 	e.graphURL = srv.URL
-	_, e.js = e.nats.Connect(t)
+	_, e.js = testenv.ConnectURL(t, natsURL)
 	if _, err := queue.EnsureStream(context.Background(), e.js, queue.StreamConfig{}); err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +107,7 @@ func setup(t testing.TB) *env {
 
 func (e *env) config() worker.Config {
 	return worker.Config{
-		NATSURL:         e.nats.URL,
+		NATSURL:         e.natsURL,
 		RedisURL:        e.redis.URL,
 		GraphURL:        e.graphURL,
 		AccessToken:     token,

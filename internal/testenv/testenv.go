@@ -121,7 +121,15 @@ func (n *NATS) Restart(t testing.TB) {
 // the test ends.
 func (n *NATS) Connect(t testing.TB) (*nats.Conn, jetstream.JetStream) {
 	t.Helper()
-	nc, err := nats.Connect(n.URL, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
+	return ConnectURL(t, n.URL)
+}
+
+// ConnectURL opens a client connection to the NATS server at url (an
+// embedded one or a nats-server process) that reconnects without end, and a
+// JetStream context; closed when the test ends.
+func ConnectURL(t testing.TB, url string) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	nc, err := nats.Connect(url, nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))
 	if err != nil {
 		t.Fatalf("nats connect: %v", err)
 	}
