@@ -353,14 +353,6 @@ func (x *index) alive(ctx context.Context) ([]int64, []int, error) {
 	return ws, ns, nil
 }
 
-// writeScript sets one field of a bucket and gives a new bucket its expiry.
-// KEYS: bucket. ARGV: field, value, expire-at ms.
-var writeScript = redis.NewScript(`
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIREAT', KEYS[1], ARGV[3]) end
-return 1
-`)
-
 // countScript adds to a window's record count. KEYS: count. ARGV: n, expire-at ms.
 var countScript = redis.NewScript(`
 redis.call('INCRBY', KEYS[1], ARGV[1])

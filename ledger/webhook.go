@@ -264,7 +264,7 @@ func webhookResult(id string, res *redis.Cmd, err error) (WebhookOutcome, error)
 // LoadScripts loads the ledger's scripts into Redis, so that the first
 // pipelined write does not meet NOSCRIPT.
 func (l *Ledger) LoadScripts(ctx context.Context) error {
-	for _, s := range []*redis.Script{recordScript, sentHashScript, writeScript, countScript,
+	for _, s := range []*redis.Script{recordScript, sentHashScript, countScript,
 		recordStatusScript, failDoneScript, webhookHashScript, legacyWebhookScript, legacyStatusScript} {
 		if err := s.Load(ctx, l.rdb).Err(); err != nil {
 			return fmt.Errorf("ledger load scripts: %w", err)
