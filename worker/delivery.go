@@ -80,32 +80,10 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 	d.gen = queue.ReplayOf(h)
 	parent := propagation.TraceContext{}.Extract(ctx, queue.HeaderCarrier(h))
 	job, sum, decodeErr := queue.Decode(msg.Data())
-	// Every attribute known now goes in at the start, in one slice: adding
-	// them one call at a time grows the span's slice again and again.
-	attrs := make([]attribute.KeyValue, 0, 16+metadataLen(job))
-	attrs = append(attrs,
-		telemetry.AttrMessagingSystem.String("nats"),
-		telemetry.AttrOperation.String("process"),
-		telemetry.AttrDestination.String(msg.Subject()),
-	)
-	if decodeErr == nil {
-		attrs = append(attrs,
-			telemetry.AttrMessageID.String(job.ID),
-			telemetry.AttrPhoneNumberID.String(job.PhoneNumberID),
-			telemetry.AttrRecipient.String(w.hasher.Hash(sum.Addressee())),
-		)
-		if sum.Template != "" {
-			attrs = append(attrs, telemetry.AttrTemplate.String(sum.Template))
-		}
-		if d.gen > 0 {
-			attrs = append(attrs, telemetry.AttrReplay.Int(d.gen))
-		}
-		for k, v := range job.Metadata {
-			attrs = append(attrs, attribute.String(telemetry.AttrMetadataPrefix+k, v))
-		}
+	ctx, d.span = w.tracer.Start(parent, "process "+msg.Subject(), trace.WithSpanKind(trace.SpanKindConsumer))
+	if d.span.IsRecording() {
+		d.span.SetAttributes(spanAttrs(w, msg, job, sum, d.gen, decodeErr)...)
 	}
-	ctx, d.span = w.tracer.Start(parent, "process "+msg.Subject(),
-		trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(attrs...))
 	if decodeErr != nil {
 		d.parkInvalid(ctx, decodeErr)
 		return
@@ -121,6 +99,37 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 	}
 	d.claimed = true
 	waiting = d.run(ctx)
+}
+
+// spanAttrs is every attribute of a job's span known at its start, in one
+// slice: added one call at a time, they would grow the span's slice again
+// and again. Only a span that records gets them (not with tracing off):
+// the recipient's hash alone is a keyed hash per job.
+func spanAttrs(w *Worker, msg jetstream.Msg, job *queue.Job, sum queue.Summary, gen int, decodeErr error) []attribute.KeyValue {
+	attrs := make([]attribute.KeyValue, 0, 16+metadataLen(job))
+	attrs = append(attrs,
+		telemetry.AttrMessagingSystem.String("nats"),
+		telemetry.AttrOperation.String("process"),
+		telemetry.AttrDestination.String(msg.Subject()),
+	)
+	if decodeErr != nil {
+		return attrs
+	}
+	attrs = append(attrs,
+		telemetry.AttrMessageID.String(job.ID),
+		telemetry.AttrPhoneNumberID.String(job.PhoneNumberID),
+		telemetry.AttrRecipient.String(w.hasher.Hash(sum.Addressee())),
+	)
+	if sum.Template != "" {
+		attrs = append(attrs, telemetry.AttrTemplate.String(sum.Template))
+	}
+	if gen > 0 {
+		attrs = append(attrs, telemetry.AttrReplay.Int(gen))
+	}
+	for k, v := range job.Metadata {
+		attrs = append(attrs, attribute.String(telemetry.AttrMetadataPrefix+k, v))
+	}
+	return attrs
 }
 
 func metadataLen(j *queue.Job) int {
@@ -209,6 +218,9 @@ func (w *Worker) unclaim(id string) {
 
 // attr adds attributes to the job's span (when it ends).
 func (d *delivery) attr(kv ...attribute.KeyValue) {
+	if !d.span.IsRecording() {
+		return
+	}
 	if d.attrs == nil {
 		d.attrs = make([]attribute.KeyValue, 0, 8)
 	}
@@ -275,6 +287,14 @@ func (d *delivery) nak(delay time.Duration) {
 	if err := d.msg.NakWithDelay(jitter(delay)); err != nil && d.logID != "" {
 		d.logger().Debug("nak not sent; JetStream redelivers after the ack wait", "error", err)
 	}
+}
+
+func spanID(span trace.Span) string {
+	sc := span.SpanContext()
+	if !sc.HasSpanID() {
+		return ""
+	}
+	return sc.SpanID().String()
 }
 
 func traceID(span trace.Span) string {

@@ -51,7 +51,7 @@ func (d *delivery) send(ctx context.Context, num numbers.Number) {
 	took := time.Since(start)
 	w.metrics.InFlight.Dec()
 	at := w.now().UTC()
-	a := ledger.Attempt{At: at, TraceID: traceID(d.span), SpanID: d.span.SpanContext().SpanID().String(), Worker: w.id}
+	a := ledger.Attempt{At: at, TraceID: traceID(d.span), SpanID: spanID(d.span), Worker: w.id}
 
 	if err == nil {
 		w.graphAnswered(graph.Failure{}, nil)
