@@ -44,8 +44,10 @@
 // send with a known token and number and a top-level "to" is accepted with
 // Meta's answer (contacts, a fresh wamid, message_status "accepted") written
 // from a pooled buffer; the body is scanned for "to" only, not decoded. It
-// makes no scenario decisions (rules, random failures, limits, windows,
-// templates) and sends no webhooks; latency still applies, the counters of
+// makes no scenario decisions (random failures, limits, windows, templates)
+// and sends no webhooks; while there are rules added through the control
+// API (`waq bench`'s parking phase answers 131026 so), every send takes the
+// full path; latency still applies, the counters of
 // Stats (requests, accepted, jobs, duplicates) and OnSend still work, the
 // sends log stays empty. A send it cannot accept goes through the full
 // checks and gets Meta's error. BenchmarkSimulatorCPU compares the modes.

@@ -122,6 +122,25 @@ func TestFastFallsBackToMetaErrors(t *testing.T) {
 	}
 }
 
+// Rules added while the lean mode runs are answered, until cleared.
+func TestFastAnswersRules(t *testing.T) {
+	t.Parallel()
+	e := setup(t, Config{Fast: true, Tokens: []string{"good"}, Scenario: &Scenario{PhoneNumbers: []PhoneNumber{{PhoneNumberID: testPhone}}}})
+	ok := `{"messaging_product":"whatsapp","to":"15551234567","type":"text","text":{"body":"hi"}}`
+	if _, err := e.sim.AddRules(Rule{Respond: Response{Error: Code(131026)}}); err != nil {
+		t.Fatal(err)
+	}
+	resp, out := e.raw(t, "good", ok)
+	eo, _ := out["error"].(map[string]any)
+	if code, _ := eo["code"].(float64); resp.StatusCode != 400 || code != 131026 {
+		t.Errorf("with a rule: status %d, %v; want 400, 131026", resp.StatusCode, out)
+	}
+	e.sim.ClearRules()
+	if resp, out := e.raw(t, "good", ok); resp.StatusCode != 200 || out["messages"] == nil {
+		t.Errorf("rules cleared: status %d, %v; want 200 and a wamid", resp.StatusCode, out)
+	}
+}
+
 func TestFastKeepsLatency(t *testing.T) {
 	t.Parallel()
 	e := setup(t, Config{Fast: true, Scenario: &Scenario{Latency: Latency{Base: Duration(60 * time.Millisecond)}}})

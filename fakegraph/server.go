@@ -39,8 +39,9 @@ type Config struct {
 	OnSend func(Send)
 	// Fast is the lean mode (see fast.go): a well-formed send is accepted
 	// with almost no CPU spent on it, its body read only for "to", without
-	// the scenario's rules, random failures, limits, windows, templates,
-	// webhooks or per-job counts; only latency still applies. Anything it
+	// the scenario's random failures, limits, windows, templates, webhooks
+	// or per-job counts; only latency still applies, and while there are
+	// rules added (AddRules) every send takes the full path. Anything it
 	// cannot accept so (no or a wrong token, an unknown number, no "to") goes
 	// through the full checks and gets Meta's error. Defaults to false.
 	Fast bool
@@ -116,7 +117,7 @@ func (s *Server) install(sc *Scenario) {
 	s.current = sc.clone()
 	s.current.Rules = nil
 	s.rules = nil
-	s.addRulesLocked(sc.Rules)
+	s.addRulesLocked(sc.Rules, false)
 	now := s.now()
 	for _, o := range sc.Window.Open {
 		s.openWindow(o.PhoneNumberID, o.To, now)
@@ -124,11 +125,11 @@ func (s *Server) install(sc *Scenario) {
 	s.rebuildLocked()
 }
 
-func (s *Server) addRulesLocked(rules []Rule) []string {
+func (s *Server) addRulesLocked(rules []Rule, added bool) []string {
 	names := make([]string, 0, len(rules))
 	for _, r := range rules {
 		s.ruleSeq++
-		lr := &liveRule{Rule: r}
+		lr := &liveRule{Rule: r, added: added}
 		if lr.Name == "" {
 			lr.Name = "rule-" + strconv.Itoa(s.ruleSeq)
 		}
@@ -182,7 +183,7 @@ func (s *Server) AddRules(rules ...Rule) ([]string, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	names := s.addRulesLocked(rules)
+	names := s.addRulesLocked(rules, true)
 	s.rebuildLocked()
 	return names, nil
 }

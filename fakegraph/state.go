@@ -14,6 +14,9 @@ type liveRule struct {
 	Rule
 	remaining atomic.Int64 // sends left when Times > 0
 	matched   atomic.Int64
+	// added says it came after the scenario (AddRules, the control API):
+	// the lean mode answers those.
+	added bool
 }
 
 // take reports whether the rule answers one more send, counting it down.
@@ -101,6 +104,7 @@ func newOverrides() overrides {
 type snapshot struct {
 	scenario     Scenario // as installed, with the rules added since
 	rules        []*liveRule
+	addedRules   bool // a rule was added since the scenario: the lean mode steps aside
 	random       []RandomFailure
 	phones       map[string]*phoneInfo
 	templates    map[string][]*templateInfo // by name
@@ -143,6 +147,9 @@ func buildSnapshot(sc *Scenario, rules []*liveRule, cfgTokens []string, ov *over
 		window:     sc.Window,
 		webhooks:   sc.Webhooks,
 		app:        sc.App,
+	}
+	for _, r := range rules {
+		sn.addedRules = sn.addedRules || r.added
 	}
 	sn.scenario.Rules = make([]Rule, len(rules))
 	for i, r := range rules {

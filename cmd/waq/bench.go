@@ -63,6 +63,7 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	natsSync := fs.String("nats-sync", "default", "JetStream sync of the embedded server: default (every 2 minutes) or always (as production should: README, Durability; slow disks cap the stream)")
 	fs.StringVar(&cfg.RedisFsync, "redis-fsync", "everysec", "appendfsync of the redis-server child: always, everysec, no, or off (no append-only file)")
 	fs.IntVar(&cfg.Publishers, "publishers", 64, "goroutines publishing")
+	parked := fs.Int("parked", -1, "jobs of a last phase the simulator answers 131026, parked, for Redis bytes per parked job (-1: a tenth of the jobs; 0: none)")
 	fs.IntVar(&cfg.Repeat, "repeat", 1, "run the phases N times, alternating, and report the median run of each (for a noisy machine)")
 	fs.StringVar(&cfg.NATSURL, "nats-url", "", "NATS of a running worker ($WAQ_NATS_URL with --redis-url; empty: start everything)")
 	fs.StringVar(&cfg.RedisURL, "redis-url", "", "Redis of a running worker ($WAQ_REDIS_URL)")
@@ -101,6 +102,14 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	// bench.Run would refuse them too, as a failure.
 	if cfg.Jobs < 0 || cfg.Rate < 0 || cfg.Duration < 0 || cfg.Latency < 0 || cfg.Concurrency < 0 || cfg.MPS < 0 {
 		return usagef("--jobs, --rate, --duration, --latency, --concurrency and --mps must not be negative")
+	}
+	switch {
+	case *parked < -1:
+		return usagef("--parked %d: want a number of jobs, 0 for none, or -1 for a tenth of the jobs", *parked)
+	case *parked == -1:
+		cfg.Parked = max(max(cfg.Jobs, int(cfg.Rate*cfg.Duration.Seconds()))/10, 1)
+	default:
+		cfg.Parked = *parked
 	}
 	if (cfg.NATSURL == "") != (cfg.RedisURL == "") {
 		return usagef("give both --nats-url and --redis-url, or neither (to start everything here)")
@@ -352,6 +361,10 @@ func printBench(w io.Writer, r *bench.Result) {
 	row("duplicate sends", "", func(p *bench.Phase) (float64, bool) { return float64(p.Duplicates), true }, "%.0f")
 	row("130429 answers", "", func(p *bench.Phase) (float64, bool) { return float64(p.Throttled), true }, "%.0f")
 	tw.Flush()
+	if p := r.Park; p != nil {
+		fmt.Fprintf(w, "parking phase: %d jobs answered 131026 and parked (%.0f jobs/s), %.1f Redis commands and %.1f Redis bytes per parked job\n",
+			p.Parked, p.Throughput, total(p.RedisCommands), p.RedisBytesPerParkedJob)
+	}
 }
 
 // peakHeapProfile writes a heap profile to path each time the heap in use

@@ -141,6 +141,11 @@ func TestBenchProcesses(t *testing.T) {
 	if res.Ratios["workers_cpu_per_10k"] <= 0 || res.Ratios["workers_redis_cpu_per_10k"] <= res.Ratios["workers_cpu_per_10k"] || res.Ratios["total_cpu_per_10k"] <= 0 {
 		t.Errorf("ratios %v", res.Ratios)
 	}
+	// The parking phase (a tenth of the jobs by default) asks the child
+	// simulator for its 131026 over the control API.
+	if res.Park == nil || res.Park.Parked != 40 || res.Park.Completed != 40 {
+		t.Errorf("parking phase %+v", res.Park)
+	}
 	if !strings.HasPrefix(res.Config.Sim, "child process") || res.Config.FastSim {
 		t.Errorf("config %+v", res.Config)
 	}
@@ -160,6 +165,32 @@ func TestBenchFastSim(t *testing.T) {
 	}
 }
 
+// TestBenchParked: the parking phase's jobs are answered 131026 (by the
+// lean simulator too) and all parked, and Redis's bytes per parked job are
+// reported; --parked 0 runs no such phase.
+func TestBenchParked(t *testing.T) {
+	res := benchJSON(t, "--jobs", "200", "--in-process", "--numbers", "5", "--mps", "1000", "--fast-sim", "--parked", "150")
+	p := res.Park
+	if p == nil {
+		t.Fatal("no parking phase")
+	}
+	if p.Name != "park" || p.Published != 150 || p.Completed != 150 || p.Parked != 150 || p.Calls != 150 || p.Duplicates != 0 {
+		t.Errorf("parking phase %+v", p)
+	}
+	// Measured: at 150 jobs the fixed costs dominate (see README, Sizing,
+	// for the figure at scale); a parked job costs more than a sent one.
+	if p.RedisBytesPerParkedJob <= res.Full.RedisBytesPerJob || p.RedisBytesPerJob != 0 {
+		t.Errorf("redis bytes per parked job %.1f, per sent job %.1f (full phase) and %.1f (parking phase)",
+			p.RedisBytesPerParkedJob, res.Full.RedisBytesPerJob, p.RedisBytesPerJob)
+	}
+	if res.Full.Parked != 0 || res.Full.RedisBytesPerParkedJob != 0 || res.Full.Calls != 200 {
+		t.Errorf("full phase %+v", res.Full)
+	}
+	if res := benchJSON(t, "--jobs", "100", "--in-process", "--numbers", "5", "--fast-sim", "--parked", "0"); res.Park != nil {
+		t.Errorf("--parked 0 ran a parking phase: %+v", res.Park)
+	}
+}
+
 // TestBenchTable: the readable form names every figure.
 func TestBenchTable(t *testing.T) {
 	testenv.RedisServerPath(t)
@@ -167,7 +198,7 @@ func TestBenchTable(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	for _, want := range []string{"throughput (jobs/s)", "publish → call p99 (ms)", "publish → outcome p99.9 (ms)", "CPU s/10k jobs: redis", "peak RSS MiB: bench+nats+sim", "run 2 (jobs/s)", "median of 2 runs", "Redis commands per job"} {
+	for _, want := range []string{"throughput (jobs/s)", "publish → call p99 (ms)", "publish → outcome p99.9 (ms)", "CPU s/10k jobs: redis", "peak RSS MiB: bench+nats+sim", "run 2 (jobs/s)", "median of 2 runs", "Redis commands per job", "parking phase: 20 jobs answered 131026 and parked", "Redis bytes per parked job"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("table lacks %q:\n%s", want, stdout)
 		}
@@ -181,6 +212,8 @@ func TestBenchBadUsage(t *testing.T) {
 		{"bench", "--jobs", "10", "--duration", "1s"},
 		{"bench", "--jobs", "10", "--nats-sync", "sometimes"},
 		{"bench", "--jobs", "10", "--fast-sim", "--nats-url", "nats://127.0.0.1:1", "--redis-url", "redis://127.0.0.1:1"},
+		{"bench", "--jobs", "10", "--parked", "-2"},
+		{"bench", "--jobs", "10", "--parked", "many"},
 		{"bench", "sim-server", "--latency", "-1s"},
 		{"bench", "sim-server", "--mps", "-3"},
 		{"bench", "sim-server", "extra"},

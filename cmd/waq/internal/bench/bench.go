@@ -106,6 +106,11 @@ type Config struct {
 	// machine shared with other work, alternating evens out the noise.
 	// Defaults to 1.
 	Repeat int
+	// Parked is how many jobs a last phase publishes that the simulator
+	// answers 131026 (undeliverable), so that the workers park them:
+	// Result.Park gives Redis's bytes per parked job. It runs only when
+	// the bench started Redis and the simulator. 0: no parking phase.
+	Parked int
 	// Progress receives a progress bar (nil: none).
 	Progress io.Writer
 	// Getenv reads the environment (OTEL_TRACES_SAMPLER passes through).
@@ -139,6 +144,13 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		fulls = append(fulls, p)
 	}
 	res.Baseline, res.Full = median(bases, b.cfg.Rate > 0), median(fulls, b.cfg.Rate > 0)
+	if b.cfg.Parked > 0 && b.redis != nil && b.sim != nil {
+		p, err := b.phase(ctx, "park")
+		if err != nil {
+			return nil, fmt.Errorf("parking phase: %w", err)
+		}
+		res.Park = p
+	}
 	if res.Baseline != nil {
 		res.Ratios = ratios(res.Baseline, res.Full)
 	}
@@ -181,8 +193,10 @@ func newBench(cfg Config) (*bench, error) {
 		return nil, errors.New("give --jobs N, or --rate R with --duration D")
 	case cfg.Jobs > 50_000_000:
 		return nil, errors.New("at most 50,000,000 jobs")
-	case cfg.Rate < 0 || cfg.Latency < 0 || cfg.Concurrency < 0 || cfg.MPS < 0:
-		return nil, errors.New("rate, latency, concurrency and mps must not be negative")
+	case cfg.Rate < 0 || cfg.Latency < 0 || cfg.Concurrency < 0 || cfg.MPS < 0 || cfg.Parked < 0:
+		return nil, errors.New("rate, latency, concurrency, mps and parked must not be negative")
+	case cfg.Parked > 50_000_000:
+		return nil, errors.New("at most 50,000,000 parked jobs")
 	}
 	if cfg.Numbers <= 0 {
 		cfg.Numbers = 100

@@ -12,12 +12,22 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/waqhq/waq/fakegraph"
 	"github.com/waqhq/waq/queue"
 )
 
-// phase runs one pipeline over a fresh set of jobs.
+// undeliverable is the code the parking phase's sends are answered with
+// (131026: the policy parks it at once, reason undeliverable).
+const undeliverable = 131026
+
+// phase runs one pipeline over a fresh set of jobs: "baseline", "full", or
+// "park" (the full pipeline over Config.Parked jobs that the simulator
+// answers 131026, all parked).
 func (b *bench) phase(ctx context.Context, name string) (*Phase, error) {
 	n := b.cfg.Jobs
+	if name == "park" {
+		n = b.cfg.Parked
+	}
 	stream, prefix := b.cfg.Stream, queue.DefaultSubjectPrefix
 	if name == "baseline" {
 		stream, prefix = "WAQ_BENCH_BASELINE", "waqbench.baseline"
@@ -34,6 +44,14 @@ func (b *bench) phase(ctx context.Context, name string) (*Phase, error) {
 		cancel()
 		if err != nil {
 			return nil, fmt.Errorf("simulator reset: %w", err)
+		}
+		if name == "park" {
+			rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			err := b.sim.addRules(rctx, fakegraph.Rule{Name: "park", Respond: fakegraph.Response{Error: fakegraph.Code(undeliverable)}})
+			cancel()
+			if err != nil {
+				return nil, fmt.Errorf("simulator rule: %w", err)
+			}
 		}
 	}
 	r := newRecorder(n)
@@ -62,7 +80,7 @@ func (b *bench) phase(ctx context.Context, name string) (*Phase, error) {
 	servers.mark()
 	var cmds0 map[string]int64
 	var mem0 int64
-	if b.redis != nil && name == "full" {
+	if b.redis != nil && name != "baseline" {
 		cmds0, _ = commandCalls(ctx, b.rdb)
 		mem0, _ = usedMemory(ctx, b.rdb)
 	}
@@ -138,6 +156,9 @@ func (b *bench) phase(ctx context.Context, name string) (*Phase, error) {
 			return nil, fmt.Errorf("simulator stats: %w", err)
 		}
 		p.Calls, p.Duplicates, p.Throttled = s.Requests, s.DuplicateSends, s.ByCode[130429]
+		if name == "park" {
+			p.Parked = s.ByCode[undeliverable]
+		}
 	}
 
 	if ws := workers.usage(); ws != nil {
@@ -148,8 +169,13 @@ func (b *bench) phase(ctx context.Context, name string) (*Phase, error) {
 		if cmds1, err := commandCalls(ctx, b.rdb); err == nil {
 			p.RedisCommands = perJob(cmds0, cmds1, n)
 		}
-		if mem1, err := usedMemory(ctx, b.rdb); err == nil && mem0 > 0 && n > 0 {
-			p.RedisBytesPerJob = float64(mem1-mem0) / float64(n)
+		if mem1, err := usedMemory(ctx, b.rdb); err == nil && mem0 > 0 {
+			switch {
+			case name == "park" && p.Parked > 0:
+				p.RedisBytesPerParkedJob = float64(mem1-mem0) / float64(p.Parked)
+			case name == "full" && n > 0:
+				p.RedisBytesPerJob = float64(mem1-mem0) / float64(n)
+			}
 		}
 	}
 	p.Processes = append(p.Processes, servers.usage(n)...)

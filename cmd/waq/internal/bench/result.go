@@ -10,10 +10,13 @@ import (
 
 // Result is a run's figures. Ratios are full ÷ baseline.
 type Result struct {
-	Config   Settings           `json:"config"`
-	Baseline *Phase             `json:"baseline,omitempty"`
-	Full     *Phase             `json:"full"`
-	Ratios   map[string]float64 `json:"ratios,omitempty"`
+	Config   Settings `json:"config"`
+	Baseline *Phase   `json:"baseline,omitempty"`
+	Full     *Phase   `json:"full"`
+	// Park is the parking phase (Config.Parked): jobs the simulator
+	// answers 131026, parked by the workers.
+	Park   *Phase             `json:"park,omitempty"`
+	Ratios map[string]float64 `json:"ratios,omitempty"`
 }
 
 // Settings is what the run was asked to do.
@@ -44,7 +47,7 @@ type Settings struct {
 	Sim string `json:"sim"`
 }
 
-// Phase is the figures of one pipeline: "baseline" or "full".
+// Phase is the figures of one pipeline: "baseline", "full" or "park".
 type Phase struct {
 	Name      string  `json:"name"`
 	Jobs      int     `json:"jobs"`
@@ -73,6 +76,11 @@ type Phase struct {
 	// before it, per job (every job of the phase is sent: bytes per sent
 	// job), when the bench started Redis (so nothing else is in it).
 	RedisBytesPerJob float64 `json:"redis_bytes_per_sent_job,omitempty"`
+	// Parked is how many jobs the parking phase's simulator answered 131026
+	// (each then parked); RedisBytesPerParkedJob is used_memory after the
+	// phase less before it, divided by them.
+	Parked                 int64   `json:"parked,omitempty"`
+	RedisBytesPerParkedJob float64 `json:"redis_bytes_per_parked_job,omitempty"`
 	// Runs is the throughput of every repetition (with Repeat > 1); the
 	// other figures are those of the median one.
 	Runs []float64 `json:"runs,omitempty"`

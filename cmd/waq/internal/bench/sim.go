@@ -67,6 +67,8 @@ func (o SimOptions) config(onSend func(fakegraph.Send)) fakegraph.Config {
 type simulator interface {
 	url() string
 	reset(ctx context.Context) error
+	// addRules adds rules until the next reset.
+	addRules(ctx context.Context, rules ...fakegraph.Rule) error
 	stats(ctx context.Context) (*fakegraph.Stats, error)
 	// pid is the child's process id; 0 in this process.
 	pid() int
@@ -78,6 +80,10 @@ type localSim struct{ g *devenv.Graph }
 func (s localSim) url() string                 { return s.g.URL }
 func (s localSim) reset(context.Context) error { s.g.Sim.Reset(); return nil }
 func (s localSim) pid() int                    { return 0 }
+func (s localSim) addRules(_ context.Context, rules ...fakegraph.Rule) error {
+	_, err := s.g.Sim.AddRules(rules...)
+	return err
+}
 func (s localSim) stats(context.Context) (*fakegraph.Stats, error) {
 	st := s.g.Sim.Stats(false)
 	return &st, nil
@@ -93,6 +99,10 @@ type childSim struct {
 func (s *childSim) url() string                     { return s.u }
 func (s *childSim) reset(ctx context.Context) error { return s.ctrl.Reset(ctx) }
 func (s *childSim) pid() int                        { return s.c.pid() }
+func (s *childSim) addRules(ctx context.Context, rules ...fakegraph.Rule) error {
+	_, err := s.ctrl.AddRules(ctx, rules...)
+	return err
+}
 func (s *childSim) stats(ctx context.Context) (*fakegraph.Stats, error) {
 	return s.ctrl.Stats(ctx, false)
 }
