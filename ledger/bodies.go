@@ -106,8 +106,7 @@ func (l *Ledger) keepBodies(ctx context.Context, recs []SentRecord) []uint64 {
 	for _, b := range led {
 		l.bodies.flush(b)
 	}
-	wait := time.NewTimer(2 * bodyWait)
-	defer wait.Stop()
+	// No timer of its own: a batch is done within 2 × bodyWait (flush).
 	for i, b := range batches {
 		if b == nil {
 			continue
@@ -115,7 +114,6 @@ func (l *Ledger) keepBodies(ctx context.Context, recs []SentRecord) []uint64 {
 		select {
 		case <-b.done:
 		case <-ctx.Done():
-		case <-wait.C:
 		}
 		select {
 		case <-b.done:
@@ -125,7 +123,7 @@ func (l *Ledger) keepBodies(ctx context.Context, recs []SentRecord) []uint64 {
 			}
 			seqs[i] = b.seq
 		default:
-			l.onBody(fmt.Errorf("keep body of %s: no ack: %w", recs[i].ID, context.DeadlineExceeded))
+			l.onBody(fmt.Errorf("keep body of %s: no ack: %w", recs[i].ID, ctx.Err()))
 		}
 	}
 	return seqs

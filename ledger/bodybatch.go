@@ -71,7 +71,7 @@ func (q *batcher) join(id string, body []byte) (b *bodyBatch, leads bool) {
 		q.open = nil // full: its leader publishes it as it is
 	}
 	if q.open == nil {
-		q.open = &bodyBatch{done: make(chan struct{}), data: make([]byte, 0, min(q.max, max(size, 4096)))}
+		q.open = &bodyBatch{done: make(chan struct{}), data: make([]byte, 0, min(q.max, max(size, 16<<10)))}
 		leads = true
 	}
 	b = q.open
