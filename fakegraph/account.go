@@ -71,17 +71,49 @@ var (
 	banStates         = []string{"DISABLE", "REINSTATE", "SCHEDULE_FOR_DISABLE"}
 )
 
+// check says what is wrong with u: the field and the problem ("" when
+// nothing is). The control API and a scenario's account_events share it.
+func (u TemplateUpdate) check() (field, msg string) {
+	switch {
+	case (u.Status == "") == (u.Quality == ""):
+		return "", "give one of status and quality"
+	case u.Status != "" && !oneOf(u.Status, templateEvents):
+		return "status", "status " + strconv.Quote(u.Status) + ": want one of " + strings.Join(templateEvents, ", ")
+	case u.Quality != "" && !oneOf(u.Quality, templateQualities):
+		return "quality", "quality " + strconv.Quote(u.Quality) + ": want GREEN, YELLOW, RED or UNKNOWN"
+	}
+	return "", ""
+}
+
+func (u NumberUpdate) check() (field, msg string) {
+	if !oneOf(u.Event, numberEvents) {
+		return "event", "event " + strconv.Quote(u.Event) + ": want one of " + strings.Join(numberEvents, ", ")
+	}
+	return "", ""
+}
+
+func (u AccountUpdate) check() (field, msg string) {
+	switch {
+	case !oneOf(u.Event, accountEvents):
+		return "event", "event " + strconv.Quote(u.Event) + ": want one of " + strings.Join(accountEvents, ", ")
+	case u.BanState != "" && !oneOf(u.BanState, banStates):
+		return "ban_state", "ban_state " + strconv.Quote(u.BanState) + ": want DISABLE, REINSTATE or SCHEDULE_FOR_DISABLE"
+	case (u.Event == "DISABLED_UPDATE") != (u.BanState != ""):
+		return "ban_state", "ban_state goes with DISABLED_UPDATE, and only with it"
+	}
+	for _, r := range u.Restrictions {
+		if r.Type == "" {
+			return "restriction_info", "a restriction needs its restriction_type"
+		}
+	}
+	return "", ""
+}
+
 // UpdateTemplate changes a template's status or quality and sends the
 // webhook. The template must exist in the scenario.
 func (s *Server) UpdateTemplate(name, lang string, u TemplateUpdate) error {
-	if (u.Status == "") == (u.Quality == "") {
-		return errString("give one of status and quality")
-	}
-	if u.Status != "" && !oneOf(u.Status, templateEvents) {
-		return errString("status " + strconv.Quote(u.Status) + ": want one of " + strings.Join(templateEvents, ", "))
-	}
-	if u.Quality != "" && !oneOf(u.Quality, templateQualities) {
-		return errString("quality " + strconv.Quote(u.Quality) + ": want GREEN, YELLOW, RED or UNKNOWN")
+	if _, msg := u.check(); msg != "" {
+		return errString(msg)
 	}
 	s.mu.Lock()
 	var t *templateInfo
@@ -155,8 +187,8 @@ func (s *Server) UpdateTemplate(name, lang string, u TemplateUpdate) error {
 // UpdateNumber sends a phone_number_quality_update for a number of the
 // scenario; FLAGGED and UNFLAGGED change its quality_rating too.
 func (s *Server) UpdateNumber(phoneNumberID string, u NumberUpdate) error {
-	if !oneOf(u.Event, numberEvents) {
-		return errString("event " + strconv.Quote(u.Event) + ": want one of " + strings.Join(numberEvents, ", "))
+	if _, msg := u.check(); msg != "" {
+		return errString(msg)
 	}
 	s.mu.Lock()
 	p := s.snap.Load().phones[phoneNumberID]
@@ -193,20 +225,11 @@ func (s *Server) UpdateAccount(waba string, u AccountUpdate) error {
 	if waba == "" || !digitsLike(waba) {
 		return errString("WABA id must be digits")
 	}
-	if !oneOf(u.Event, accountEvents) {
-		return errString("event " + strconv.Quote(u.Event) + ": want one of " + strings.Join(accountEvents, ", "))
-	}
-	if u.BanState != "" && !oneOf(u.BanState, banStates) {
-		return errString("ban_state " + strconv.Quote(u.BanState) + ": want DISABLE, REINSTATE or SCHEDULE_FOR_DISABLE")
-	}
-	if (u.Event == "DISABLED_UPDATE") != (u.BanState != "") {
-		return errString("ban_state goes with DISABLED_UPDATE, and only with it")
+	if _, msg := u.check(); msg != "" {
+		return errString(msg)
 	}
 	locks := false
 	for _, r := range u.Restrictions {
-		if r.Type == "" {
-			return errString("a restriction needs its restriction_type")
-		}
 		if strings.HasSuffix(r.Type, "_INITIATED_MESSAGING") {
 			locks = true
 		}

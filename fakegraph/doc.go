@@ -66,6 +66,10 @@
 //	limits: {throughput: {enabled: true, strict: true}, pair: {enabled: true}}
 //	window: {enforce: true}
 //	webhooks: {url: "http://127.0.0.1:8080/webhook", app_secret: dev-secret}
+//	account_events:                     # account webhooks, sent by themselves (AccountEvent)
+//	  - after: 30s                        # from the scenario's install; absent: at once
+//	    template: {name: promo, language: en_US, status: PAUSED, reason: LOW_QUALITY}
+//	  - number: {phone_number_id: "106540352242922", event: FLAGGED}
 //
 // The simulator's clock (Config.Now) drives token expiry, limits and
 // windows, so tests move time forward instead of sleeping; latency, delays
@@ -79,6 +83,8 @@
 // /_fake/limits/waba/{id}, POST /_fake/numbers/{id}/throughput ({"level":
 // "HIGH"}: Meta's automatic upgrade to 1,000 msg/s, shown in the phone
 // number GET's throughput {"level": ...} and enforced at once; "mps" sets
-// another rate), GET /_fake/webhooks. It has no authentication: the
+// another rate), GET /_fake/webhooks, and the account webhooks on demand:
+// POST /_fake/templates/{name}/{language}, /_fake/numbers/{id}/quality and
+// /_fake/accounts/{waba}/update (account.go). It has no authentication: the
 // simulator is meant for loopback addresses only.
 package fakegraph

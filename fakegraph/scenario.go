@@ -34,6 +34,10 @@ type Scenario struct {
 	Webhooks Webhooks `yaml:"webhooks,omitempty" json:"webhooks,omitzero"`
 	// App is the app debug_token reports.
 	App App `yaml:"app,omitempty" json:"app,omitzero"`
+	// AccountEvents are account webhooks (template status and quality,
+	// number quality, account restrictions) sent by themselves a while
+	// after the scenario is installed (scenario_account.go).
+	AccountEvents []AccountEvent `yaml:"account_events,omitempty" json:"account_events,omitempty"`
 }
 
 // Latency is a delay of base plus a uniform random share of jitter.
@@ -228,5 +232,6 @@ func (s *Scenario) clone() Scenario {
 	c.Templates = slices.Clone(s.Templates)
 	c.Window.Open = slices.Clone(s.Window.Open)
 	c.Webhooks.Statuses = slices.Clone(s.Webhooks.Statuses)
+	c.AccountEvents = slices.Clone(s.AccountEvents)
 	return c
 }

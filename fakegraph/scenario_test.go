@@ -25,6 +25,12 @@ func TestExampleScenario(t *testing.T) {
 		t.Errorf("decoded %+v", sc)
 	}
 	// It survives a JSON round trip, as the control API carries it.
+	roundTrip(t, sc)
+}
+
+// roundTrip checks that sc decodes from its JSON to the same scenario.
+func roundTrip(t *testing.T, sc *Scenario) {
+	t.Helper()
 	b, err := json.Marshal(sc)
 	if err != nil {
 		t.Fatal(err)
@@ -33,8 +39,7 @@ func TestExampleScenario(t *testing.T) {
 	if err != nil {
 		t.Fatalf("json round trip: %v\n%s", err, b)
 	}
-	b2, _ := json.Marshal(back)
-	if string(b) != string(b2) {
+	if b2, _ := json.Marshal(back); string(b) != string(b2) {
 		t.Errorf("round trip changed the scenario:\n%s\n%s", b, b2)
 	}
 }

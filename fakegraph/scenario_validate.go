@@ -130,5 +130,5 @@ func (s *Scenario) validate() error {
 	if w.URL != "" && !strings.HasPrefix(w.URL, "http://") && !strings.HasPrefix(w.URL, "https://") {
 		return errAt("want an http(s) URL", "webhooks", "url")
 	}
-	return nil
+	return s.validateAccountEvents()
 }

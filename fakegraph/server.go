@@ -72,6 +72,10 @@ type Server struct {
 	windows   sync.Map // phone number id (or "*") + "|" + wa_id → time.Time
 
 	hooks *hookRunner
+	// eventTimers send the scenario's account events; eventGen counts the
+	// scenarios installed, so that a replaced one's events are not sent.
+	eventTimers []*time.Timer
+	eventGen    atomic.Int64
 }
 
 // New returns a simulator configured by cfg.
@@ -107,6 +111,9 @@ func New(cfg Config) *Server {
 // Close stops the webhook deliveries in flight and waits for them. The
 // handler keeps answering; call Close after the HTTP server is shut down.
 func (s *Server) Close() error {
+	s.mu.Lock()
+	s.stopAccountEvents()
+	s.mu.Unlock()
 	s.hooks.close()
 	return nil
 }
@@ -123,6 +130,7 @@ func (s *Server) install(sc *Scenario) {
 		s.openWindow(o.PhoneNumberID, o.To, now)
 	}
 	s.rebuildLocked()
+	s.startAccountEvents(sc)
 }
 
 func (s *Server) addRulesLocked(rules []Rule, added bool) []string {
