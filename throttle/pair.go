@@ -10,7 +10,14 @@ import (
 	"github.com/waqhq/waq/numbers"
 )
 
-func (g *Gate) pairKey(pn, to string) string { return g.cfg.Prefix + ":rl:{" + pn + "}:p:" + to }
+// pairKey is the key of one recipient's schedule, by its hash
+// (Config.HashRecipient), never the number or user ID in clear: hashed
+// here, only where a script needs the key, not on every send (a leased
+// slot needs none). Keys of the older form, with the recipient in clear,
+// live at most pairLife after their last 131056 and go by themselves.
+func (g *Gate) pairKey(pn, to string) string {
+	return g.cfg.Prefix + ":rl:{" + pn + "}:p:" + g.cfg.HashRecipient(to)
+}
 
 // pairScript starts (or pushes out) a recipient's own schedule after a
 // 131056: its next slot is one interval from now on Redis's clock, and the

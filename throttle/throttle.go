@@ -81,6 +81,12 @@ type Config struct {
 	ProbeFirst, ProbeMax time.Duration
 	// PairEvery is the pace of one recipient after 131056. Defaults to 6s.
 	PairEvery time.Duration
+	// HashRecipient stands for a recipient in the pair limit's Redis keys,
+	// so that no number or business-scoped user ID sits in a key in clear:
+	// the worker gives its keyed recipient hash (telemetry.RecipientHasher).
+	// Defaults to a hasher with a fixed key, which hides the recipient from
+	// a glance at the keys but not from a search of every number.
+	HashRecipient func(recipient string) string
 	// LevelEvery is how often each number's throughput level is read again
 	// from the Graph API (see level.go). Defaults to 5m.
 	LevelEvery time.Duration
@@ -145,6 +151,9 @@ func New(rdb redis.Cmdable, reg *numbers.Registry, gc *graph.Client, m *telemetr
 	}
 	if cfg.ProbeMax <= 0 {
 		cfg.ProbeMax = 5 * time.Minute
+	}
+	if cfg.HashRecipient == nil {
+		cfg.HashRecipient = telemetry.NewRecipientHasher([]byte("waq pair limit")).Hash
 	}
 	if cfg.PairEvery <= 0 {
 		cfg.PairEvery = 6 * time.Second

@@ -170,6 +170,7 @@ func newGate(w *Worker) *throttle.Gate {
 		PauseParkAfter:  w.cfg.PauseParkAfter,
 		ProbeFirst:      w.cfg.PauseProbe,
 		LevelEvery:      w.cfg.LevelEvery,
+		HashRecipient:   w.hasher.Hash,
 		TemplateHoldMax: w.cfg.TemplateHoldMax, HoldRecheck: w.cfg.HoldRecheck, TemplateRetry: w.cfg.TemplateRetry,
 		LowQualityMarketing: w.cfg.LowQualityMarketing,
 		Now:                 w.now,
