@@ -111,7 +111,7 @@ func (c *Console) list(w http.ResponseWriter, r *http.Request, s session) {
 		}
 		if err == nil {
 			for _, e := range pg.Entries {
-				d.Rows = append(d.Rows, row{Summary: e.Summary(), Href: entryHref(e.ID), To: mask(e.To)})
+				d.Rows = append(d.Rows, row{Summary: e.Summary(), Href: entryHref(e.ID), To: mask(e.Addressee())})
 			}
 			if pg.Next != "" {
 				d.Next = Prefix + "dlq?" + filterQuery(p, "limit", limitParam(p.Limit), "cursor", pg.Next)
@@ -201,13 +201,13 @@ func (c *Console) entry(w http.ResponseWriter, r *http.Request, s session) {
 		c.storeFailed(w, r, s, "show", err)
 		return
 	}
-	m := newMasker(e.To)
+	m := newMasker(e.Addressee())
 	// The job first: its message's "to" joins what the texts mask.
 	job := ""
 	if len(e.Job) > 0 {
 		job = m.job(e.Job)
 	}
-	d := entryData{E: e, To: mask(e.To), Problem: deadletter.MaskNumbers(m.text(e.Problem)), FBTraceID: e.FBTraceID(),
+	d := entryData{E: e, To: mask(e.Addressee()), Problem: deadletter.MaskNumbers(m.text(e.Problem)), FBTraceID: e.FBTraceID(),
 		TraceLink: traceLink(c.opts.TraceURL, e.TraceID), TraceURLSet: c.opts.TraceURL != "",
 		FreeForm: e.MessageType != "template" && len(e.Job) > 0}
 	d.Job = job
@@ -215,7 +215,7 @@ func (c *Console) entry(w http.ResponseWriter, r *http.Request, s session) {
 		// A body that is not a job has no recipient field to mask by.
 		d.Raw = deadletter.MaskNumbers(m.text(string(e.Raw)))
 	}
-	if e.To == "" && job != "" {
+	if e.Addressee() == "" && job != "" {
 		d.Job = deadletter.MaskNumbers(job)
 	}
 	d.Advice = e.Advice()

@@ -26,8 +26,9 @@ var funcs = template.FuncMap{
 	"plural": func(n int, word string) string { return plural(n, word) },
 }
 
-// mask hides a recipient's number but its last digits (the one masking
-// of pages, previews and results: deadletter.MaskRecipient).
+// mask hides a recipient's number or business-scoped user ID but its
+// last characters (the one masking of pages, previews and results:
+// deadletter.MaskRecipient).
 func mask(s string) string { return deadletter.MaskRecipient(s) }
 
 // masker hides one recipient's number wherever it appears in a text of
@@ -54,8 +55,8 @@ func (m *masker) text(s string) string {
 }
 
 // job renders a job as published (or a message object), indented, with
-// the recipient masked: the "to" of its message explicitly (whatever it
-// holds), then every other place the number appears.
+// the recipient masked: the "to" (or "recipient") of its message
+// explicitly (whatever it holds), then every other place it appears.
 func (m *masker) job(raw []byte) string {
 	var v map[string]any
 	dec := json.NewDecoder(bytes.NewReader(raw))
@@ -65,9 +66,11 @@ func (m *masker) job(raw []byte) string {
 	}
 	for _, obj := range []any{v, v["message"]} {
 		if msg, ok := obj.(map[string]any); ok {
-			if to, ok := msg["to"].(string); ok && to != "" {
-				m.to = append(m.to, to)
-				msg["to"] = mask(to)
+			for _, k := range []string{"to", "recipient"} {
+				if to, ok := msg[k].(string); ok && to != "" {
+					m.to = append(m.to, to)
+					msg[k] = mask(to)
+				}
 			}
 		}
 	}

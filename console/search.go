@@ -52,8 +52,8 @@ func (c *Console) search(w http.ResponseWriter, r *http.Request, s session) {
 	c.runSearch(w, r, s, d, deadletter.Query{Text: d.Q})
 }
 
-// searchRecipient is the form with a number: hashed here, searched by
-// the hash, the number not echoed back.
+// searchRecipient is the form with a number or a business-scoped user ID:
+// hashed here, searched by the hash, the recipient not echoed back.
 func (c *Console) searchRecipient(w http.ResponseWriter, r *http.Request, s session) {
 	d := searchData{CanHash: c.opts.HashRecipient != nil, CanWAMID: c.opts.Ledger != nil}
 	to := strings.TrimPrefix(strings.TrimSpace(r.PostForm.Get("to")), "+")
@@ -61,7 +61,7 @@ func (c *Console) searchRecipient(w http.ResponseWriter, r *http.Request, s sess
 		c.fail(w, r, s, http.StatusServiceUnavailable, "This console cannot hash recipients (it has no hash key); search by the hash a span or log line shows.")
 		return
 	}
-	if err := queue.ValidateRecipient(to); err != nil {
+	if err := queue.ValidateRecipient(to); err != nil && !queue.IsUserID(to) {
 		c.render(w, http.StatusBadRequest, "search", page{Title: "Search", Nav: "search", CSRF: s.csrf, Error: "That is not a recipient: digits with the country code, or a business-scoped user id.", Data: d})
 		return
 	}
@@ -81,7 +81,7 @@ func (c *Console) runSearch(w http.ResponseWriter, r *http.Request, s session, d
 	}
 	d.Res = res
 	for _, e := range res.Entries {
-		d.Rows = append(d.Rows, row{Summary: e.Summary(), Href: entryHref(e.ID), To: mask(e.To)})
+		d.Rows = append(d.Rows, row{Summary: e.Summary(), Href: entryHref(e.ID), To: mask(e.Addressee())})
 	}
 	if res.JobID != "" && len(res.Entries) == 0 {
 		d.JobHref = jobHref(res.JobID)

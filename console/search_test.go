@@ -169,3 +169,36 @@ func ids(body string) []string {
 	}
 	return out
 }
+
+// TestUserIDMasked: an entry addressed by a business-scoped user ID shows
+// it masked with its country prefix (list, entry, search, previews),
+// never in full; the search form takes a user ID and finds the entry by
+// its hash.
+func TestUserIDMasked(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	c := f.client(t)
+	c.signIn()
+	const id, masked = "US.13491208655302741918", "US.••••••••••••••••1918"
+	code := 131062
+	e := &deadletter.Entry{ID: "b1", Reason: "invalid", PhoneNumberID: "106540352242922", Recipient: id, MessageType: "template", Template: "otp",
+		Job:       []byte(`{"id":"b1","phone_number_id":"106540352242922","message":{"messaging_product":"whatsapp","recipient":"` + id + `","type":"template","template":{"name":"otp","language":{"code":"en_US"}}}}`),
+		LastError: &deadletter.LastError{HTTPStatus: 400, Code: &code, Message: "BSUID not supported for " + id},
+		ParkedAt:  f.clock.Now()}
+	if err := f.store.Park(context.Background(), e); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{Prefix + "dlq?reason=invalid", Prefix + "dlq/b1", Prefix + "search?q=b1", Prefix + "replay?id=b1", Prefix + "purge?id=b1"} {
+		r := c.get(path)
+		if r.code != 200 || !strings.Contains(r.body, masked) || strings.Contains(r.body, "13491208655302741918") {
+			t.Errorf("%s: %d, masked user ID shown %v, in full %v", path, r.code, strings.Contains(r.body, masked), strings.Contains(r.body, "13491208655302741918"))
+		}
+	}
+	r := c.post(Prefix+"search", url.Values{"csrf": {c.csrf}, "to": {id}})
+	if r.code != 200 || !strings.Contains(r.body, `href="`+entryHref("b1")+`"`) || strings.Contains(r.body, "13491208655302741918") {
+		t.Errorf("search by user ID: %d, or the ID is echoed", r.code)
+	}
+	if r := c.post(Prefix+"search", url.Values{"csrf": {c.csrf}, "to": {"us.1349"}}); r.code != 400 {
+		t.Errorf("a user ID that is not one: %d", r.code)
+	}
+}

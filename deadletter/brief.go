@@ -5,11 +5,13 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/waqhq/waq/queue"
 )
 
 // Brief is an entry as a preview or result line shows it, so that an
 // operator sees what is acted on rather than bare ids: the recipient
-// masked, the template, the code, when it was parked (its age).
+// masked (a number or a business-scoped user ID), the template, the code, when it was parked (its age).
 type Brief struct {
 	ToMasked string     `json:"to_masked,omitempty"`
 	Template string     `json:"template,omitempty"`
@@ -20,7 +22,7 @@ type Brief struct {
 
 // Brief returns the entry's brief.
 func (e *Entry) Brief() Brief {
-	b := Brief{ToMasked: MaskRecipient(e.To), Template: e.Template, Reason: e.Reason}
+	b := Brief{ToMasked: MaskRecipient(e.Addressee()), Template: e.Template, Reason: e.Reason}
 	if c, ok := e.Code(); ok {
 		b.Code = &c
 	}
@@ -45,11 +47,25 @@ func briefOf(r row) Brief {
 	return b
 }
 
-// MaskRecipient hides a recipient's number (or business-scoped user id)
-// but its last four characters: "•••••••4567". Pages, previews and
+// MaskRecipient hides a recipient's number but its last four characters
+// ("•••••••4567"); a business-scoped user ID keeps its country prefix (and
+// a parent's "ENT.") too: "US.••••••••••••••••1918". Pages, previews and
 // results show recipients this way; only `waq dlq show`, `list` and the
 // export for Meta support carry them in full.
 func MaskRecipient(s string) string {
+	if queue.IsUserID(s) {
+		n := len("US.")
+		if queue.IsParentUserID(s) {
+			n = len("US.ENT.")
+		}
+		return s[:n] + maskTail(s[n:])
+	}
+	return maskTail(s)
+}
+
+// maskTail hides all of s but its last four characters (a third of it
+// when it is shorter than eight).
+func maskTail(s string) string {
 	n := utf8.RuneCountInString(s)
 	if n == 0 {
 		return ""

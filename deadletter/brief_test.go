@@ -4,9 +4,12 @@ import "testing"
 
 func TestMask(t *testing.T) {
 	for in, want := range map[string]string{
-		"15551234567": "•••••••4567",
-		"123":         "••3",
-		"":            "",
+		"15551234567":                 "•••••••4567",
+		"123":                         "••3",
+		"US.13491208655302741918":     "US.••••••••••••••••1918",
+		"US.ENT.11815799212886844830": "US.ENT.••••••••••••••••4830",
+		"BR.AbC9":                     "BR.•••9",
+		"":                            "",
 	} {
 		if got := MaskRecipient(in); got != want {
 			t.Errorf("MaskRecipient(%q) = %q, want %q", in, got, want)

@@ -105,7 +105,8 @@ func (s *Store) Search(ctx context.Context, q Query, o SearchOptions, limit int)
 			return nil, &ParamError{Name: "recipient_hash", Problem: "a recipient search needs the recipient hash key, which this caller does not have"}
 		}
 		return s.scanSearch(ctx, ByRecipientHash, q.RecipientHash, o.MaxScan, limit, func(e *Entry) bool {
-			return e.To != "" && o.HashRecipient(e.To) == q.RecipientHash
+			a := e.Addressee()
+			return a != "" && o.HashRecipient(a) == q.RecipientHash
 		})
 	case q.FBTraceID != "":
 		return s.scanSearch(ctx, ByFBTraceID, q.FBTraceID, o.MaxScan, limit, func(e *Entry) bool { return e.hasFBTraceID(q.FBTraceID) })
