@@ -48,7 +48,7 @@ type Stats struct {
 }
 
 // Stats counts the entries f selects. Without a filter or with one
-// dimension (and no --since shorter than the retention) it reads the
+// dimension (and no --since shorter than the retention, no recipient) it reads the
 // counter hashes and corrects them for entries expired but not yet swept,
 // so its cost does not grow with the store; otherwise it scans the
 // smallest index f names.
@@ -56,7 +56,7 @@ func (s *Store) Stats(ctx context.Context, f Filter) (*Stats, error) {
 	st := &Stats{ByReason: map[string]int64{}, ByCode: map[string]int64{}, ByPhoneNumber: map[string]int64{}, ByTemplate: map[string]int64{}}
 	dims := f.dims()
 	var err error
-	if len(dims) <= 1 && (f.Since == 0 || f.Since >= s.retention) {
+	if len(dims) <= 1 && (f.Since == 0 || f.Since >= s.retention) && f.Recipient == "" {
 		scope := "all"
 		if len(dims) == 1 {
 			scope = dims[0]
@@ -73,7 +73,7 @@ func (s *Store) Stats(ctx context.Context, f Filter) (*Stats, error) {
 		st.FreeForm -= n
 	}
 	st.numbers = len(st.ByPhoneNumber)
-	if len(dims) > 0 || f.Since > 0 {
+	if len(dims) > 0 || f.Since > 0 || f.Recipient != "" {
 		all, err := s.rdb.HGetAll(ctx, s.countKey("all")).Result()
 		if err != nil {
 			return nil, fmt.Errorf("stats: %w", err)

@@ -20,13 +20,14 @@ func init() {
 }
 
 const dlqUsage = `Usage:
-  waq dlq list   [--reason R] [--code N] [--phone-number-id P] [--template T] [--since DURATION] [--limit N] [--cursor C]
+  waq dlq list   [--reason R] [--code N] [--phone-number-id P] [--template T] [--to N | --recipient BSUID] [--since DURATION] [--limit N] [--cursor C]
   waq dlq show   ID
-  waq dlq stats  [--reason R] [--code N] [--phone-number-id P] [--template T] [--since DURATION]
-  waq dlq replay (ID... | --reason R [--code N] [--template T] [--phone-number-id P] [--since D]) [--dry-run] [--as-template NAME --language CODE]
-  waq dlq purge  (ID... | --reason R --older-than DURATION [--code N] [--template T] [--phone-number-id P]) [--dry-run]
-  waq dlq export [--reason R] [--code N] [--phone-number-id P] [--template T] [--since DURATION] [--format json|text]
+  waq dlq stats  [--reason R] [--code N] [--phone-number-id P] [--template T] [--to N | --recipient BSUID] [--since DURATION]
+  waq dlq replay (ID... | --reason R [--code N] [--template T] [--phone-number-id P] [--to N | --recipient BSUID] [--since D]) [--dry-run] [--as-template NAME --language CODE]
+  waq dlq purge  (ID... | --reason R --older-than DURATION [--code N] [--template T] [--phone-number-id P] [--to N | --recipient BSUID]) [--dry-run]
+  waq dlq export [--reason R] [--code N] [--phone-number-id P] [--template T] [--to N | --recipient BSUID] [--since DURATION] [--format json|text]
 Every subcommand takes --json: one JSON object per line on stdout, nothing else.
+--to takes a recipient's number, --recipient a business-scoped user ID.
 Durations: 90m, 36h, 7d. Reasons: window, template, retries_exhausted, invalid,
 undeliverable, expired, account, unknown.
 Settings: WAQ_REDIS_URL, WAQ_NATS_URL (replay), WAQ_KEY_PREFIX, WAQ_DLQ_RETENTION,
@@ -79,12 +80,12 @@ type dlqCmd struct {
 
 // dlqFlags lists which flags each subcommand takes.
 var dlqFlags = map[string][]string{
-	"list":   {"reason", "code", "phone-number-id", "template", "since", "limit", "cursor"},
+	"list":   {"reason", "code", "phone-number-id", "template", "to", "recipient", "since", "limit", "cursor"},
 	"show":   {},
-	"stats":  {"reason", "code", "phone-number-id", "template", "since"},
-	"replay": {"reason", "code", "phone-number-id", "template", "since", "dry-run", "as-template", "language"},
-	"purge":  {"reason", "code", "phone-number-id", "template", "older-than", "dry-run"},
-	"export": {"reason", "code", "phone-number-id", "template", "since", "format"},
+	"stats":  {"reason", "code", "phone-number-id", "template", "to", "recipient", "since"},
+	"replay": {"reason", "code", "phone-number-id", "template", "to", "recipient", "since", "dry-run", "as-template", "language"},
+	"purge":  {"reason", "code", "phone-number-id", "template", "to", "recipient", "older-than", "dry-run"},
+	"export": {"reason", "code", "phone-number-id", "template", "to", "recipient", "since", "format"},
 }
 
 func parseDLQ(env *Env, sub string, args []string) (*dlqCmd, error) {
@@ -92,12 +93,13 @@ func parseDLQ(env *Env, sub string, args []string) (*dlqCmd, error) {
 	fs := newFlags(env, "dlq "+sub, "[flags]\n"+dlqUsage)
 	strs := map[string]*string{
 		"reason": &c.p.Reason, "code": &c.p.Code, "phone-number-id": &c.p.PhoneNumberID, "template": &c.p.Template,
-		"since": &c.p.Since, "limit": &c.p.Limit, "cursor": &c.p.Cursor, "older-than": &c.p.OlderThan,
+		"to": &c.p.To, "recipient": &c.p.Recipient, "since": &c.p.Since, "limit": &c.p.Limit, "cursor": &c.p.Cursor, "older-than": &c.p.OlderThan,
 		"as-template": &c.p.AsTemplate, "language": &c.p.Language, "format": &c.format,
 	}
 	help := map[string]string{
 		"reason": "dead-letter `reason` (window, template, ...)", "code": "Graph API error code, a `number` like 131047",
-		"phone-number-id": "business phone number `id`", "template": "template `name`", "since": "parked within this long, a `duration` (90m, 36h, 7d)",
+		"phone-number-id": "business phone number `id`", "template": "template `name`",
+		"to": "recipient's `number` (digits with country code)", "recipient": "recipient's business-scoped user `ID` (US.1349...)", "since": "parked within this long, a `duration` (90m, 36h, 7d)",
 		"limit": "entries per page, a `number` (default 100)", "cursor": "continue after this `cursor` (printed after a full page)",
 		"older-than": "parked at least this long ago, a `duration` (0s: any age)", "as-template": "replay a free-form message as this template `name`",
 		"language": "template language `code` for --as-template, like en_US", "format": "`json` or text (default text; json with --json)",

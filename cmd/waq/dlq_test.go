@@ -304,6 +304,11 @@ func TestDLQUsage(t *testing.T) {
 		{"purge", "--older-than", "1h"},
 		{"export", "--format", "pdf"},
 		{"export", "--json", "--format", "text"},
+		{"list", "--to", "US.13491208655302741918"},
+		{"list", "--recipient", "15551234567"},
+		{"list", "--recipient", "us.1349"},
+		{"list", "--to", "15550000001", "--recipient", "US.13491208655302741918"},
+		{"stats", "--to", "+1 555"},
 	} {
 		code, out, errOut := runCmd(t, vars, "", append([]string{"dlq"}, args...)...)
 		if code != 2 || out != "" || errOut == "" {
@@ -313,6 +318,53 @@ func TestDLQUsage(t *testing.T) {
 	// Redis down is a failure, not bad usage.
 	if code, out, errOut := runCmd(t, vars, "", "dlq", "list", "--json"); code != 1 || out != "" || !strings.Contains(errOut, "does not answer") {
 		t.Errorf("redis down: %d %q %q", code, out, errOut)
+	}
+}
+
+// TestDLQRecipient: an entry addressed by a business-scoped user ID shows
+// it as recipient in list and show (text and JSON); --recipient and --to
+// filter by it and by a number.
+func TestDLQRecipient(t *testing.T) {
+	t.Parallel()
+	f := dlqSetup(t)
+	const bsuid = "US.13491208655302741918"
+	code := 131062
+	e := &deadletter.Entry{ID: "b1", Reason: "invalid", PhoneNumberID: deadlettertest.PhoneNumberID, Recipient: bsuid, MessageType: "template", Template: "otp",
+		Job:       json.RawMessage(`{"id":"b1","phone_number_id":"` + deadlettertest.PhoneNumberID + `","message":{"messaging_product":"whatsapp","recipient":"` + bsuid + `","type":"template","template":{"name":"otp","language":{"code":"en_US"}}}}`),
+		LastError: &deadletter.LastError{HTTPStatus: 400, Code: &code}, ParkedAt: time.Now()}
+	if err := f.store.Park(context.Background(), e); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"--recipient", bsuid}, []string{"b1"}},
+		{[]string{"--to", "15550000003"}, []string{"t1"}},
+		{[]string{"--recipient", "US.99999999"}, nil},
+	} {
+		code, out, errOut := f.run(t, nil, append([]string{"list", "--json"}, tt.args...)...)
+		ls := testenv.JSONLines(t, out)
+		if got := idsOf(ls); code != 0 || !slices.Equal(got, tt.want) {
+			t.Errorf("%v: %d %v %q, want %v", tt.args, code, got, errOut, tt.want)
+		}
+		if len(ls) == 1 && ls[0]["id"] == "b1" && (ls[0]["recipient"] != bsuid || ls[0]["to"] != "") {
+			t.Errorf("list line of a BSUID entry: %v", ls[0])
+		}
+	}
+	if code, out, _ := f.run(t, nil, "list", "--recipient", bsuid); code != 0 || !strings.Contains(out, bsuid) {
+		t.Errorf("list table: %d %q; want the user ID in TO", code, out)
+	}
+	code2, out, _ := f.run(t, nil, "show", "b1")
+	if code2 != 0 || !strings.Contains(out, "recipient:        "+bsuid) || strings.Contains(out, "to:               -") {
+		t.Errorf("show: %d %q", code2, out)
+	}
+	_, out, _ = f.run(t, nil, "show", "b1", "--json")
+	if ls := testenv.JSONLines(t, out); len(ls) != 1 || ls[0]["recipient"] != bsuid {
+		t.Errorf("show --json: %q", out)
+	}
+	if code, out, _ := f.run(t, nil, "stats", "--json", "--recipient", bsuid); code != 0 || !strings.Contains(out, `"total":1`) {
+		t.Errorf("stats --recipient: %d %q", code, out)
 	}
 }
 

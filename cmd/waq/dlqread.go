@@ -52,8 +52,10 @@ func dlqList(ctx context.Context, env *Env, c *dlqCmd) error {
 		if s.Code != nil {
 			code = strconv.Itoa(*s.Code)
 		}
-		rows[i] = []string{s.ID, s.Reason, code, s.PhoneNumberID, s.To, dash(s.Template), strconv.Itoa(s.Attempts), s.ParkedAt.Format("2006-01-02 15:04:05"), dash(s.FBTraceID)}
+		rows[i] = []string{s.ID, s.Reason, code, s.PhoneNumberID, dash(e.Addressee()), dash(s.Template), strconv.Itoa(s.Attempts), s.ParkedAt.Format("2006-01-02 15:04:05"), dash(s.FBTraceID)}
 	}
+	// TO holds a number or, for a job addressed by one, a business-scoped
+	// user ID (US.…), which tells itself apart.
 	writeTable(env, []string{"ID", "REASON", "CODE", "PHONE NUMBER", "TO", "TEMPLATE", "SENDS", "PARKED (UTC)", "FBTRACE_ID"}, rows)
 	if page.Next != "" {
 		fmt.Fprintf(env.Stdout, "\nmore: add --cursor %s\n", page.Next)
@@ -91,7 +93,13 @@ func dlqShow(ctx context.Context, env *Env, c *dlqCmd) error {
 		fmt.Fprintf(w, "problem:          %s\n", e.Problem)
 	}
 	fmt.Fprintf(w, "parked at:        %s (generation %d)\n", e.ParkedAt.UTC().Format(time.RFC3339), e.Replayed)
-	fmt.Fprintf(w, "phone number id:  %s\nto:               %s\ntype:             %s\n", dash(e.PhoneNumberID), dash(e.To), dash(e.MessageType))
+	fmt.Fprintf(w, "phone number id:  %s\n", dash(e.PhoneNumberID))
+	if e.Recipient != "" && e.To == "" {
+		fmt.Fprintf(w, "recipient:        %s (business-scoped user ID)\n", e.Recipient)
+	} else {
+		fmt.Fprintf(w, "to:               %s\n", dash(e.To))
+	}
+	fmt.Fprintf(w, "type:             %s\n", dash(e.MessageType))
 	if e.Template != "" {
 		fmt.Fprintf(w, "template:         %s (%s)\n", e.Template, e.Language)
 	}
