@@ -102,7 +102,7 @@ func (g *Gate) held(now, since time.Time, scope, reason, what string) Admission 
 		return Admission{Park: reason, Scope: scope,
 			Why: what + "; held for " + g.cfg.TemplateHoldMax.String() + " (WAQ_TEMPLATE_HOLD_MAX) and still not sendable"}
 	}
-	return Admission{Wait: spread(min(g.cfg.HoldRecheck, left+time.Second)), Scope: scope, Why: what}
+	return Admission{Wait: spread(min(g.cfg.HoldRecheck, left+time.Second)), Scope: scope, Why: what, Hold: true}
 }
 
 // lowQuality applies Config.LowQualityMarketing to a marketing job; false

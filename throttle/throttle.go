@@ -64,7 +64,10 @@ type Admission struct {
 	// waba, paused.
 	Scope string
 	// Park != "": park the job with this reason (a pause that gave up).
-	Park      string
+	Park string
+	// Hold: the wait is a template or quality hold (look again after
+	// Wait), not a pace: the caller may keep the job out of the stream.
+	Hold      bool
 	Why       string
 	LastError *deadletter.LastError
 }

@@ -18,8 +18,9 @@ import (
 
 // heldBack asks the gate whether the job's template (paused, disabled,
 // rejected, deleted, RED for marketing) or its number's quality (FLAGGED,
-// for marketing) holds it back. It reports true when the job was handed
-// back to JetStream for a while (not sent, not parked, not lost) or parked
+// for marketing) holds it back. It reports true when the job was put in
+// the hold set for a while (not sent, not parked, not lost; a slowed one
+// is handed back to JetStream for its second) or parked
 // (a rejected or deleted template, a hold past WAQ_TEMPLATE_HOLD_MAX).
 func (d *delivery) heldBack(ctx context.Context, num numbers.Number) bool {
 	w := d.w
@@ -37,7 +38,11 @@ func (d *delivery) heldBack(ctx context.Context, num numbers.Number) bool {
 		if d.delivered == 1 {
 			d.logger().Info("held: not sent for now", "scope", adm.Scope, "why", adm.Why, "look_again_in", adm.Wait.Round(time.Second).String())
 		}
-		d.nak(adm.Wait)
+		if adm.Hold {
+			d.hold(ctx, adm.Wait)
+		} else {
+			d.nak(adm.Wait)
+		}
 		return true
 	}
 	return false
@@ -45,7 +50,7 @@ func (d *delivery) heldBack(ctx context.Context, num numbers.Number) bool {
 
 // templateFailed acts on a send whose template Meta says is paused or
 // disabled (132015, 132016; the policy's pause with scope template): the
-// template is held for every job, and this job is handed back with them.
+// template is held for every job, and this job waits in the hold set with them.
 func (d *delivery) templateFailed(ctx context.Context, num numbers.Number, f graph.Failure, last *deadletter.LastError, dec policy.Decision, a ledger.Attempt) {
 	w := d.w
 	if d.sum.Template == "" {
@@ -62,5 +67,5 @@ func (d *delivery) templateFailed(ctx context.Context, num numbers.Number, f gra
 	w.metrics.Holds.Held.WithLabelValues(throttle.ScopeTemplate).Inc()
 	d.logger().Warn("template paused or disabled; its jobs are held", "code", failureLabel(f), "template", d.sum.Template,
 		"language", d.sum.Language, "delay", delay.String())
-	d.nak(delay)
+	d.hold(ctx, delay)
 }

@@ -119,6 +119,23 @@ func (h *holdEnv) publishN(t *testing.T, prefix, template string, n int) []strin
 	return ids
 }
 
+// approveSentOnce approves template and waits until every held job is
+// sent, once, with none parked and the stream empty.
+func (h *holdEnv) approveSentOnce(t *testing.T, template string, held []string) {
+	t.Helper()
+	if err := h.fake.UpdateTemplate(template, "en_US", fakegraph.TemplateUpdate{Status: "APPROVED"}); err != nil {
+		t.Fatal(err)
+	}
+	h.waitSent(t, 20*time.Second, held...)
+	h.streamEmpty(t, 10*time.Second)
+	h.noneParked(t)
+	for _, id := range held {
+		if js, _ := h.fake.Job(id); js.Sends != 1 {
+			t.Errorf("%s: %d sends, want 1", id, js.Sends)
+		}
+	}
+}
+
 func (h *holdEnv) noneParked(t *testing.T) {
 	t.Helper()
 	page, err := h.dlq.List(context.Background(), deadletter.Filter{}, "", 10)
@@ -163,7 +180,7 @@ func TestTemplatePausedByWebhookHeldAndReleased(t *testing.T) {
 		t.Errorf("readyz templates = %+v", rt.Templates)
 	}
 
-	// A restart: the held jobs are still in the stream, still held.
+	// A restart: the held jobs are still in the hold set, still held.
 	if err := h.r.stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -180,17 +197,7 @@ func TestTemplatePausedByWebhookHeldAndReleased(t *testing.T) {
 		t.Fatalf("%d sends after the restart", n)
 	}
 
-	if err := h.fake.UpdateTemplate("spring_sale", "en_US", fakegraph.TemplateUpdate{Status: "APPROVED"}); err != nil {
-		t.Fatal(err)
-	}
-	h.waitSent(t, 20*time.Second, held...)
-	h.streamEmpty(t, 10*time.Second)
-	h.noneParked(t)
-	for _, id := range held {
-		if js, _ := h.fake.Job(id); js.Sends != 1 {
-			t.Errorf("%s: %d sends, want 1", id, js.Sends)
-		}
-	}
+	h.approveSentOnce(t, "spring_sale", held)
 	if rt := getReadyTemplates(t, h.r.url); len(rt.Templates) != 0 {
 		t.Errorf("readyz still lists %+v", rt.Templates)
 	}

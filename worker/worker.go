@@ -300,7 +300,8 @@ func (w *Worker) Run(ctx context.Context) error {
 
 	var bg sync.WaitGroup
 	bgCtx, stopBG := context.WithCancel(ctx)
-	bg.Add(5)
+	bg.Add(6)
+	go func() { defer bg.Done(); w.releaseHeld(bgCtx) }()
 	go func() { defer bg.Done(); w.gate.Run(bgCtx) }()
 	go func() { defer bg.Done(); w.publishCounts(bgCtx) }()
 	go func() { defer bg.Done(); w.watchRedis(bgCtx) }()
