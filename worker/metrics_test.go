@@ -74,7 +74,7 @@ func TestMetricsAfterRun(t *testing.T) {
 	_, err := e.fake.AddRules(
 		fakegraph.Rule{Match: fakegraph.Match{JobID: "flaky"}, Times: 2, Respond: fakegraph.Response{Error: fakegraph.Code(131000)}},
 		fakegraph.Rule{Match: fakegraph.Match{JobID: "html"}, Times: 1, Respond: fakegraph.Response{Kind: fakegraph.KindHTML}},
-		fakegraph.Rule{Match: fakegraph.Match{JobID: "late"}, Respond: fakegraph.Response{Error: fakegraph.Code(131047)}},
+		fakegraph.Rule{Match: fakegraph.Match{JobID: "outside-window"}, Respond: fakegraph.Response{Error: fakegraph.Code(131047)}},
 		fakegraph.Rule{Match: fakegraph.Match{JobID: "tpl"}, Respond: fakegraph.Response{Error: fakegraph.Code(132001)}},
 	)
 	if err != nil {
@@ -95,7 +95,7 @@ func TestMetricsAfterRun(t *testing.T) {
 		recipients = append(recipients, fmt.Sprintf("1555300%04d", i))
 		e.publish(t, textJob(ids[i], recipients[i]))
 	}
-	for i, id := range []string{"flaky", "html", "late", "tpl"} {
+	for i, id := range []string{"flaky", "html", "outside-window", "tpl"} {
 		to := fmt.Sprintf("1555400%04d", i)
 		ids, recipients = append(ids, id), append(recipients, to)
 		if id == "tpl" {
