@@ -119,7 +119,7 @@ func TestMetricsAfterRun(t *testing.T) {
 		return nil
 	})
 	e.waitSent(t, 30*time.Second, append(ids[:okJobs:okJobs], "flaky", "html")...)
-	e.waitParked(t, 20*time.Second, "late")
+	e.waitParked(t, 20*time.Second, "outside-window")
 	e.waitParked(t, 20*time.Second, "tpl")
 
 	want := []struct {
