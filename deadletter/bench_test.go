@@ -25,16 +25,8 @@ import (
 // It loads the entries through the store's own park script, pipelined, and
 // reports Redis memory per entry (used_memory delta / entries).
 func BenchmarkDLQ(b *testing.B) {
-	n := 1_000_000
-	if v := os.Getenv("WAQ_BENCH_DLQ_ENTRIES"); v != "" {
-		n, _ = strconv.Atoi(v)
-	}
+	rdb, n, now := benchRedis(b, 1_000_000)
 	ctx := context.Background()
-	// No AOF: loading a million entries with fsync on every write would
-	// measure the disk, not the store.
-	r := testenv.StartRedis(b, "--appendonly", "no")
-	rdb := r.Client(b)
-	now := time.Now().UTC()
 	s := New(rdb, Options{Prefix: "bench", Now: func() time.Time { return now }})
 	before := usedMemory(b, rdb)
 	start := time.Now()
@@ -111,6 +103,18 @@ func BenchmarkDLQ(b *testing.B) {
 		}
 		b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/replay")
 	})
+}
+
+// benchRedis starts the redis-server of a benchmark, and says how many
+// entries to load (def, or WAQ_BENCH_DLQ_ENTRIES) and the time to park
+// them at. No AOF: loading a million entries with fsync on every write
+// would measure the disk, not the store.
+func benchRedis(b *testing.B, def int) (rdb *redis.Client, n int, now time.Time) {
+	n = def
+	if v := os.Getenv("WAQ_BENCH_DLQ_ENTRIES"); v != "" {
+		n, _ = strconv.Atoi(v)
+	}
+	return testenv.StartRedis(b, "--appendonly", "no").Client(b), n, time.Now().UTC()
 }
 
 func usedMemory(b testing.TB, rdb *redis.Client) int64 {
@@ -209,7 +213,8 @@ func parkMany(b testing.TB, s *Store, n int, now time.Time, which func(int) bool
 				if err != nil {
 					return err
 				}
-				parkScript.EvalSha(ctx, p, []string{s.entryKey(e.ID), s.legacyKey(e.ID)}, s.base(), e.ID, data, e.ParkedAt.UnixMilli(), e.Reason, e.codeKey(),
+				b := s.baseOf(e)
+				parkScript.EvalSha(ctx, p, entryKeys(b, e.ID), b, e.ID, data, e.ParkedAt.UnixMilli(), e.Reason, e.codeKey(),
 					e.PhoneNumberID, e.Template, e.To)
 			}
 			return nil

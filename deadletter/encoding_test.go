@@ -140,7 +140,7 @@ func parkLegacy(t *testing.T, s *Store, e *Entry) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = legacyParkScript.Run(context.Background(), s.rdb, []string{s.legacyKey(e.ID)}, s.base(), e.ID, data, e.ParkedAt.UnixMilli(),
+	err = legacyParkScript.Run(context.Background(), s.rdb, []string{legacyKey(s.legacy, e.ID)}, s.legacy, e.ID, data, e.ParkedAt.UnixMilli(),
 		e.Reason, e.codeKey(), e.PhoneNumberID, e.Template, e.Addressee(), e.Replayed).Err()
 	if err != nil {
 		t.Fatal(err)
@@ -196,7 +196,7 @@ func TestLegacyEntries(t *testing.T) {
 	if err := s.Park(ctx, again); err != nil {
 		t.Fatal(err)
 	}
-	if n := s.rdb.Exists(ctx, s.legacyKey(old1.ID)).Val(); n != 0 {
+	if n := s.rdb.Exists(ctx, legacyKey(s.legacy, old1.ID)).Val(); n != 0 {
 		t.Fatal("the legacy entry stayed beside its replacement")
 	}
 	if st, _ := s.Stats(ctx, Filter{}); st.Total != 3 || st.ByReason["window"] != 2 {

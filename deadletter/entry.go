@@ -2,16 +2,21 @@
 // it: park, list, show, stats, replay, purge, export. The CLI (`waq dlq`) and
 // the admin HTTP API both call this package, so they behave the same.
 //
-// Every key of the store carries the hash tag {dlq}: in a Redis Cluster the
-// whole store lives in one slot, so one script updates an entry, its indexes
-// and its counters atomically.
+// The store is 16 shards, each under a hash tag of its own ({dlq:K}, for K
+// in shard.go's table), an entry in the shard of its recipient: in a Redis
+// Cluster the store spreads over 16 slots, and one script updates an entry,
+// its indexes and its counters atomically within its shard. Lists, stats,
+// replays and purges read every shard at once and merge (scan.go). The
+// keys under {dlq}, where the whole store was before the shards, are read
+// as one more shard until their entries expire.
 //
-// Keys (prefix P): P:{dlq}:v:ID (the entry: its index values and its JSON
-// compressed, encoding.go; P:{dlq}:e:ID is a hash of the JSON, as entries
-// parked before were stored, still read), P:{dlq}:i:all and
-// P:{dlq}:i:<dim>:<value> (sorted sets of ids scored by parked time, one per
-// reason, code, phone number and template), and P:{dlq}:c:<scope> (hashes of
-// counts, for stats without a scan).
+// Keys of a shard (B = prefix:{dlq:K}): B:v:ID (the entry: its index
+// values and its JSON compressed, encoding.go; prefix:{dlq}:e:ID is a hash
+// of the JSON, as entries parked before that were stored, still read),
+// B:i:all and B:i:<dim>=<value> (sorted sets of ids scored by parked time,
+// one per reason, code, phone number and template), and B:c:<scope> (hashes
+// of counts, for stats without a scan; B:c:<scope>:to counts each
+// recipient's entries).
 package deadletter
 
 import (

@@ -4,6 +4,8 @@ import (
 	"context"
 	"sort"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/waqhq/waq/internal/conn"
 	"github.com/waqhq/waq/queue"
 )
@@ -19,22 +21,10 @@ func (s *Store) ResolveID(ctx context.Context, id string) (string, error) {
 	if ok {
 		return id, nil
 	}
-	// Every id is in the "all" index, one sorted set under the store's
-	// hash tag: one ZSCAN, on a cluster too.
-	var found []string
-	more := false
-	iter := s.rdb.ZScan(ctx, s.indexKey("all"), 0, conn.MatchPrefix(id), 1000).Iterator()
-	for i := 0; iter.Next(ctx); i++ {
-		if i%2 == 1 { // members and scores alternate
-			continue
-		}
-		if len(found) == queue.MaxCandidates {
-			more = true
-			break
-		}
-		found = append(found, iter.Val())
-	}
-	if err := iter.Err(); err != nil {
+	// Every id is in the "all" index of its base: one ZSCAN of each, the
+	// steps of all bases in one round trip.
+	found, more, err := s.idsWithPrefix(ctx, id)
+	if err != nil {
 		return "", err
 	}
 	switch len(found) {
@@ -45,6 +35,50 @@ func (s *Store) ResolveID(ctx context.Context, id string) (string, error) {
 	}
 	sort.Strings(found)
 	return "", &queue.AmbiguousIDError{Prefix: id, Candidates: found, More: more}
+}
+
+// idsWithPrefix returns up to queue.MaxCandidates ids that start with
+// prefix, and whether there are more.
+func (s *Store) idsWithPrefix(ctx context.Context, prefix string) (found []string, more bool, err error) {
+	cursors := make(map[string]uint64, len(s.all))
+	for _, b := range s.all {
+		cursors[b] = 0
+	}
+	match := conn.MatchPrefix(prefix)
+	seen := map[string]bool{}
+	for round := 0; round < 1_000_000 && len(cursors) > 0; round++ {
+		bases := make([]string, 0, len(cursors))
+		cmds := make([]*redis.ScanCmd, 0, len(cursors))
+		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for b, c := range cursors {
+				bases = append(bases, b)
+				cmds = append(cmds, p.ZScan(ctx, indexKey(b, "all"), c, match, 1000))
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, false, err
+		}
+		for i, c := range cmds {
+			kv, next := c.Val()
+			for j := 0; j < len(kv); j += 2 { // members and scores alternate
+				if seen[kv[j]] {
+					continue // in two bases while it moves
+				}
+				if len(found) == queue.MaxCandidates {
+					return found, true, nil
+				}
+				seen[kv[j]] = true
+				found = append(found, kv[j])
+			}
+			if next == 0 {
+				delete(cursors, bases[i])
+			} else {
+				cursors[bases[i]] = next
+			}
+		}
+	}
+	return found, false, nil
 }
 
 // ResolveIDs resolves each id as ResolveID does; the first that does not

@@ -57,7 +57,7 @@ func (s *Store) Purge(ctx context.Context, req PurgeRequest, emit func(PurgeResu
 			batch := ids[:min(len(ids), scanBatch)]
 			ids = ids[len(batch):]
 			// What each line shows is read before the entry goes.
-			entries, err := s.getMany(ctx, batch)
+			entries, bases, err := s.getMany(ctx, batch)
 			if err != nil {
 				return tot, fmt.Errorf("purge: %w", err)
 			}
@@ -69,13 +69,17 @@ func (s *Store) Purge(ctx context.Context, req PurgeRequest, emit func(PurgeResu
 				if entries[i] != nil {
 					b = entries[i].Brief()
 				}
-				var ok bool
+				// Found in one base (just looked up in every one), or
+				// parked meanwhile: then anywhere.
+				in := s.all
+				if bases[i] != "" {
+					in = []string{bases[i]}
+				}
+				ok := bases[i] != ""
 				var err error
-				if req.DryRun {
-					ok, err = s.exists(ctx, id)
-				} else {
+				if !req.DryRun {
 					var r Removed
-					r, err = s.Remove(ctx, id, -1)
+					r, err = s.remove(ctx, in, id, -1)
 					ok = r == RemovedOK
 				}
 				if errors.Is(err, context.Canceled) {
@@ -97,7 +101,7 @@ func (s *Store) Purge(ctx context.Context, req PurgeRequest, emit func(PurgeResu
 			var err error
 			if !req.DryRun {
 				var rm Removed
-				rm, err = s.Remove(ctx, r.id, -1)
+				rm, err = s.remove(ctx, []string{r.base}, r.id, -1)
 				ok = rm == RemovedOK
 				if rm == RemovedNone && err == nil {
 					continue // removed meanwhile (replayed, swept): not ours to report

@@ -125,20 +125,20 @@ func (s *Store) Replay(ctx context.Context, pub Publisher, req ReplayRequest, em
 		}
 	}
 
-	work := make(chan *Entry)
+	work := make(chan located)
 	var wg sync.WaitGroup
 	for i := 0; i < req.Concurrency; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for e := range work {
-				s.replayOne(ctx, pub, req, e, report, publishFailed)
+			for l := range work {
+				s.replayOne(ctx, pub, req, l, report, publishFailed)
 			}
 		}()
 	}
-	feed := func(e *Entry) bool {
+	feed := func(l located) bool {
 		select {
-		case work <- e:
+		case work <- l:
 			return true
 		case <-ctx.Done():
 			return false
@@ -155,7 +155,7 @@ func (s *Store) Replay(ctx context.Context, pub Publisher, req ReplayRequest, em
 					report(ReplayResult{ID: r.id, Error: "stored entry does not decode: " + err.Error()})
 					continue
 				}
-				if !feed(e) {
+				if !feed(located{e, r.base}) {
 					return false, nil
 				}
 			}
@@ -178,18 +178,24 @@ func (s *Store) Replay(ctx context.Context, pub Publisher, req ReplayRequest, em
 	return tot, nil
 }
 
+// located is an entry and the base it was read from.
+type located struct {
+	e    *Entry
+	base string
+}
+
 // notAttempted is the error of an entry a stopped replay did not reach.
 const notAttempted = "not attempted, still parked: the replay stopped"
 
 // feedIDs loads the entries of ids in pipelined batches and feeds those
 // that exist and have not expired; missing reports the others.
-func (s *Store) feedIDs(ctx context.Context, ids []string, feed func(*Entry) bool, missing func(id, why string)) error {
+func (s *Store) feedIDs(ctx context.Context, ids []string, feed func(located) bool, missing func(id, why string)) error {
 	cutoff := s.now().Add(-s.retention)
 	for len(ids) > 0 {
 		n := min(len(ids), scanBatch)
 		batch := ids[:n]
 		ids = ids[n:]
-		entries, err := s.getMany(ctx, batch)
+		entries, bases, err := s.getMany(ctx, batch)
 		if err != nil {
 			return err
 		}
@@ -200,7 +206,7 @@ func (s *Store) feedIDs(ctx context.Context, ids []string, feed func(*Entry) boo
 			case e.ParkedAt.Before(cutoff):
 				missing(batch[i], ErrNotFound.Error()+" (expired)")
 			default:
-				if !feed(e) {
+				if !feed(located{e, bases[i]}) {
 					// Stopped: every id still gets its line.
 					for _, id := range append(batch[i:], ids...) {
 						missing(id, notAttempted)
@@ -214,7 +220,8 @@ func (s *Store) feedIDs(ctx context.Context, ids []string, feed func(*Entry) boo
 }
 
 // replayOne replays one entry and reports its outcome.
-func (s *Store) replayOne(ctx context.Context, pub Publisher, req ReplayRequest, e *Entry, report func(ReplayResult), publishFailed func(bool, error)) {
+func (s *Store) replayOne(ctx context.Context, pub Publisher, req ReplayRequest, l located, report func(ReplayResult), publishFailed func(bool, error)) {
+	e := l.e
 	gen := e.Replayed + 1
 	res := ReplayResult{ID: e.ID, Generation: gen, DryRun: req.DryRun, Brief: e.Brief(), Warning: e.Advice().ReplayWarning(req.AsTemplate != "")}
 	job, err := e.replayJob(req.AsTemplate, req.Language, s.now())
@@ -257,7 +264,7 @@ func (s *Store) replayOne(ctx context.Context, pub Publisher, req ReplayRequest,
 	// being stopped, so that it is not both published and parked.
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if _, err := s.Remove(rctx, e.ID, e.Replayed); err != nil {
+	if _, err := s.remove(rctx, []string{l.base}, e.ID, e.Replayed); err != nil {
 		// The job is on the stream; the worker records its new outcome
 		// (a newer entry replaces this one), and replaying this entry
 		// again publishes nothing new within the duplicate window.

@@ -3,11 +3,13 @@ package deadletter
 import (
 	"context"
 	"fmt"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/waqhq/waq/internal/conn"
 )
 
 // pageScript returns one batch of an index, newest first, after a cursor,
@@ -82,6 +84,7 @@ return out
 
 // row is one entry as the page script returns it.
 type row struct {
+	base   string // the base it is in
 	id     string
 	score  int64
 	fields []string // "" where the field is missing
@@ -91,7 +94,13 @@ type row struct {
 // cursorOf is the cursor that continues after r.
 func (r row) cursor() string { return strconv.FormatInt(r.score, 10) + ":" + r.id }
 
-// parseCursor reads a cursor made by row.cursor.
+// before reports whether r comes before o, newest first: a higher score,
+// or the same score and a higher id (the reverse byte order Redis gives
+// members of one score, which Go's string order is).
+func (r row) before(o row) bool { return r.score > o.score || r.score == o.score && r.id > o.id }
+
+// parseCursor reads a cursor made by row.cursor. The cursor is the same
+// whatever base its entry is in: a position in the order all bases share.
 func parseCursor(c string) (max, skip string, err error) {
 	if c == "" {
 		return "+inf", "", nil
@@ -103,36 +112,61 @@ func parseCursor(c string) (max, skip string, err error) {
 	return sc, id, nil
 }
 
-// page reads up to count rows of index with score in [min, max] after the
-// cursor position (max, skip).
-func (s *Store) page(ctx context.Context, index, max, skip string, min int64, count int, fields []string) ([]row, error) {
-	args := make([]any, 0, 5+len(fields))
-	args = append(args, s.base(), max, skip, min, count)
-	for _, f := range fields {
-		args = append(args, f)
+// walk is one base's part of a merged scan: the index it reads, its
+// position (the last row read), the rows read and not yet merged.
+type walk struct {
+	base, index string
+	max, skip   string
+	batch       int
+	buf         []row
+	done        bool // the index has nothing more after buf
+}
+
+// fill reads the next batch of every walk given, in one round trip.
+func (s *Store) fill(ctx context.Context, walks []*walk, floor int64, fields []string) error {
+	calls := make([]scriptCall, len(walks))
+	for i, w := range walks {
+		args := make([]any, 0, 5+len(fields))
+		args = append(args, w.base, w.max, w.skip, floor, w.batch)
+		for _, f := range fields {
+			args = append(args, f)
+		}
+		calls[i] = scriptCall{pageScript, []string{w.index}, args}
 	}
-	v, err := pageScript.Run(ctx, s.rdb, []string{index}, args...).Slice()
+	res, err := s.evalAll(ctx, calls, conn.Replicas{}, nil)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	width := 2 + len(fields)
-	rows := make([]row, 0, len(v)/width)
-	for i := 0; i+width <= len(v); i += width {
-		id, _ := v[i].(string)
-		sc, _ := strconv.ParseInt(str(v[i+1]), 10, 64)
-		r := row{id: id, score: sc, fields: make([]string, len(fields))}
-		for j := range fields {
-			if v[i+2+j] != nil {
-				r.fields[j] = str(v[i+2+j])
+	for i, w := range walks {
+		v, err := res[i].Slice()
+		if err != nil {
+			return err
+		}
+		w.buf = make([]row, 0, len(v)/width)
+		for j := 0; j+width <= len(v); j += width {
+			id, _ := v[j].(string)
+			sc, _ := strconv.ParseInt(str(v[j+1]), 10, 64)
+			r := row{base: w.base, id: id, score: sc, fields: make([]string, len(fields))}
+			for k := range fields {
+				if v[j+2+k] != nil {
+					r.fields[k] = str(v[j+2+k])
+					r.found = true
+				}
+			}
+			if len(fields) == 0 {
 				r.found = true
 			}
+			w.buf = append(w.buf, r)
 		}
-		if len(fields) == 0 {
-			r.found = true
+		if len(w.buf) < w.batch {
+			w.done = true
+		} else {
+			last := w.buf[len(w.buf)-1]
+			w.max, w.skip = strconv.FormatInt(last.score, 10), last.id
 		}
-		rows = append(rows, r)
 	}
-	return rows, nil
+	return nil
 }
 
 func str(v any) string {
@@ -160,14 +194,15 @@ const scanBatch = 500
 
 // scan walks the entries f selects (not expired), newest first, from
 // cursor, in batches of rows whose index fields match f. fields must start
-// with indexFields. visit returns false to stop. It iterates the smallest
-// index f names and never blocks Redis for more than one batch.
+// with indexFields, or be none when f.indexed(). visit returns false to stop. It iterates the smallest
+// index f names in each base and never blocks Redis for more than one
+// batch.
 func (s *Store) scan(ctx context.Context, f Filter, cursor string, fields []string, visit func(rows []row) (bool, error)) error {
 	return s.scanSized(ctx, f, cursor, scanBatch, fields, visit)
 }
 
-// scanSized is scan with a first batch of size first (then doubling up to
-// scanBatch): a page of 20 should not read 500 entries.
+// scanSized is scan for a caller that wants first rows (then maybe more):
+// a page of 20 should not read 500 entries.
 func (s *Store) scanSized(ctx context.Context, f Filter, cursor string, first int, fields []string, visit func(rows []row) (bool, error)) error {
 	max, skip, err := parseCursor(cursor)
 	if err != nil {
@@ -178,95 +213,158 @@ func (s *Store) scanSized(ctx context.Context, f Filter, cursor string, first in
 
 // scanFrom is scan from a position: entries with a score below max, or
 // equal to it with an id below skip ("" for all of that score).
-func (s *Store) scanFrom(ctx context.Context, f Filter, max, skip string, batch int, fields []string, visit func(rows []row) (bool, error)) error {
-	if batch < 1 || batch > scanBatch {
-		batch = scanBatch
+func (s *Store) scanFrom(ctx context.Context, f Filter, max, skip string, first int, fields []string, visit func(rows []row) (bool, error)) error {
+	walks, err := s.plan(ctx, f, max, skip)
+	if err != nil {
+		return fmt.Errorf("scan: %w", err)
 	}
-	index, empty, err := s.smallestIndex(ctx, f)
-	if err != nil || empty {
-		return err
+	keep := func(r row) bool {
+		return r.found && (len(fields) == 0 || f.match(r.fields[0], r.fields[1], r.fields[2], r.fields[3], r.fields[4]))
 	}
-	min := s.minScore(f)
+	return s.merged(ctx, walks, s.minScore(f), first, fields, keep, visit)
+}
+
+// merged reads walks as one index, newest first, down to score floor, and
+// visits the rows keep accepts in batches (every row a batch of the walks
+// brought that precedes the first walk to run out). A caller that wants
+// first rows gets first batches of about twice its share of them from each
+// walk, and the walks that run out read again, at least twice as much,
+// and at least what is still wanted: one round trip for a page, as a rule,
+// whether the entries spread over the shards or sit in one.
+func (s *Store) merged(ctx context.Context, walks []*walk, floor int64, first int, fields []string, keep func(row) bool, visit func(rows []row) (bool, error)) error {
+	if first < 1 || first > scanBatch {
+		first = scanBatch
+	}
+	for _, w := range walks {
+		w.batch = 0
+	}
+	share := (first+len(walks)-1)/max(len(walks), 1)*2 + 4
+	kept := 0
 	for round := 0; round < 1_000_000; round++ {
-		rows, err := s.page(ctx, index, max, skip, min, batch, fields)
-		if err != nil {
-			return fmt.Errorf("scan: %w", err)
+		var need []*walk
+		for _, w := range walks {
+			if len(w.buf) > 0 || w.done {
+				continue
+			}
+			if w.batch == 0 {
+				w.batch = min(share, first, scanBatch)
+			} else {
+				w.batch = min(max(2*w.batch, first-kept), scanBatch)
+			}
+			need = append(need, w)
 		}
-		if len(rows) == 0 {
-			return nil
-		}
-		last := rows[len(rows)-1]
-		max, skip = strconv.FormatInt(last.score, 10), last.id
-		keep := rows[:0:0]
-		for _, r := range rows {
-			if r.found && f.match(r.fields[0], r.fields[1], r.fields[2], r.fields[3], r.fields[4]) {
-				keep = append(keep, r)
+		if len(need) > 0 {
+			if err := s.fill(ctx, need, floor, fields); err != nil {
+				return fmt.Errorf("scan: %w", err)
 			}
 		}
-		if len(keep) > 0 {
-			more, err := visit(keep)
+		rows, end := mergeRows(walks, keep)
+		kept += len(rows)
+		if len(rows) > 0 {
+			more, err := visit(rows)
 			if err != nil || !more {
 				return err
 			}
 		}
-		if len(rows) < batch {
+		if end {
 			return nil
-		}
-		if batch *= 2; batch > scanBatch {
-			batch = scanBatch
 		}
 	}
 	return fmt.Errorf("scan: more than %d batches", 1_000_000)
 }
 
-// smallestIndex picks the index to iterate for f: the smallest of those it
-// names, or "all". empty is true when the counters prove nothing matches
-// (two dimensions that never meet, like a code of another reason), which
-// saves walking a large index to find nothing.
-func (s *Store) smallestIndex(ctx context.Context, f Filter) (index string, empty bool, err error) {
-	dims := f.dims()
-	if len(dims) == 0 {
-		return s.indexKey("all"), false, nil
+// mergeRows takes the rows of the walks in order, newest first, as long as
+// every walk that is not done has a row to compare, and returns those keep
+// accepts; end is true when every walk is done and merged.
+func mergeRows(walks []*walk, keep func(row) bool) (rows []row, end bool) {
+	for {
+		var next *walk
+		for _, w := range walks {
+			if len(w.buf) == 0 {
+				if !w.done {
+					return rows, false
+				}
+				continue
+			}
+			if next == nil || w.buf[0].before(next.buf[0]) {
+				next = w
+			}
+		}
+		if next == nil {
+			return rows, true
+		}
+		r := next.buf[0]
+		next.buf = next.buf[1:]
+		if keep(r) {
+			rows = append(rows, r)
+		}
 	}
-	cards := make([]*redis.IntCmd, len(dims))
-	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, d := range dims {
-			cards[i] = p.ZCard(ctx, s.indexKey(d))
+}
+
+// plan is the walks of a scan for f from (max, skip): in each base, the
+// smallest index f names, or "all". A base is left out when its counters
+// prove nothing in it matches (two dimensions that never meet there, like
+// a code of another reason), which saves walking a large index to find
+// nothing.
+func (s *Store) plan(ctx context.Context, f Filter, max, skip string) ([]*walk, error) {
+	dims := f.dims()
+	walks := make([]*walk, 0, len(s.all))
+	if len(dims) == 0 {
+		for _, b := range s.all {
+			walks = append(walks, &walk{base: b, index: indexKey(b, "all"), max: max, skip: skip})
+		}
+		return walks, nil
+	}
+	cards := make([][]*redis.IntCmd, len(s.all))
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, b := range s.all {
+			for _, d := range dims {
+				cards[i] = append(cards[i], p.ZCard(ctx, indexKey(b, d)))
+			}
 		}
 		return nil
 	})
 	if err != nil {
-		return "", false, fmt.Errorf("scan: %w", err)
+		return nil, err
 	}
-	idx := make([]int, len(dims))
-	for i := range idx {
-		idx[i] = i
+	best := make([]int, len(s.all))
+	for i := range s.all {
+		for j := range dims {
+			if cards[i][j].Val() < cards[i][best[i]].Val() {
+				best[i] = j
+			}
+		}
 	}
-	sort.Slice(idx, func(a, b int) bool { return cards[idx[a]].Val() < cards[idx[b]].Val() })
-	best := dims[idx[0]]
-	if cards[idx[0]].Val() == 0 {
-		return "", true, nil
-	}
+	// The counter hash of the smallest dimension counts the others among
+	// its entries: a zero is a proof of no match.
+	others := make([]*redis.SliceCmd, len(s.all))
 	if len(dims) > 1 {
-		// The counter hash of the smallest dimension counts the others
-		// among its entries: a zero is a proof of no match.
-		others := make([]string, 0, len(dims)-1)
-		for _, d := range dims {
-			if d != best {
-				others = append(others, d)
+		_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, b := range s.all {
+				if cards[i][best[i]].Val() == 0 {
+					continue
+				}
+				var o []string
+				for j, d := range dims {
+					if j != best[i] {
+						o = append(o, d)
+					}
+				}
+				others[i] = p.HMGet(ctx, countKey(b, dims[best[i]]), o...)
 			}
-		}
-		vals, err := s.rdb.HMGet(ctx, s.countKey(best), others...).Result()
+			return nil
+		})
 		if err != nil {
-			return "", false, fmt.Errorf("scan: %w", err)
-		}
-		for _, v := range vals {
-			if v == nil {
-				return "", true, nil
-			}
+			return nil, err
 		}
 	}
-	return s.indexKey(best), false, nil
+	for i, b := range s.all {
+		if cards[i][best[i]].Val() == 0 || others[i] != nil && slices.Contains(others[i].Val(), nil) {
+			continue
+		}
+		walks = append(walks, &walk{base: b, index: indexKey(b, dims[best[i]]), max: max, skip: skip})
+	}
+	return walks, nil
 }
 
 // Page is a page of entries, newest first, and the cursor of the next one
@@ -285,9 +383,16 @@ func (s *Store) List(ctx context.Context, f Filter, cursor string, limit int) (P
 		limit = 100
 	}
 	// Walk the index fields only, then load the whole entries of the page:
-	// a filter of two dimensions may skip many entries to find a page.
+	// a filter of two dimensions may skip many entries to find a page. An
+	// index that answers the filter alone needs no fields: its ids are the
+	// page (one a script of another process removed meanwhile is left out
+	// below).
+	fields := indexFields
+	if f.indexed() {
+		fields = nil
+	}
 	var rows []row
-	err := s.scanSized(ctx, f, cursor, limit, indexFields, func(batch []row) (bool, error) {
+	err := s.scanSized(ctx, f, cursor, limit, fields, func(batch []row) (bool, error) {
 		for _, r := range batch {
 			rows = append(rows, r)
 			if len(rows) == limit {
@@ -299,16 +404,16 @@ func (s *Store) List(ctx context.Context, f Filter, cursor string, limit int) (P
 	if err != nil {
 		return Page{}, err
 	}
-	ids := make([]string, len(rows))
+	refs := make([]ref, len(rows))
 	for i, r := range rows {
-		ids[i] = r.id
+		refs[i] = ref{r.base, r.id}
 	}
-	entries, err := s.getMany(ctx, ids)
+	data, err := s.storedAt(ctx, refs)
 	if err != nil {
 		return Page{}, fmt.Errorf("list: %w", err)
 	}
 	var page Page
-	for _, e := range entries {
+	for _, e := range decodeAll(data) {
 		if e != nil {
 			// Removed meanwhile (replayed, purged): not listed.
 			page.Entries = append(page.Entries, e)

@@ -2,6 +2,7 @@ package deadletter
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -74,16 +75,19 @@ func (s *Store) Stats(ctx context.Context, f Filter) (*Stats, error) {
 	}
 	st.numbers = len(st.ByPhoneNumber)
 	if len(dims) > 0 || f.Since > 0 || f.Recipient != "" {
-		all, err := s.rdb.HGetAll(ctx, s.countKey("all")).Result()
+		all, err := s.counts(ctx, "all")
 		if err != nil {
 			return nil, fmt.Errorf("stats: %w", err)
 		}
-		st.numbers = 0
-		for k := range all {
-			if strings.HasPrefix(k, "pn=") {
-				st.numbers++
+		numbers := map[string]bool{}
+		for _, m := range all {
+			for k := range m {
+				if strings.HasPrefix(k, "pn=") {
+					numbers[k] = true
+				}
 			}
 		}
+		st.numbers = len(numbers)
 	}
 	st.Isolation, st.Verdict, st.Advice = verdict(st)
 	return st, nil
@@ -108,80 +112,95 @@ func bump(m map[string]int64, k string, delta int64) {
 	}
 }
 
-// countedStats reads the counters of scope ("all" or one dimension) and
-// takes off the entries of its index that have expired.
+// countedStats reads the counters of scope ("all" or one dimension) in
+// every base and takes off the entries of its index that have expired.
+// A recipient is in one shard, so the distinct recipients are the sum over
+// the bases, less those both in the legacy base and in their shard.
 func (s *Store) countedStats(ctx context.Context, scope string, st *Stats) error {
-	ck, index := s.countKey(scope), s.indexKey(scope)
-	counts, err := s.rdb.HGetAll(ctx, ck).Result()
-	if err != nil {
-		return err
-	}
-	recipients, err := s.rdb.HLen(ctx, ck+":to").Result()
-	if err != nil {
-		return err
-	}
-	for k, v := range counts {
-		n, _ := strconv.ParseInt(v, 10, 64)
-		dim, val, _ := strings.Cut(k, "=")
-		switch dim {
-		case "n":
-			st.Total = n
-		case "reason":
-			st.ByReason[val] = n
-		case "code":
-			st.ByCode[val] = n
-		case "pn":
-			st.ByPhoneNumber[val] = n
-		case "tpl":
-			st.ByTemplate[val] = n
+	// Counters, recipients, the first and the last entry of every base in
+	// one round trip.
+	cutoff := s.now().Add(-s.retention).UnixMilli()
+	counts := make([]*redis.MapStringStringCmd, len(s.all))
+	tos := make([]*redis.IntCmd, len(s.all))
+	firsts := make([]*redis.ZSliceCmd, len(s.all))
+	lasts := make([]*redis.ZSliceCmd, len(s.all))
+	oldest := make([]*redis.ZSliceCmd, len(s.all))
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, b := range s.all {
+			ck, index := countKey(b, scope), indexKey(b, scope)
+			counts[i] = p.HGetAll(ctx, ck)
+			tos[i] = p.HLen(ctx, ck+":to")
+			firsts[i] = p.ZRangeByScoreWithScores(ctx, index, &redis.ZRangeBy{Min: strconv.FormatInt(cutoff, 10), Max: "+inf", Count: 1})
+			lasts[i] = p.ZRevRangeWithScores(ctx, index, 0, 0)
+			oldest[i] = p.ZRangeWithScores(ctx, index, 0, 0)
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	st.Recipients = recipients
+	for i, m := range counts {
+		for k, v := range m.Val() {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			dim, val, _ := strings.Cut(k, "=")
+			switch dim {
+			case "n":
+				st.Total += n
+			case "reason":
+				st.ByReason[val] += n
+			case "code":
+				st.ByCode[val] += n
+			case "pn":
+				st.ByPhoneNumber[val] += n
+			case "tpl":
+				st.ByTemplate[val] += n
+			}
+		}
+		st.Recipients += tos[i].Val()
+	}
 
 	// Entries parked before the retention are still counted until the
 	// sweep removes them: take them off, so that stats never show them.
-	cutoff := s.now().Add(-s.retention).UnixMilli()
-	gone := map[string]int64{}
-	max, skip := strconv.FormatInt(cutoff-1, 10), ""
-	for round := 0; round < 1_000_000; round++ {
-		rows, err := s.page(ctx, index, max, skip, 0, scanBatch, statFields)
+	gone := map[ref]int64{} // recipient in base
+	var walks []*walk
+	for i, b := range s.all {
+		if o := oldest[i].Val(); len(o) == 1 && int64(o[0].Score) < cutoff {
+			walks = append(walks, &walk{base: b, index: indexKey(b, scope), max: strconv.FormatInt(cutoff-1, 10)})
+		}
+	}
+	err = s.merged(ctx, walks, 0, scanBatch, statFields, func(r row) bool { return r.found }, func(rows []row) (bool, error) {
+		for _, r := range rows {
+			st.add(r.fields[0], r.fields[1], r.fields[2], r.fields[3], -1)
+			if r.fields[4] != "" {
+				gone[ref{r.base, r.fields[4]}]++
+			}
+		}
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	if len(gone) > 0 {
+		keys := make([]ref, 0, len(gone))
+		for k := range gone {
+			keys = append(keys, k)
+		}
+		have, err := s.recipientCounts(ctx, scope, keys)
 		if err != nil {
 			return err
 		}
-		for _, r := range rows {
-			if !r.found {
-				continue
-			}
-			st.add(r.fields[0], r.fields[1], r.fields[2], r.fields[3], -1)
-			if r.fields[4] != "" {
-				gone[r.fields[4]]++
+		for i, k := range keys {
+			if have[i] <= gone[k] {
+				st.Recipients--
 			}
 		}
-		if len(rows) < scanBatch {
-			break
-		}
-		last := rows[len(rows)-1]
-		max, skip = strconv.FormatInt(last.score, 10), last.id
 	}
-	if len(gone) > 0 {
-		tos := make([]string, 0, len(gone))
-		for to := range gone {
-			tos = append(tos, to)
+	if st.Recipients > 0 && tos[len(tos)-1].Val() > 0 {
+		both, err := s.legacyOverlap(ctx, scope, gone)
+		if err != nil {
+			return err
 		}
-		for len(tos) > 0 {
-			n := min(len(tos), 1000)
-			vals, err := s.rdb.HMGet(ctx, ck+":to", tos[:n]...).Result()
-			if err != nil {
-				return err
-			}
-			for i, v := range vals {
-				have, _ := strconv.ParseInt(str(v), 10, 64)
-				if have <= gone[tos[i]] {
-					st.Recipients--
-				}
-			}
-			tos = tos[n:]
-		}
+		st.Recipients -= both
 	}
 	if st.Total < 0 {
 		st.Total = 0
@@ -189,19 +208,88 @@ func (s *Store) countedStats(ctx context.Context, scope string, st *Stats) error
 	if st.Total == 0 {
 		return nil
 	}
-	first, err := s.rdb.ZRangeByScoreWithScores(ctx, index, &redis.ZRangeBy{Min: strconv.FormatInt(cutoff, 10), Max: "+inf", Count: 1}).Result()
-	if err != nil {
-		return err
+	var first, newest *time.Time
+	for i := range s.all {
+		if f := firsts[i].Val(); len(f) == 1 {
+			if t := time.UnixMilli(int64(f[0].Score)).UTC(); first == nil || t.Before(*first) {
+				first = &t
+			}
+		}
+		if l := lasts[i].Val(); len(l) == 1 {
+			if t := time.UnixMilli(int64(l[0].Score)).UTC(); newest == nil || t.After(*newest) {
+				newest = &t
+			}
+		}
 	}
-	last, err := s.rdb.ZRevRangeWithScores(ctx, index, 0, 0).Result()
-	if err != nil {
-		return err
-	}
-	if len(first) == 1 && len(last) == 1 {
-		o, n := time.UnixMilli(int64(first[0].Score)).UTC(), time.UnixMilli(int64(last[0].Score)).UTC()
-		st.Oldest, st.Newest = &o, &n
+	if first != nil && newest != nil {
+		st.Oldest, st.Newest = first, newest
 	}
 	return nil
+}
+
+// recipientCounts reads the entries each recipient has in its base's
+// ":to" hash of scope, in one round trip.
+func (s *Store) recipientCounts(ctx context.Context, scope string, who []ref) ([]int64, error) {
+	cmds := make([]*redis.StringCmd, len(who))
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, w := range who {
+			cmds[i] = p.HGet(ctx, countKey(w.base, scope)+":to", w.id)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, err
+	}
+	out := make([]int64, len(who))
+	for i, c := range cmds {
+		out[i], _ = strconv.ParseInt(c.Val(), 10, 64)
+	}
+	return out, nil
+}
+
+// legacyOverlap counts the recipients of scope that have entries both in
+// the legacy base and in their shard (parked before and after the shards),
+// which the sum over the bases counts twice; gone are the entries of each
+// that have expired, already taken off. It reads the legacy base's
+// recipients, 1,000 at a time: a cost that ends when the last entry parked
+// before the shards has expired and been swept.
+func (s *Store) legacyOverlap(ctx context.Context, scope string, gone map[ref]int64) (int64, error) {
+	if len(s.shards) == 0 {
+		return 0, nil
+	}
+	key := countKey(s.legacy, scope) + ":to"
+	var both int64
+	var cursor uint64
+	for round := 0; round < 1_000_000; round++ {
+		kv, next, err := s.rdb.HScan(ctx, key, cursor, "*", 1000).Result()
+		if err != nil {
+			return 0, err
+		}
+		var who []ref
+		for i := 0; i+1 < len(kv); i += 2 {
+			n, _ := strconv.ParseInt(kv[i+1], 10, 64)
+			if n > gone[ref{s.legacy, kv[i]}] {
+				// The shard is the one Park picks for this addressee
+				// (baseOf reads only the addressee).
+				who = append(who, ref{s.baseOf(&Entry{To: kv[i]}), kv[i]})
+			}
+		}
+		if len(who) > 0 {
+			have, err := s.recipientCounts(ctx, scope, who)
+			if err != nil {
+				return 0, err
+			}
+			for i, w := range who {
+				if have[i] > gone[w] {
+					both++
+				}
+			}
+		}
+		if cursor = next; cursor == 0 {
+			break
+		}
+	}
+	return both, nil
 }
 
 // scannedStats counts by walking the entries f selects.

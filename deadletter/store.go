@@ -19,8 +19,12 @@ var ErrNotFound = errors.New("no dead-letter entry with that id")
 
 // Store is the Redis dead-letter store. It is safe for concurrent use.
 type Store struct {
-	rdb       redis.UniversalClient
-	prefix    string
+	rdb redis.UniversalClient
+	// shards are the key prefixes entries are parked under (shard.go),
+	// legacy the store's prefix before them, still read; all is both.
+	shards    []string
+	legacy    string
+	all       []string
 	retention time.Duration
 	now       func() time.Time
 	wait      conn.Replicas
@@ -45,11 +49,14 @@ type Options struct {
 
 // New returns a store over rdb.
 func New(rdb redis.UniversalClient, opts Options) *Store {
-	s := &Store{rdb: rdb, prefix: opts.Prefix, retention: opts.Retention, now: opts.Now,
+	s := &Store{rdb: rdb, retention: opts.Retention, now: opts.Now,
 		wait: conn.Replicas{N: opts.WaitReplicas, Timeout: opts.WaitTimeout}}
-	if s.prefix == "" {
-		s.prefix = "waq"
+	prefix := opts.Prefix
+	if prefix == "" {
+		prefix = "waq"
 	}
+	s.shards, s.legacy = shardBases(prefix)
+	s.all = append(append([]string{}, s.shards...), s.legacy)
 	if s.retention <= 0 {
 		s.retention = 720 * time.Hour
 	}
@@ -62,16 +69,14 @@ func New(rdb redis.UniversalClient, opts Options) *Store {
 // Retention is how long entries are kept.
 func (s *Store) Retention() time.Duration { return s.retention }
 
-func (s *Store) base() string { return s.prefix + ":{dlq}" }
-
-// entryKey is where an entry is stored (format 1); legacyKey where an
-// entry parked before format 1 is (a hash, read until it expires).
-func (s *Store) entryKey(id string) string  { return s.base() + ":v:" + id }
-func (s *Store) legacyKey(id string) string { return s.base() + ":e:" + id }
-func (s *Store) indexKey(dim string) string {
-	return s.base() + ":i:" + dim
-}
-func (s *Store) countKey(scope string) string { return s.base() + ":c:" + scope }
+// entryKey is where an entry is stored (format 1) in base; legacyKey
+// where an entry parked before format 1 is (a hash, read until it
+// expires: only in the legacy base, which is where the store was then).
+func entryKey(base, id string) string    { return base + ":v:" + id }
+func legacyKey(base, id string) string   { return base + ":e:" + id }
+func indexKey(base, dim string) string   { return base + ":i:" + dim }
+func countKey(base, scope string) string { return base + ":c:" + scope }
+func entryKeys(base, id string) []string { return []string{entryKey(base, id), legacyKey(base, id)} }
 
 // accountLua adds (delta 1) or removes (delta -1) an entry's contribution to
 // the indexes and counters. Each dimension ("reason=window", "code=131047",
@@ -160,11 +165,38 @@ func (s *Store) Park(ctx context.Context, e *Entry) error {
 	if err != nil {
 		return fmt.Errorf("park %s: encode: %w", e.ID, err)
 	}
-	keys := []string{s.entryKey(e.ID), s.legacyKey(e.ID)}
-	args := []any{s.base(), e.ID, data, e.ParkedAt.UnixMilli(), e.Reason, e.codeKey(),
-		e.PhoneNumberID, e.Template, e.Addressee()}
-	if _, err := s.wait.RunScript(ctx, s.rdb, parkScript, keys, args...); err != nil {
+	base := s.baseOf(e)
+	park := []scriptCall{{parkScript, entryKeys(base, e.ID), []any{base, e.ID, data, e.ParkedAt.UnixMilli(), e.Reason, e.codeKey(),
+		e.PhoneNumberID, e.Template, e.Addressee()}}}
+	// One entry per id: an older one in another base (parked before the
+	// shards, or for another recipient, as a webhook failure may name it)
+	// goes. Whether there is one is asked in the same round trip, and is
+	// rare: only then does a second remove it. Between the two a reader may
+	// see the entry twice, never not at all.
+	var others []string
+	var probes []*redis.IntCmd
+	probe := func(p redis.Pipeliner) {
+		others, probes = others[:0], probes[:0]
+		for _, b := range s.all {
+			if b != base {
+				others = append(others, b)
+				probes = append(probes, p.Exists(ctx, entryKey(b, e.ID), legacyKey(b, e.ID)))
+			}
+		}
+	}
+	if _, err := s.evalAll(ctx, park, s.wait, probe); err != nil {
 		return fmt.Errorf("park %s: %w", e.ID, err)
+	}
+	var removes []scriptCall
+	for i, b := range others {
+		if probes[i].Val() > 0 {
+			removes = append(removes, scriptCall{removeScript, entryKeys(b, e.ID), []any{b, e.ID, ""}})
+		}
+	}
+	if len(removes) > 0 {
+		if _, err := s.evalAll(ctx, removes, s.wait, nil); err != nil {
+			return fmt.Errorf("park %s: remove the entry it replaces: %w", e.ID, err)
+		}
 	}
 	return nil
 }
@@ -188,14 +220,19 @@ func (s *Store) Get(ctx context.Context, id string) (*Entry, error) {
 // Parked reports whether generation gen (or a later one) of job id is
 // parked.
 func (s *Store) Parked(ctx context.Context, id string, gen int) (bool, error) {
-	g, err := genScript.Run(ctx, s.rdb, []string{s.entryKey(id), s.legacyKey(id)}, s.base(), id).Text()
-	if errors.Is(err, redis.Nil) {
-		return false, nil
-	}
+	// The stored form, looked up in every base in one round trip: plain
+	// GETs cost Redis less than a script in each base would.
+	data, err := s.stored(ctx, id)
 	if err != nil {
 		return false, fmt.Errorf("parked %s: %w", id, err)
 	}
-	n, _ := strconv.Atoi(g)
+	if data == nil {
+		return false, nil
+	}
+	n, err := generation(data)
+	if err != nil {
+		return false, fmt.Errorf("parked %s: stored entry does not decode: %w", id, err)
+	}
 	return n >= gen, nil
 }
 
@@ -211,31 +248,61 @@ const (
 
 // Remove deletes entry id if it is still generation gen (gen < 0: any).
 func (s *Store) Remove(ctx context.Context, id string, gen int) (Removed, error) {
+	return s.remove(ctx, s.all, id, gen)
+}
+
+// remove is Remove in the bases given: all of them for an id alone, the
+// one an entry was read from when it is known.
+func (s *Store) remove(ctx context.Context, bases []string, id string, gen int) (Removed, error) {
 	g := ""
 	if gen >= 0 {
 		g = strconv.Itoa(gen)
 	}
-	n, err := removeScript.Run(ctx, s.rdb, []string{s.entryKey(id), s.legacyKey(id)}, s.base(), id, g).Int()
+	calls := make([]scriptCall, len(bases))
+	for i, b := range bases {
+		calls[i] = scriptCall{removeScript, entryKeys(b, id), []any{b, id, g}}
+	}
+	res, err := s.evalAll(ctx, calls, conn.Replicas{}, nil)
 	if err != nil {
 		return RemovedNone, fmt.Errorf("remove %s: %w", id, err)
 	}
-	return Removed(n), nil
+	out := RemovedNone
+	for _, c := range res {
+		switch n, _ := c.Int(); Removed(n) {
+		case RemovedOK:
+			return RemovedOK, nil
+		case RemovedNewer:
+			out = RemovedNewer
+		}
+	}
+	return out, nil
 }
 
 // Sweep removes entries older than the retention, in bounded batches, and
 // returns how many it removed.
 func (s *Store) Sweep(ctx context.Context) (int, error) {
+	const batch = 500
 	cutoff := s.now().Add(-s.retention).UnixMilli()
 	total := 0
-	for i := 0; i < 1000; i++ {
-		n, err := sweepScript.Run(ctx, s.rdb, []string{s.indexKey("all")}, s.base(), cutoff, 500).Int()
+	todo := s.all
+	for i := 0; i < 1000 && len(todo) > 0; i++ {
+		calls := make([]scriptCall, len(todo))
+		for j, b := range todo {
+			calls[j] = scriptCall{sweepScript, []string{indexKey(b, "all")}, []any{b, cutoff, batch}}
+		}
+		res, err := s.evalAll(ctx, calls, conn.Replicas{}, nil)
+		var full []string
+		for j, c := range res {
+			n, _ := c.Int()
+			total += n
+			if n == batch {
+				full = append(full, todo[j])
+			}
+		}
 		if err != nil {
 			return total, fmt.Errorf("sweep: %w", err)
 		}
-		total += n
-		if n < 500 {
-			break
-		}
+		todo = full
 	}
 	return total, nil
 }
@@ -272,6 +339,10 @@ func (f Filter) dims() []string {
 	return d
 }
 
+// indexed reports whether one index selects what the filter does (with the
+// scores for Since), without reading the entries.
+func (f Filter) indexed() bool { return len(f.dims()) <= 1 && f.Recipient == "" }
+
 // IsZero reports whether the filter selects everything.
 func (f Filter) IsZero() bool { return len(f.dims()) == 0 && f.Since == 0 && f.Recipient == "" }
 
@@ -300,16 +371,37 @@ func (s *Store) Ping(ctx context.Context) error { return s.rdb.Ping(ctx).Err() }
 // CountByReason returns how many entries each reason has, from the counters
 // (no scan).
 func (s *Store) CountByReason(ctx context.Context) (map[string]int64, error) {
-	m, err := s.rdb.HGetAll(ctx, s.countKey("all")).Result()
+	all, err := s.counts(ctx, "all")
 	if err != nil {
 		return nil, fmt.Errorf("count: %w", err)
 	}
 	out := map[string]int64{}
-	for k, v := range m {
-		if r, ok := strings.CutPrefix(k, "reason="); ok {
-			n, _ := strconv.ParseInt(v, 10, 64)
-			out[r] = n
+	for _, m := range all {
+		for k, v := range m {
+			if r, ok := strings.CutPrefix(k, "reason="); ok {
+				n, _ := strconv.ParseInt(v, 10, 64)
+				out[r] += n
+			}
 		}
+	}
+	return out, nil
+}
+
+// counts reads the counter hash of scope in every base, in one round trip.
+func (s *Store) counts(ctx context.Context, scope string) ([]map[string]string, error) {
+	cmds := make([]*redis.MapStringStringCmd, len(s.all))
+	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, b := range s.all {
+			cmds[i] = p.HGetAll(ctx, countKey(b, scope))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]map[string]string, len(cmds))
+	for i, c := range cmds {
+		out[i] = c.Val()
 	}
 	return out, nil
 }
