@@ -3,11 +3,13 @@ package worker_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/waqhq/waq/fakegraph"
+	"github.com/waqhq/waq/internal/testenv"
 	"github.com/waqhq/waq/queue"
 	"github.com/waqhq/waq/worker"
 )
@@ -54,19 +56,16 @@ func TestHeldJobPublishedTwiceSentOnce(t *testing.T) {
 	rdb := h.redis.Client(t)
 	ctx := context.Background()
 	var entries map[string]string
-	for deadline := time.Now().Add(10 * time.Second); ; {
+	testenv.Eventually(t, 10*time.Second, func() error {
 		var err error
 		if entries, err = rdb.HGetAll(ctx, "waq:{held}:jobs").Result(); err != nil {
-			t.Fatal(err)
+			return err
 		}
-		if len(entries) == len(held) {
-			break
+		if len(entries) != len(held) {
+			return fmt.Errorf("%d jobs in the hold set, want %d", len(entries), len(held))
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d jobs in the hold set, want %d", len(entries), len(held))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 	for key, v := range entries {
 		var e struct {
 			Subject string      `json:"s"`
@@ -84,18 +83,15 @@ func TestHeldJobPublishedTwiceSentOnce(t *testing.T) {
 		}
 	}
 	h.approveSentOnce(t, "spring_sale", held)
-	for deadline := time.Now().Add(10 * time.Second); ; {
+	testenv.Eventually(t, 10*time.Second, func() error {
 		n, err := rdb.HLen(ctx, "waq:{held}:jobs").Result()
 		if err != nil {
-			t.Fatal(err)
+			return err
 		}
 		z, _ := rdb.ZCard(ctx, "waq:{held}").Result()
-		if n == 0 && z == 0 {
-			break
+		if n != 0 || z != 0 {
+			return fmt.Errorf("hold set not empty after release: %d jobs, %d due times", n, z)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("hold set not empty after release: %d jobs, %d due times", n, z)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }
