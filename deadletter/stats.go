@@ -21,6 +21,11 @@ type Stats struct {
 	Total int64 `json:"total"`
 	// Recipients is the number of distinct recipients among them.
 	Recipients int64 `json:"recipients"`
+	// UserIDEntries is how many of them are addressed by business-scoped
+	// user ID (message.recipient) rather than phone number (message.to).
+	// Entries parked before the store counted them are counted as phone
+	// numbers until they go.
+	UserIDEntries int64 `json:"user_id_entries"`
 	// ByReason, ByCode ("none" for failures without a code), ByPhoneNumber
 	// and ByTemplate count the entries by each value; FreeForm counts those
 	// without a template.
@@ -94,8 +99,11 @@ func (s *Store) Stats(ctx context.Context, f Filter) (*Stats, error) {
 }
 
 // add counts one entry's index values into st with sign delta.
-func (st *Stats) add(reason, code, pn, tpl string, delta int64) {
+func (st *Stats) add(reason, code, pn, tpl, to string, delta int64) {
 	st.Total += delta
+	if userIDAddressee(to) {
+		st.UserIDEntries += delta
+	}
 	bump(st.ByReason, reason, delta)
 	bump(st.ByCode, code, delta)
 	if pn != "" {
@@ -105,6 +113,12 @@ func (st *Stats) add(reason, code, pn, tpl string, delta int64) {
 		bump(st.ByTemplate, tpl, delta)
 	}
 }
+
+// userIDAddressee reports whether an entry's addressee is a business-scoped
+// user ID: it has a dot, as every BSUID has ("US.1349…") and no phone number
+// does. accountLua counts by the same rule, so counted and scanned stats
+// agree.
+func userIDAddressee(to string) bool { return strings.Contains(to, ".") }
 
 func bump(m map[string]int64, k string, delta int64) {
 	if m[k] += delta; m[k] <= 0 {
@@ -146,6 +160,8 @@ func (s *Store) countedStats(ctx context.Context, scope string, st *Stats) error
 			switch dim {
 			case "n":
 				st.Total += n
+			case "u":
+				st.UserIDEntries += n
 			case "reason":
 				st.ByReason[val] += n
 			case "code":
@@ -170,7 +186,7 @@ func (s *Store) countedStats(ctx context.Context, scope string, st *Stats) error
 	}
 	err = s.merged(ctx, walks, 0, scanBatch, statFields, func(r row) bool { return r.found }, func(rows []row) (bool, error) {
 		for _, r := range rows {
-			st.add(r.fields[0], r.fields[1], r.fields[2], r.fields[3], -1)
+			st.add(r.fields[0], r.fields[1], r.fields[2], r.fields[3], r.fields[4], -1)
 			if r.fields[4] != "" {
 				gone[ref{r.base, r.fields[4]}]++
 			}
@@ -205,6 +221,7 @@ func (s *Store) countedStats(ctx context.Context, scope string, st *Stats) error
 	if st.Total < 0 {
 		st.Total = 0
 	}
+	st.UserIDEntries = max(0, min(st.UserIDEntries, st.Total))
 	if st.Total == 0 {
 		return nil
 	}
@@ -298,7 +315,7 @@ func (s *Store) scannedStats(ctx context.Context, f Filter, st *Stats) error {
 	var oldest, newest int64
 	err := s.scan(ctx, f, "", statFields, func(rows []row) (bool, error) {
 		for _, r := range rows {
-			st.add(r.fields[0], r.fields[1], r.fields[2], r.fields[3], 1)
+			st.add(r.fields[0], r.fields[1], r.fields[2], r.fields[3], r.fields[4], 1)
 			if r.fields[4] != "" {
 				tos[r.fields[4]] = struct{}{}
 			}

@@ -107,3 +107,57 @@ func TestStatsVerdict(t *testing.T) {
 		t.Errorf("empty store: %+v, %v", st, err)
 	}
 }
+
+// TestStatsUserIDs: entries addressed by business-scoped user ID are
+// counted apart from those addressed by number, the same by the counters
+// (with an entry past the retention taken off, and one replaced by a
+// number) and by a scan.
+func TestStatsUserIDs(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	f.park(t,
+		spec{id: "u1", reason: "invalid", code: 131062, bsuid: "US.13491208655302741918", tpl: "otp"},
+		spec{id: "u2", reason: "invalid", code: 131062, bsuid: "US.ENT.99887766554433221100", tpl: "otp"},
+		spec{id: "u3", reason: "undeliverable", code: 131026, bsuid: "BR.5550001"},
+		spec{id: "u-old", reason: "invalid", code: 131062, bsuid: "US.1", at: t0.Add(-80 * time.Hour)},
+		spec{id: "u-replaced", reason: "invalid", code: 131062, bsuid: "US.2"},
+		spec{id: "p1", reason: "invalid", code: 131030, to: "15550000001"},
+		spec{id: "p2", reason: "invalid", code: 131030, to: "15550000002"},
+		spec{id: "p3", reason: "window", code: 131047, to: "15550000003"},
+	)
+	// Parked again, addressed by number: it leaves the user-ID count.
+	f.park(t, spec{id: "u-replaced", reason: "invalid", code: 131062, to: "15550000004"})
+
+	for _, tt := range []struct {
+		flt  deadletter.Filter
+		want int64
+	}{
+		{deadletter.Filter{}, 3},
+		{deadletter.Filter{Since: 71 * time.Hour}, 3},
+		{deadletter.Filter{Code: ptr(131062)}, 2},
+		{deadletter.Filter{Code: ptr(131062), Since: 71 * time.Hour}, 2},
+		{deadletter.Filter{Code: ptr(131030)}, 0},
+		{deadletter.Filter{Reason: "undeliverable"}, 1},
+		{deadletter.Filter{Recipient: "US.13491208655302741918"}, 1},
+	} {
+		st, err := f.store.Stats(ctx, tt.flt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.UserIDEntries != tt.want {
+			t.Errorf("%+v: %d addressed by user ID of %d; want %d", tt.flt, st.UserIDEntries, st.Total, tt.want)
+		}
+	}
+	// Removed, they leave the count; the one past the retention, still in
+	// the counters until the sweep, is taken off.
+	for _, id := range []string{"u1", "u2", "u3"} {
+		if _, err := f.store.Remove(ctx, id, -1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st, err := f.store.Stats(ctx, deadletter.Filter{})
+	if err != nil || st.Total != 4 || st.UserIDEntries != 0 {
+		t.Errorf("after the user-ID entries went: %+v, %v", st, err)
+	}
+}

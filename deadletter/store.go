@@ -82,8 +82,9 @@ func entryKeys(base, id string) []string { return []string{entryKey(base, id), l
 // the indexes and counters. Each dimension ("reason=window", "code=131047",
 // "pn=1065...", "tpl=order_update") has an index of ids and a counter hash;
 // "all" spans every entry. A counter hash counts its entries ("n"), their
-// values in the other dimensions, and (in ":to") their recipients, which is
-// what the isolation verdict of stats needs.
+// values in the other dimensions, those addressed by business-scoped user
+// ID ("u", userIDAddressee), and (in ":to") their recipients, which is what
+// the isolation verdict of stats needs.
 const accountLua = loadLua + `
 local P = ARGV[1]
 local function account(id, reason, code, pn, tpl, to, score, delta)
@@ -104,6 +105,9 @@ local function account(id, reason, code, pn, tpl, to, score, delta)
       end
       if to ~= '' and redis.call('HINCRBY', h .. ':to', to, delta) <= 0 then
         redis.call('HDEL', h .. ':to', to)
+      end
+      if string.find(to, '.', 1, true) and redis.call('HINCRBY', h, 'u', delta) <= 0 then
+        redis.call('HDEL', h, 'u')
       end
     end
   end

@@ -43,15 +43,19 @@ type Result struct {
 	Fix    string `json:"fix,omitempty"`
 	// Hold is what a holds check found (holds.go); nil for the others.
 	Hold *Hold `json:"hold,omitempty"`
+	// DeadLetters is what the dead-letters check counted (deadletters.go);
+	// nil for the others, and when the store could not be read.
+	DeadLetters *DeadLetters `json:"dead_letters,omitempty"`
 }
 
 // Options say what to check. Zero values skip what needs them.
 type Options struct {
 	Graph   *graph.Client
 	Numbers *numbers.Registry
-	// PhoneNumberID, WABAID, Template, Language and To are the optional
-	// subjects of the guide's checks.
-	PhoneNumberID, WABAID, Template, Language, To string
+	// PhoneNumberID, WABAID, Template, Language and To (a number) or
+	// Recipient (a business-scoped user ID) are the optional subjects of
+	// the guide's checks.
+	PhoneNumberID, WABAID, Template, Language, To, Recipient string
 	// Store is the dead-letter store; Since bounds "recent" (default 24h).
 	Store *deadletter.Store
 	Since time.Duration
@@ -104,8 +108,8 @@ func Run(ctx context.Context, o Options) []Result {
 			add(o.checkTemplate(ctx, num))
 		}
 	}
-	if o.To != "" {
-		add(checkRecipient(o.To))
+	if o.To != "" || o.Recipient != "" {
+		add(checkRecipient(o.To, o.Recipient))
 	}
 	if o.Store != nil {
 		add(o.checkDeadLetters(ctx))

@@ -119,6 +119,11 @@ func TestGuide(t *testing.T) {
 		{"template without waba", "good", doctor.Options{Template: "promo", Language: "en_US"}, "template", doctor.Fail, "no WABA id", "--waba-id", true},
 		{"recipient fine", "good", doctor.Options{To: "15551234567"}, "recipient", doctor.OK, "digits", "", false},
 		{"recipient formatted", "good", doctor.Options{To: "+1 (555) 123-4567"}, "recipient", doctor.Fail, `write it as "15551234567"`, "country code", true},
+		{"recipient user id", "good", doctor.Options{Recipient: "US.13491208655302741918"}, "recipient", doctor.OK, "US.••••••••••••••••1918 is a business-scoped user ID", "", false},
+		{"recipient parent user id", "good", doctor.Options{Recipient: "US.ENT.11815799212886844830"}, "recipient", doctor.OK, "US.ENT.••••••••••••••••4830 is a parent business-scoped", "", false},
+		{"recipient user id as to", "good", doctor.Options{To: "US.13491208655302741918"}, "recipient", doctor.Fail, "is a business-scoped user ID, not a number", "--recipient", true},
+		{"recipient number as user id", "good", doctor.Options{Recipient: "15551234567"}, "recipient", doctor.Fail, "looks like a phone number", "--to", true},
+		{"recipient bad user id", "good", doctor.Options{Recipient: "us.13491208655302741918"}, "recipient", doctor.Fail, `"•••••••••••••••••••1918" is not a business-scoped user ID`, "like US.", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

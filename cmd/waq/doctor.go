@@ -20,13 +20,14 @@ func init() {
 }
 
 func runDoctor(ctx context.Context, env *Env, args []string) error {
-	fs := newFlags(env, "doctor", "[--phone-number-id P] [--template NAME --language CODE] [--to N] [--json]")
+	fs := newFlags(env, "doctor", "[--phone-number-id P] [--template NAME --language CODE] [--to N | --recipient BSUID] [--json]")
 	var o doctor.Options
 	fs.StringVar(&o.PhoneNumberID, "phone-number-id", "", "business phone number to check")
 	fs.StringVar(&o.WABAID, "waba-id", "", "WABA of the template (default: the phone-number file's)")
 	fs.StringVar(&o.Template, "template", "", "template name to check")
 	fs.StringVar(&o.Language, "language", "", "template language code, like en_US")
 	fs.StringVar(&o.To, "to", "", "recipient number to check the format of")
+	fs.StringVar(&o.Recipient, "recipient", "", "recipient business-scoped user ID (BSUID) to check the format of, instead of --to")
 	fs.StringVar(&o.NATSMonitorURL, "nats-monitor-url", "", "NATS monitoring endpoint, to read the sync setting (default: a running waq dev's, else the server's host, port 8222)")
 	since := fs.Duration("since", 24*time.Hour, "how far back the dead-letter check looks")
 	asJSON := fs.Bool("json", false, "one JSON object per check")
@@ -38,6 +39,9 @@ func runDoctor(ctx context.Context, env *Env, args []string) error {
 	}
 	if o.Template != "" && o.Language == "" {
 		return usagef("--template needs --language (like en_US)")
+	}
+	if o.To != "" && o.Recipient != "" {
+		return usagef("give --to (a number) or --recipient (a business-scoped user ID), not both")
 	}
 	if *since <= 0 {
 		return usagef("--since must be positive")

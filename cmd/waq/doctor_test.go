@@ -49,7 +49,17 @@ func TestDoctor(t *testing.T) {
 	if code != 1 || !strings.Contains(out, "fail  recipient") {
 		t.Errorf("text: %d %q", code, out)
 	}
-	for _, args := range [][]string{{"doctor", "--template", "x"}, {"doctor", "--since", "-1h"}, {"doctor", "extra"}} {
+	// A business-scoped user ID: checked with --recipient, shown masked.
+	code, out, _ = runCmd(t, vars, "", "doctor", "--recipient", "US.13491208655302741918")
+	if !strings.Contains(out, "ok    recipient      US.••••••••••••••••1918 is a business-scoped user ID") || strings.Contains(out, "13491208655302741918") {
+		t.Errorf("--recipient: %d %q", code, out)
+	}
+	code, out, _ = runCmd(t, vars, "", "doctor", "--recipient", "15551234567")
+	if code != 1 || !strings.Contains(out, "fail  recipient") || !strings.Contains(out, "looks like a phone number") {
+		t.Errorf("--recipient with a number: %d %q", code, out)
+	}
+	for _, args := range [][]string{{"doctor", "--template", "x"}, {"doctor", "--since", "-1h"}, {"doctor", "extra"},
+		{"doctor", "--to", "15551234567", "--recipient", "US.13491208655302741918"}} {
 		if code, _, _ := runCmd(t, vars, "", args...); code != 2 {
 			t.Errorf("%v: exit %d, want 2", args, code)
 		}
