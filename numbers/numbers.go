@@ -41,7 +41,8 @@ type Number struct {
 	TokenEnv string
 	// API is the Graph API endpoint the number's template jobs go to when
 	// the job names none: "messages" (Cloud API) or "marketing_messages"
-	// (Marketing Messages API). Defaults to "", which is "messages". Other
+	// (Marketing Messages API). Defaults to "": the policy file's
+	// defaults.api, failing that "messages". Other
 	// message types always go to /messages: the Marketing Messages API
 	// sends templates only.
 	API string
@@ -233,15 +234,22 @@ func (r *Registry) Lookup(id string) (Number, error) {
 }
 
 // Endpoint is the Graph API endpoint (queue.APIMessages or
-// queue.APIMarketingMessages) a job of this number goes to: the job's own
-// api when it names one, else the number's api for a template message,
-// else /messages.
-func (n Number) Endpoint(jobAPI, messageType string) string {
+// queue.APIMarketingMessages) a job of this number goes to. The first that
+// names one decides: the job's own api, then, for a template message, the
+// number's api, then policyAPI (the policy file's defaults.api, "" for
+// none); else /messages. A message that is not a template goes to
+// /messages whatever the defaults say: the Marketing Messages API sends
+// templates only.
+func (n Number) Endpoint(jobAPI, policyAPI, messageType string) string {
 	switch {
 	case jobAPI != "":
 		return jobAPI
-	case n.API == queue.APIMarketingMessages && messageType == "template":
-		return queue.APIMarketingMessages
+	case messageType != "template":
+		return queue.APIMessages
+	case n.API != "":
+		return n.API
+	case policyAPI != "":
+		return policyAPI
 	}
 	return queue.APIMessages
 }

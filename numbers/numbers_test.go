@@ -53,21 +53,31 @@ func TestEndpoint(t *testing.T) {
 	cloud, _ := r.Lookup("3")
 	unlisted, _ := r.Lookup("9")
 	tests := []struct {
-		n        Number
-		api, typ string
-		want     string
+		n                   Number
+		api, policyAPI, typ string
+		want                string
 	}{
-		{mm, "", "template", "marketing_messages"},
-		{mm, "", "text", "messages"}, // the Marketing Messages API sends templates only
-		{mm, "messages", "template", "messages"},
-		{cloud, "", "template", "messages"},
-		{cloud, "marketing_messages", "template", "marketing_messages"},
-		{unlisted, "", "template", "messages"},
-		{unlisted, "marketing_messages", "template", "marketing_messages"},
+		{mm, "", "", "template", "marketing_messages"},
+		{mm, "", "", "text", "messages"}, // the Marketing Messages API sends templates only
+		{mm, "messages", "", "template", "messages"},
+		{cloud, "", "", "template", "messages"},
+		{cloud, "marketing_messages", "", "template", "marketing_messages"},
+		{unlisted, "", "", "template", "messages"},
+		{unlisted, "marketing_messages", "", "template", "marketing_messages"},
+		// The policy's default: under the job's and the number's, over the
+		// built-in /messages, for templates only.
+		{unlisted, "", "marketing_messages", "template", "marketing_messages"},
+		{unlisted, "", "marketing_messages", "text", "messages"},
+		{unlisted, "", "marketing_messages", "interactive", "messages"},
+		{unlisted, "", "messages", "template", "messages"},
+		{unlisted, "messages", "marketing_messages", "template", "messages"},
+		{cloud, "", "marketing_messages", "template", "messages"}, // the number's explicit messages wins
+		{mm, "", "messages", "template", "marketing_messages"},
+		{mm, "", "marketing_messages", "text", "messages"},
 	}
 	for _, tt := range tests {
-		if got := tt.n.Endpoint(tt.api, tt.typ); got != tt.want {
-			t.Errorf("number %s (api %q), job api %q type %s: %s, want %s", tt.n.PhoneNumberID, tt.n.API, tt.api, tt.typ, got, tt.want)
+		if got := tt.n.Endpoint(tt.api, tt.policyAPI, tt.typ); got != tt.want {
+			t.Errorf("number %s (api %q), job api %q, policy api %q, type %s: %s, want %s", tt.n.PhoneNumberID, tt.n.API, tt.api, tt.policyAPI, tt.typ, got, tt.want)
 		}
 	}
 }

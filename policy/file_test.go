@@ -277,6 +277,17 @@ func TestBadFiles(t *testing.T) {
 		{"jitter over 1", "defaults:\n  backoff: {jitter: 1.5}\n", 2, "defaults.backoff.jitter: 1.5 is not between 0 and 1"},
 		{"jitter negative", "defaults:\n  backoff: {jitter: -0.1}\n", 2, "defaults.backoff.jitter: -0.1 is not between 0 and 1"},
 		{"unknown backoff key", "defaults:\n  backoff: {initial: 1s, factor: 2}\n", 2, `defaults.backoff: unknown key "factor" (expected initial, multiplier, max, jitter)`},
+		{"unknown api", "defaults:\n  max_attempts: 3\n  api: marketing\n", 3, `defaults.api: "marketing" is not one of messages, marketing_messages`},
+		{"api with the wrong case", "defaults:\n  api: Marketing_Messages\n", 2, `defaults.api: "Marketing_Messages" is not one of messages, marketing_messages`},
+		{"api empty", "defaults:\n  api:\n", 2, "defaults.api: empty is not one of messages, marketing_messages"},
+		{"api a number", "defaults:\n  api: 1\n", 2, "defaults.api: 1 is not one of messages, marketing_messages"},
+		{"api a bool", "defaults:\n  api: true\n", 2, "defaults.api: true is not one of messages, marketing_messages"},
+		{"api a list", "defaults:\n  api:\n    - marketing_messages\n", 3, "defaults.api: a list is not one of messages, marketing_messages"},
+		{"api a mapping", "defaults:\n  api: {marketing: marketing_messages}\n", 2, "defaults.api: a mapping is not one of messages, marketing_messages"},
+		{"api tagged", "defaults:\n  api: !!binary bWVzc2FnZXM=\n", 2, `defaults.api: "bWVzc2FnZXM=" (tagged "!!binary") is not one of`},
+		{"api twice", "defaults:\n  api: messages\n  api: marketing_messages\n", 3, "defaults.api: duplicate key (first at line 2)"},
+		{"api at the top", "api: marketing_messages\n", 1, `unknown key "api" (expected defaults, rules)`},
+		{"api in a rule", "rules:\n  - codes: [1]\n    action: retry\n    api: messages\n", 4, `rules[0]: unknown key "api"`},
 		{"defaults not a mapping", "defaults: 8\n", 1, "defaults: is 8, expected a mapping of max_attempts, max_sends, backoff"},
 		{"long value cut short", "rules:\n  - codes: [1]\n    action: " + strings.Repeat("z", 500) + "\n", 3, `rules[0].action: "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz..." is not one of`},
 		{"newline in a value", "rules:\n  - codes: [1]\n    action: \"re\\ntry\"\n", 3, `rules[0].action: "re\ntry" is not one of`},
@@ -303,6 +314,32 @@ func TestBadFiles(t *testing.T) {
 				t.Errorf("error\n  %s\nwant %s...%s...", msg, prefix, tc.want)
 			}
 		})
+	}
+}
+
+// TestDefaultAPI: defaults.api is read as written and the built-in table
+// has none (template jobs then go to /messages, numbers.Endpoint).
+func TestDefaultAPI(t *testing.T) {
+	t.Parallel()
+	if got := Default().API(); got != "" {
+		t.Errorf("built-in API() = %q, want empty", got)
+	}
+	var nilPolicy *Policy
+	if got := nilPolicy.API(); got != "" {
+		t.Errorf("nil policy API() = %q, want empty", got)
+	}
+	for _, api := range []string{"messages", "marketing_messages", "'marketing_messages'", "\"marketing_messages\""} {
+		p := parse(t, "defaults:\n  api: "+api+"\n")
+		if want := strings.Trim(api, "'\""); p.API() != want {
+			t.Errorf("api: %s: API() = %q, want %q", api, p.API(), want)
+		}
+	}
+	if p := parse(t, "defaults:\n  max_attempts: 3\n"); p.API() != "" {
+		t.Errorf("no defaults.api: API() = %q", p.API())
+	}
+	// A copy for tests keeps it.
+	if p := parse(t, "defaults: {api: marketing_messages}\n").WithRand(func() float64 { return 0 }); p.API() != "marketing_messages" {
+		t.Errorf("WithRand lost the api: %q", p.API())
 	}
 }
 

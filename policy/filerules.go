@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/waqhq/waq/graph"
 )
 
 func reasonList() string { return strings.Join(reasons, ", ") }
@@ -37,11 +39,14 @@ func (ps *parser) policy(root *yaml.Node) (*Policy, error) {
 	}
 
 	maxAttempts, maxSends, backoff := DefaultMaxAttempts, DefaultMaxSends, defaultBackoff
+	var api string
 	if defaultsNode != nil {
 		var attemptsNode *yaml.Node
-		err := ps.fields(defaultsNode, "defaults", []string{"max_attempts", "max_sends", "backoff"}, func(key string, _, v *yaml.Node) error {
+		err := ps.fields(defaultsNode, "defaults", []string{"max_attempts", "max_sends", "backoff", "api"}, func(key string, _, v *yaml.Node) error {
 			var err error
 			switch key {
+			case "api":
+				api, err = ps.apiValue(v, "defaults.api")
 			case "max_attempts":
 				attemptsNode = v
 				maxAttempts, err = ps.intValue(v, "defaults.max_attempts", 1, maxCount)
@@ -83,7 +88,19 @@ func (ps *parser) policy(root *yaml.Node) (*Policy, error) {
 			fileRules = append(fileRules, r)
 		}
 	}
-	return newPolicy(ps.file, append(rules, fileRules...), len(fileRules), maxAttempts, maxSends, backoff), nil
+	p := newPolicy(ps.file, append(rules, fileRules...), len(fileRules), maxAttempts, maxSends, backoff)
+	p.api = api
+	return p, nil
+}
+
+// apiValue reads defaults.api: the endpoint of template jobs that name none
+// and whose number names none either.
+func (ps *parser) apiValue(n *yaml.Node, field string) (string, error) {
+	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!str" ||
+		(n.Value != graph.EdgeMessages && n.Value != graph.EdgeMarketingMessages) {
+		return "", ps.errf(n, field, "%s is not one of %s, %s", describe(n), graph.EdgeMessages, graph.EdgeMarketingMessages)
+	}
+	return n.Value, nil
 }
 
 // rule reads one rule and checks that its keys make sense together.

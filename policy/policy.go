@@ -180,6 +180,7 @@ type Policy struct {
 	maxAttempts int
 	maxSends    int
 	backoff     Backoff
+	api         string // defaults.api; "" when the file names none
 	rnd         func() float64
 
 	// The index: for each matcher, the position in rules of the last rule
@@ -276,6 +277,16 @@ func (p *Policy) Rules() []*Rule {
 func (p *Policy) Defaults() (maxAttempts int, b Backoff) {
 	p = p.or()
 	return p.maxAttempts, p.backoff
+}
+
+// API is the policy file's defaults.api: the Graph API endpoint
+// (graph.EdgeMessages or graph.EdgeMarketingMessages) of a template job
+// whose job and number name none. "" when the file names none (the
+// built-in table): such jobs go to /messages. Only template messages
+// follow it; the Marketing Messages API sends nothing else.
+func (p *Policy) API() string {
+	p = p.or()
+	return p.api
 }
 
 // MaxSends is the bound on every send of a job that throttle and pause

@@ -25,7 +25,7 @@ import (
 func (d *delivery) heldBack(ctx context.Context, num numbers.Number) bool {
 	w := d.w
 	j := throttle.Job{Template: d.sum.Template, Language: d.sum.Language}
-	j.Category = w.gate.Category(num, d.job.API == queue.APIMarketingMessages, j.Template, j.Language)
+	j.Category = w.gate.Category(num, d.endpoint(num) == queue.APIMarketingMessages, j.Template, j.Language)
 	adm := w.gate.Check(ctx, num, j)
 	switch {
 	case adm.Park != "":

@@ -19,6 +19,12 @@ import (
 	"github.com/waqhq/waq/telemetry"
 )
 
+// endpoint is the Graph API edge the job is posted to: its own api, its
+// number's, the policy file's defaults.api, or /messages (numbers.Endpoint).
+func (d *delivery) endpoint(num numbers.Number) string {
+	return num.Endpoint(d.job.API, d.w.policy.API(), d.sum.Type)
+}
+
 // send makes one attempt and acts on its answer.
 func (d *delivery) send(ctx context.Context, num numbers.Number) {
 	w := d.w
@@ -30,7 +36,7 @@ func (d *delivery) send(ctx context.Context, num numbers.Number) {
 	}
 	d.attr(telemetry.AttrAttempt.Int(attempts.Sends))
 
-	edge := num.Endpoint(d.job.API, d.sum.Type)
+	edge := d.endpoint(num)
 	spanName, httpAttrs := "POST /{version}/{phone_number_id}/messages", w.httpAttrs
 	if edge == graph.EdgeMarketingMessages {
 		spanName, httpAttrs = "POST /{version}/{phone_number_id}/marketing_messages", w.marketingAttrs

@@ -47,7 +47,7 @@ func runPolicy(ctx context.Context, env *Env, args []string) error {
 
 func policyCheck(env *Env, args []string) error {
 	fs := newFlags(env, "policy check", "FILE [--json]")
-	asJSON := fs.Bool("json", false, `one JSON object: {"file", "ok", "rules"} or {"file", "ok": false, "error"}`)
+	asJSON := fs.Bool("json", false, `one JSON object: {"file", "ok", "rules", "api"} or {"file", "ok": false, "error"}`)
 	pos, err := interspersed(fs, args)
 	if err != nil {
 		return err
@@ -59,6 +59,7 @@ func policyCheck(env *Env, args []string) error {
 		File  string `json:"file"`
 		OK    bool   `json:"ok"`
 		Rules int    `json:"rules,omitempty"`
+		API   string `json:"api,omitempty"` // defaults.api, when the file sets it
 		Error string `json:"error,omitempty"`
 	}
 	p, err := policy.Load(pos[0])
@@ -73,7 +74,7 @@ func policyCheck(env *Env, args []string) error {
 		return &exitError{code: 1}
 	}
 	if *asJSON {
-		return json.NewEncoder(env.Stdout).Encode(result{File: pos[0], OK: true, Rules: p.FileRules()})
+		return json.NewEncoder(env.Stdout).Encode(result{File: pos[0], OK: true, Rules: p.FileRules(), API: p.API()})
 	}
 	fmt.Fprintf(env.Stdout, "%s: ok (%d %s over the default table)\n", pos[0], p.FileRules(), policyPlural(p.FileRules(), "rule", "rules"))
 	return nil
@@ -281,8 +282,12 @@ func policyShow(env *Env, args []string) error {
 	} else {
 		fmt.Fprintf(env.Stdout, "policy: %s (%d %s over the default table; a later rule wins)\n", p.Name(), p.FileRules(), policyPlural(p.FileRules(), "rule", "rules"))
 	}
-	fmt.Fprintf(env.Stdout, "defaults: max_attempts %d, max_sends %d, backoff initial %s, multiplier %g, max %s, jitter %g\n\n",
-		maxAttempts, p.MaxSends(), policy.FormatDuration(b.Initial), b.Multiplier, policy.FormatDuration(b.Max), b.Jitter)
+	api := ""
+	if p.API() != "" {
+		api = ", api " + p.API() + " (template jobs whose job and number name none)"
+	}
+	fmt.Fprintf(env.Stdout, "defaults: max_attempts %d, max_sends %d, backoff initial %s, multiplier %g, max %s, jitter %g%s\n\n",
+		maxAttempts, p.MaxSends(), policy.FormatDuration(b.Initial), b.Multiplier, policy.FormatDuration(b.Max), b.Jitter, api)
 	tw := tabwriter.NewWriter(env.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "SOURCE\tACTION\tSCOPE\tREASON\tMAX\tBACKOFF\tMATCHES")
 	for _, r := range rules {

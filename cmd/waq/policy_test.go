@@ -58,6 +58,23 @@ func TestPolicyCheck(t *testing.T) {
 		t.Errorf("check good: %d %q %q", code, out, errOut)
 	}
 
+	// defaults.api: check --json says it, show prints it, a bad one is a
+	// failure with its line.
+	mm := policyFile(t, "defaults:\n  api: marketing_messages\n")
+	code, out, errOut = policyRun(t, nil, "policy", "check", "--json", mm)
+	if code != 0 || out != `{"file":"`+mm+`","ok":true,"api":"marketing_messages"}`+"\n" || errOut != "" {
+		t.Errorf("check --json api: %d %q %q", code, out, errOut)
+	}
+	code, out, _ = policyRun(t, nil, "policy", "show", "--policy", mm)
+	if code != 0 || !strings.Contains(out, "jitter 0.2, api marketing_messages (template jobs whose job and number name none)\n") {
+		t.Errorf("show api: %d %q", code, out)
+	}
+	badAPI := policyFile(t, "defaults:\n  max_attempts: 3\n  api: [marketing_messages]\n")
+	code, _, errOut = policyRun(t, nil, "policy", "check", badAPI)
+	if want := badAPI + ":3: defaults.api: a list is not one of messages, marketing_messages\n"; code != 1 || errOut != want {
+		t.Errorf("check bad api: %d %q, want %q", code, errOut, want)
+	}
+
 	bad := policyFile(t, "rules:\n  - codes: [1]\n    action: retry\n  - codes: [2]\n    action: retyr\n")
 	code, out, errOut = policyRun(t, nil, "policy", "check", bad)
 	want := bad + `:5: rules[1].action: "retyr" is not one of retry, throttle, park, pause` + "\n"

@@ -15,6 +15,8 @@ func TestWorkerRefusesToStart(t *testing.T) {
 	dir := t.TempDir()
 	badPolicy := filepath.Join(dir, "policy.yaml")
 	os.WriteFile(badPolicy, []byte("rules:\n  - codes: [131000]\n    action: retyr\n"), 0o600)
+	badAPIPolicy := filepath.Join(dir, "api-policy.yaml")
+	os.WriteFile(badAPIPolicy, []byte("defaults:\n  api: marketing\n"), 0o600)
 	badNumbers := filepath.Join(dir, "numbers.yaml")
 	os.WriteFile(badNumbers, []byte("phone_numbers:\n  - phone_number_id: \"1\"\n    waba_id: \"2\"\n    colour: blue\n"), 0o600)
 	n := testenv.StartNATS(t)
@@ -56,6 +58,7 @@ func TestWorkerRefusesToStart(t *testing.T) {
 		{with("WAQ_HTTP_ADDR", "8080"), nil, "WAQ_HTTP_ADDR"},
 		{with("WAQ_POLICY_FILE", filepath.Join(dir, "nope.yaml")), nil, "WAQ_POLICY_FILE"},
 		{with("WAQ_POLICY_FILE", badPolicy), nil, "policy.yaml:3"},
+		{with("WAQ_POLICY_FILE", badAPIPolicy), nil, `api-policy.yaml:2: defaults.api: "marketing" is not one of messages, marketing_messages`},
 		{with("WAQ_PHONE_NUMBERS_FILE", badNumbers), nil, "numbers.yaml:4"},
 		{with("WAQ_APP_SECRET", "s"), nil, "WAQ_WEBHOOK_VERIFY_TOKEN"},
 		{with("WAQ_ADMIN_TOKEN", "short"), nil, "WAQ_ADMIN_TOKEN"},
