@@ -97,7 +97,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "waq_message_status_total", Help: "Accepted sends by the answer's message_status (accepted, held_for_quality_assessment, paused, none, other).",
 		}, []string{"status"}),
 		Pricing: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "waq_pricing_messages_total", Help: "Sent messages by the pricing their status webhooks gave (once per message): category, pricing_model, type, billable.",
+			Name: "waq_pricing_messages_total", Help: "Messages by the pricing their status webhooks gave, failed ones included (once per message): category, pricing_model, type, billable.",
 		}, []string{"category", "pricing_model", "type", "billable"}),
 		SystemMessages: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "waq_webhook_system_messages_total", Help: "System messages received on /webhook by type (user_changed_user_id, user_changed_number, other): a user's number or business-scoped user ID changed.",

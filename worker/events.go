@@ -108,23 +108,14 @@ func (w *Worker) handleStatus(ctx context.Context, msg jetstream.Msg) {
 	defer span.End()
 	log := w.log.With("job_id", id, "trace_id", st.TraceID, "wamid", ev.WAMID)
 
+	price := statusPricing(ev, span)
 	if ev.Status != "failed" {
-		var price *ledger.Pricing
-		if p := ev.Pricing; p != nil {
-			price = &ledger.Pricing{Billable: p.Billable, PricingModel: p.PricingModel, Category: p.Category, Type: p.Type}
-			k := price.Known()
-			span.SetAttributes(telemetry.AttrPricingCategory.String(k.Category), telemetry.AttrBillable.Bool(k.Billable))
-		}
 		out, err := w.ledger.RecordStatusWith(ctx, id, ev.Status, orNow(ev.Time(), w.now()), price)
 		if err != nil {
 			w.redisLater(msg, err)
 			return
 		}
-		if out.Pricing {
-			// Once per message: Meta repeats the pricing on each status.
-			k := price.Known()
-			w.metrics.Pricing.WithLabelValues(label(k.Category), label(k.PricingModel), label(k.Type), strconv.FormatBool(k.Billable)).Inc()
-		}
+		w.countPricing(out, price)
 		result := "matched"
 		if !out.Status {
 			result = "duplicate"
@@ -134,7 +125,44 @@ func (w *Worker) handleStatus(ctx context.Context, msg jetstream.Msg) {
 		_ = msg.Ack()
 		return
 	}
+	if price != nil {
+		// A failed message can carry pricing too (billable false, as a
+		// rule): recorded and counted like a delivered one's, before the
+		// policy acts, so that every branch below (a duplicate, a stale
+		// wamid, a park, a resend) keeps it. The record takes the first
+		// pricing of the job, so a failed status after a sent one with
+		// pricing, or a failed webhook delivered twice, counts nothing.
+		out, err := w.ledger.RecordStatusWith(ctx, id, "", orNow(ev.Time(), w.now()), price)
+		if err != nil {
+			w.redisLater(msg, err)
+			return
+		}
+		w.countPricing(out, price)
+	}
 	w.statusFailed(ctx, msg, ev, id, st, span, log)
+}
+
+// statusPricing is a status's pricing as the ledger keeps it, nil when the
+// webhook gave none (or one of another shape), and puts it on the span.
+func statusPricing(ev webhook.Status, span trace.Span) *ledger.Pricing {
+	p := ev.Pricing
+	if p == nil {
+		return nil
+	}
+	price := &ledger.Pricing{Billable: p.Billable, PricingModel: p.PricingModel, Category: p.Category, Type: p.Type}
+	k := price.Known()
+	span.SetAttributes(telemetry.AttrPricingCategory.String(k.Category), telemetry.AttrBillable.Bool(k.Billable))
+	return price
+}
+
+// countPricing counts a message's pricing once: when the record took it
+// (Meta repeats the pricing on each status of a message).
+func (w *Worker) countPricing(out ledger.StatusRecorded, price *ledger.Pricing) {
+	if !out.Pricing || price == nil {
+		return
+	}
+	k := price.Known()
+	w.metrics.Pricing.WithLabelValues(label(k.Category), label(k.PricingModel), label(k.Type), strconv.FormatBool(k.Billable)).Inc()
 }
 
 // statusSpan is the status's span in the job's trace: a child of the send

@@ -98,3 +98,102 @@ func sumMetric(text, prefix string) float64 {
 	}
 	return sum
 }
+
+// TestFailedStatusPricing: a failed status's pricing (billable false, as
+// Meta sends it) is recorded on the job and counted once per message, like
+// a delivered one's: not again when the failed webhook comes twice, not
+// when an earlier status of the message already gave pricing (the first is
+// kept). A pricing of another shape is dropped and the failure is still
+// acted on.
+func TestFailedStatusPricing(t *testing.T) {
+	e := setup(t)
+	cfg := e.config()
+	cfg.AppSecret, cfg.WebhookVerifyToken = appSecret, "verify-token"
+	r := e.start(t, cfg) // the simulator sends no webhooks: the test posts them
+	ids := []string{"failed-priced", "sent-then-failed", "failed-bad-pricing", "failed-bad-pricing-2", "failed-no-pricing"}
+	for i, id := range ids {
+		e.publish(t, textJob(id, fmt.Sprintf("155512345%02d", i)))
+	}
+	e.waitSent(t, 20*time.Second, ids...)
+	wamid := map[string]string{}
+	for _, id := range ids {
+		st, err := e.ledger.Load(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		js, ok := e.fake.Job(id)
+		if !ok || len(js.WAMIDs) != 1 || !st.SentAs(js.WAMIDs[0]) {
+			t.Fatalf("%s: simulator %+v, ledger %+v", id, js, st)
+		}
+		wamid[id] = js.WAMIDs[0]
+	}
+	status := func(id, status, pricing string) string {
+		s := `{"id":"` + wamid[id] + `","status":"` + status + `","timestamp":"1764072000","recipient_id":"15551234567"`
+		if status == "failed" {
+			s += `,"errors":[{"code":131026,"title":"Message undeliverable"}]`
+		}
+		if pricing != "" {
+			s += `,"pricing":` + pricing
+		}
+		return s + "}"
+	}
+	const (
+		free    = `{"billable":false,"pricing_model":"PMP","category":"marketing","type":"regular"}`
+		charged = `{"billable":true,"pricing_model":"PMP","category":"utility","type":"regular"}`
+	)
+	// Twice: the same webhook again (JetStream's de-duplication drops it),
+	// and a second failed status of the message with another timestamp,
+	// which reaches the worker and is a duplicate there.
+	postStatusJSON(t, r.url, status("failed-priced", "failed", free))
+	postStatusJSON(t, r.url, status("failed-priced", "failed", free))
+	e.waitParked(t, 20*time.Second, "failed-priced")
+	postStatusJSON(t, r.url, strings.Replace(status("failed-priced", "failed", free), "1764072000", "1764072001", 1))
+	waitMetric(t, r.url, `waq_webhook_statuses_total{result="duplicate",status="failed"} 1`)
+	// The sent status's pricing first, then the failed one's.
+	postStatusJSON(t, r.url, status("sent-then-failed", "sent", charged))
+	waitMetric(t, r.url, `waq_webhook_statuses_total{result="matched",status="sent"} 1`)
+	postStatusJSON(t, r.url, status("sent-then-failed", "failed", free))
+	// Not an object of the pricing's shape.
+	postStatusJSON(t, r.url, status("failed-bad-pricing", "failed", `"free"`))
+	postStatusJSON(t, r.url, status("failed-bad-pricing-2", "failed", `{"billable":"no","category":7}`))
+	postStatusJSON(t, r.url, status("failed-no-pricing", "failed", ""))
+
+	for _, id := range ids {
+		e.waitParked(t, 20*time.Second, id)
+	}
+	waitMetric(t, r.url, `waq_webhook_statuses_total{result="parked",status="failed"} 5`)
+	want := map[string]*struct {
+		billable bool
+		category string
+	}{
+		"failed-priced":    {false, "marketing"},
+		"sent-then-failed": {true, "utility"},
+	}
+	for _, id := range ids {
+		st, err := e.ledger.Load(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := want[id]
+		switch {
+		case w == nil && st.Pricing != nil:
+			t.Errorf("%s: pricing %+v, want none", id, *st.Pricing)
+		case w != nil && st.Pricing == nil:
+			t.Errorf("%s: no pricing recorded", id)
+		case w != nil && (st.Pricing.Billable != w.billable || st.Pricing.Category != w.category || st.Pricing.PricingModel != "PMP" || st.Pricing.Type != "regular"):
+			t.Errorf("%s: pricing %+v, want billable %v category %s PMP regular", id, *st.Pricing, w.billable, w.category)
+		}
+	}
+	m := scrape(t, r.url)
+	for _, line := range []string{
+		`waq_pricing_messages_total{billable="false",category="marketing",pricing_model="PMP",type="regular"} 1`,
+		`waq_pricing_messages_total{billable="true",category="utility",pricing_model="PMP",type="regular"} 1`,
+	} {
+		if !strings.Contains(m, line+"\n") {
+			t.Errorf("no %s in:\n%s", line, grep(m, "waq_pricing_messages_total"))
+		}
+	}
+	if n := sumMetric(m, "waq_pricing_messages_total{"); n != 2 {
+		t.Errorf("waq_pricing_messages_total sums to %v, want 2 (two messages with pricing):\n%s", n, grep(m, "waq_pricing_messages_total"))
+	}
+}

@@ -169,8 +169,15 @@ func TestWebhookUnmatched(t *testing.T) {
 // the body.
 func postStatus(t *testing.T, url, wamid, status, ts, errs string) string {
 	t.Helper()
+	return postStatusJSON(t, url, `{"id":"`+wamid+`","status":"`+status+`","timestamp":"`+ts+`","errors":`+errs+`}`)
+}
+
+// postStatusJSON posts one signed webhook whose statuses array holds the
+// status object given as JSON, and returns the body.
+func postStatusJSON(t *testing.T, url, status string) string {
+	t.Helper()
 	body := `{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"value":{"metadata":{"phone_number_id":"` + pn +
-		`"},"statuses":[{"id":"` + wamid + `","status":"` + status + `","timestamp":"` + ts + `","errors":` + errs + `}]},"field":"messages"}]}]}`
+		`"},"statuses":[` + status + `]},"field":"messages"}]}]}`
 	req, _ := http.NewRequest(http.MethodPost, url+"/webhook", strings.NewReader(body))
 	req.Header.Set("X-Hub-Signature-256", fakegraph.Sign(appSecret, []byte(body)))
 	resp, err := http.DefaultClient.Do(req)
