@@ -46,6 +46,24 @@ type lease struct {
 	size       int       // slots the next lease asks for
 	wasted     bool      // slots went unused since the last lease
 	pairsUntil time.Time // no leasing before this
+	// flight is the lease being asked of Redis, nil when none: a job that
+	// finds no leased slot meanwhile waits for it rather than asking for a
+	// lease of its own (one at a time per number: 40 jobs asking at once
+	// each moved the schedule a lease ahead, seconds past the sends).
+	flight  *flight
+	waiting int // jobs waiting for a flight, who will want its slots
+	// gen counts the times the leased slots were given up (130429, 131056):
+	// a lease asked for before is not kept.
+	gen int
+}
+
+// flight is one lease request in progress. done closes when its slots (if
+// any) are put; none is then when the schedule's next slot is, when it had
+// none within maxWait.
+type flight struct {
+	done    chan struct{}
+	maxWait time.Duration
+	none    time.Time
 }
 
 // segment is the slots of one lease: the next at next, then one every
@@ -90,6 +108,10 @@ func (ls *leases) take(pn string, now time.Time, stale time.Duration) (at time.T
 	if l == nil {
 		return time.Time{}, 0, false, false
 	}
+	return l.take(now, stale)
+}
+
+func (l *lease) take(now time.Time, stale time.Duration) (at time.Time, slack time.Duration, ok bool, pairs bool) {
 	if now.Before(l.pairsUntil) {
 		return time.Time{}, 0, false, true
 	}
@@ -137,10 +159,13 @@ func (ls *leases) sizeFor(pn string, most int) int {
 // put keeps the slots of a new lease (the caller took its first), after
 // those of earlier leases: the schedule only moves forward, so they are
 // later.
-func (ls *leases) put(pn string, next time.Time, every time.Duration, n int, slack time.Duration) {
+func (ls *leases) put(pn string, gen int, next time.Time, every time.Duration, n int, slack time.Duration) {
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
 	l := ls.get(pn)
+	if l.gen != gen {
+		return
+	}
 	l.segs = append(l.segs, segment{next: next, every: every, left: n, slack: slack})
 }
 
@@ -150,6 +175,7 @@ func (ls *leases) drop(pn string) {
 	defer ls.mu.Unlock()
 	if l := ls.m[pn]; l != nil {
 		l.segs, l.size, l.wasted = nil, 1, false
+		l.gen++
 	}
 }
 
@@ -159,32 +185,139 @@ func (ls *leases) pairs(pn string, until time.Time) {
 	defer ls.mu.Unlock()
 	l := ls.get(pn)
 	l.segs, l.size, l.wasted = nil, 1, false
+	l.gen++
 	if until.After(l.pairsUntil) {
 		l.pairsUntil = until
 	}
 }
 
+// maxJoins bounds how many lease requests of others a job waits for
+// before it asks Redis itself (each time, the jobs ahead of it took every
+// slot): a lease holds a twentieth of a second's worth, so 16 cover the
+// jobs of most of a second at the number's rate, and the schedule is then
+// far enough ahead for the lease script to answer with a wait.
+const maxJoins = 16
+
+// turn is what next found for a job.
+type turn struct {
+	at    time.Time
+	slack time.Duration
+	ok    bool // a leased slot, at at
+	pairs bool // leasing is off for the number
+	// f is the lease request the job waits for (lead false) or must ask
+	// and land (lead true; nil when the job asks beside another's, past
+	// maxJoins).
+	f       *flight
+	lead    bool
+	waiting int // jobs waiting for f besides the leader
+	gen     int
+}
+
+// next hands out the number's next leased slot, as take does. When there
+// is none, the job waits for the lease request already in flight, or (none
+// in flight, or joins at maxJoins) makes one. back says the caller comes
+// back from waiting for a flight.
+func (ls *leases) next(pn string, now time.Time, maxWait time.Duration, back bool, joins int) turn {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	l := ls.get(pn)
+	if back {
+		l.waiting--
+	}
+	var t turn
+	if t.at, t.slack, t.ok, t.pairs = l.take(now, lateLimit); t.ok || t.pairs {
+		return t
+	}
+	if l.flight != nil && joins < maxJoins {
+		l.waiting++
+		t.f = l.flight
+		return t
+	}
+	t.lead, t.waiting, t.gen = true, l.waiting, l.gen
+	if l.flight == nil {
+		t.f = &flight{done: make(chan struct{}), maxWait: maxWait}
+		l.flight = t.f
+	}
+	return t
+}
+
+// leave is next's back for a job that stops waiting for flights.
+func (ls *leases) leave(pn string) {
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	ls.get(pn).waiting--
+}
+
+// land ends the lease request f (its slots already put), none set when it
+// found no slot within its maxWait.
+func (ls *leases) land(pn string, f *flight, none time.Time) {
+	if f == nil {
+		return
+	}
+	ls.mu.Lock()
+	if l := ls.m[pn]; l != nil && l.flight == f {
+		l.flight = nil
+	}
+	f.none = none
+	ls.mu.Unlock()
+	close(f.done)
+}
+
 // admitLeased admits a job on a leased slot, leasing more when there is
 // none: as many as ready says the caller's jobs will use, or (ready 0) as
-// many as sizeFor guesses. ok is false when leasing does not apply (a
-// number too slow for leases to help, or with recipients on their own
-// schedule): the job is then paced on its own.
+// many as sizeFor guesses, and at least one for each job waiting for the
+// lease. One lease request per number is in flight at a time: a job that
+// finds no slot while one is waits for it and takes a slot of it if it
+// has room. ok is false when leasing does not apply (a number too slow
+// for leases to help, or with recipients on their own schedule): the job
+// is then paced on its own.
 func (g *Gate) admitLeased(ctx context.Context, num numbers.Number, maxWait time.Duration, ready int) (Admission, bool, error) {
 	most := maxLease(num)
 	if most < 2 || maxWait <= 0 {
 		return Admission{}, false, nil
 	}
 	pn := num.PhoneNumberID
-	now := time.Now()
-	if at, slack, ok, pairs := g.leases.take(pn, now, lateLimit); ok {
-		return reservedAt(at, now, slack), true, nil
-	} else if pairs {
-		return Admission{}, false, nil
+	back := false
+	for joins := 0; ; joins++ {
+		now := time.Now()
+		t := g.leases.next(pn, now, maxWait, back, joins)
+		back = false
+		switch {
+		case t.ok:
+			return reservedAt(t.at, now, t.slack), true, nil
+		case t.pairs:
+			return Admission{}, false, nil
+		case t.lead:
+			return g.lease(ctx, num, maxWait, ready, most, now, t)
+		}
+		select {
+		case <-t.f.done:
+		case <-ctx.Done():
+			g.leases.leave(pn)
+			return Admission{}, true, fmt.Errorf("pace %s: %w", pn, ctx.Err())
+		}
+		if !t.f.none.IsZero() && maxWait <= t.f.maxWait {
+			// The schedule has no slot within this job's max wait either.
+			if wait := time.Until(t.f.none); wait > 0 {
+				g.leases.leave(pn)
+				return Admission{Wait: wait, Scope: "pace"}, true, nil
+			}
+		}
+		back = true
 	}
+}
+
+// lease asks Redis for a lease of the number's slots (t.lead) and admits
+// the job on its first.
+func (g *Gate) lease(ctx context.Context, num numbers.Number, maxWait time.Duration, ready, most int, now time.Time, t turn) (Admission, bool, error) {
+	pn := num.PhoneNumberID
+	var none time.Time
+	defer func() { g.leases.land(pn, t.f, none) }()
 	k := min(ready, most)
 	if ready <= 0 {
 		k = g.leases.sizeFor(pn, most)
 	}
+	k = min(max(k, t.waiting+1), most)
 	sent := time.Now()
 	res, err := leaseScript.Run(ctx, g.rdb, []string{g.rateKey(pn)}, num.MPS, maxWait.Milliseconds(), k).Slice()
 	if err != nil {
@@ -205,12 +338,13 @@ func (g *Gate) admitLeased(ctx context.Context, num numbers.Number, maxWait time
 		g.leases.pairs(pn, got.Add(pairLife))
 		return Admission{}, false, nil
 	case n == 0:
+		none = got.Add(msDuration(base))
 		return Admission{Wait: msDuration(base), Scope: "pace"}, true, nil
 	}
 	first := got.Add(msDuration(base))
 	slack := slackAfter(got.Sub(sent))
 	if n > 1 {
-		g.leases.put(pn, first.Add(msDuration(interval)), msDuration(interval), int(n-1), slack)
+		g.leases.put(pn, t.gen, first.Add(msDuration(interval)), msDuration(interval), int(n-1), slack)
 	}
 	return reservedAt(first, now, slack), true, nil
 }

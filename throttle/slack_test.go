@@ -38,7 +38,7 @@ func TestSlackTakesTheRoundTrip(t *testing.T) {
 	}
 	var ls leases
 	ls.m = map[string]*lease{}
-	ls.put("n", at, 10*time.Millisecond, 2, minSlack)
+	ls.put("n", 0, at, 10*time.Millisecond, 2, minSlack)
 	// 7 ms past the first slot (slack 5 ms): that slot is given up and the
 	// next, 3 ms ahead, is handed out with the lease's slack.
 	got, slack, ok, _ := ls.take("n", at.Add(7*time.Millisecond), lateLimit)
