@@ -10,14 +10,15 @@
 // fields of small bucket hashes. Its body goes to a JetStream stream with a
 // max age (Bodies), read back only when a webhook reports a failure that
 // must park the job or send it again. Only jobs that failed keep a hash and
-// a history of their own.
+// a history of their own, and jobs whose status webhooks gave their
+// recipient's business-scoped user IDs a hash (RecordRecipientIDs).
 //
 // A job's generation is its replay count: a job replayed from the
 // dead-letter store comes back with generation n+1 and a fresh attempt
 // count, while its history goes on.
 //
 // Per-job keys (prefix P, job id I): P:j:{I} (hash: generation, counters,
-// parked mark), P:j:{I}:h (list: the history), P:j:{I}:c (a minute's marker
+// parked mark, the recipient's BSUIDs), P:j:{I}:h (list: the history), P:j:{I}:c (a minute's marker
 // of Confirm, with replica waits only). The braces are a Redis Cluster hash
 // tag, so one script can touch a job's hash and history together. Records
 // written by versions before the compact index (P:j:{I} with the wamid,
@@ -91,6 +92,9 @@ type State struct {
 	// Pricing is the first pricing object a status webhook gave for the
 	// job's wamid; nil before one came.
 	Pricing *Pricing
+	// Recipient is what status webhooks told of the recipient's
+	// business-scoped user IDs (RecordRecipientIDs); zero when none did.
+	Recipient RecipientIDs
 	// FailedWAMID is the last wamid whose failure (by webhook) was acted
 	// on, in records written before the compact index; use FailureActedOn.
 	FailedWAMID string
@@ -295,6 +299,7 @@ func parseState(m map[string]string) State {
 	s.SpanID = m["si"]
 	s.FailedWAMID = m["fw"]
 	s.knownWAMID = m["sw"]
+	s.Recipient = RecipientIDs{UserID: m["ru"], ParentUserID: m["rp"]}
 	if pr := m["pr"]; len(pr) == 2 {
 		s.Pricing = decodePricing(pr[0], pr[1])
 	}

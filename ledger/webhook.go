@@ -265,7 +265,7 @@ func webhookResult(id string, res *redis.Cmd, err error) (WebhookOutcome, error)
 // pipelined write does not meet NOSCRIPT.
 func (l *Ledger) LoadScripts(ctx context.Context) error {
 	for _, s := range []*redis.Script{recordScript, sentHashScript, countScript,
-		recordStatusScript, failDoneScript, webhookHashScript, legacyWebhookScript, legacyStatusScript} {
+		recordStatusScript, failDoneScript, webhookHashScript, legacyWebhookScript, legacyStatusScript, recipientIDsScript} {
 		if err := s.Load(ctx, l.rdb).Err(); err != nil {
 			return fmt.Errorf("ledger load scripts: %w", err)
 		}

@@ -104,6 +104,12 @@ func (w *Worker) handleStatus(ctx context.Context, msg jetstream.Msg) {
 		w.redisLater(msg, err)
 		return
 	}
+	if ids := recipientIDs(ev); !st.Recipient.Knows(ids) {
+		if _, err := w.ledger.RecordRecipientIDs(ctx, id, ids); err != nil {
+			w.redisLater(msg, err)
+			return
+		}
+	}
 	ctx, span := w.statusSpan(ctx, ev, id, st)
 	defer span.End()
 	log := w.log.With("job_id", id, "trace_id", st.TraceID, "wamid", ev.WAMID)
@@ -163,6 +169,21 @@ func (w *Worker) countPricing(out ledger.StatusRecorded, price *ledger.Pricing) 
 	}
 	k := price.Known()
 	w.metrics.Pricing.WithLabelValues(label(k.Category), label(k.PricingModel), label(k.Type), strconv.FormatBool(k.Billable)).Inc()
+}
+
+// recipientIDs are the business-scoped user IDs a status gives that the
+// job does not carry: the recipient's, when the job addressed it by number
+// (the status has a recipient_id; a job addressed by BSUID has it in its
+// body), and the parent's. An ID not in Meta's format is left out.
+func recipientIDs(ev webhook.Status) ledger.RecipientIDs {
+	var ids ledger.RecipientIDs
+	if ev.RecipientID != "" && queue.IsUserID(ev.RecipientUserID) && !queue.IsParentUserID(ev.RecipientUserID) {
+		ids.UserID = ev.RecipientUserID
+	}
+	if queue.IsParentUserID(ev.RecipientParentUserID) {
+		ids.ParentUserID = ev.RecipientParentUserID
+	}
+	return ids
 }
 
 // statusSpan is the status's span in the job's trace: a child of the send

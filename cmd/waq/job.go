@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/waqhq/waq/deadletter"
 	"github.com/waqhq/waq/internal/conn"
 	"github.com/waqhq/waq/ledger"
 	"github.com/waqhq/waq/queue"
@@ -28,11 +29,16 @@ type jobView struct {
 	// held_for_quality_assessment, paused, other).
 	MessageStatus string `json:"message_status,omitempty"`
 	// Pricing is the first pricing a status webhook reported.
-	Pricing  *ledger.Pricing  `json:"pricing,omitempty"`
-	Reason   string           `json:"reason,omitempty"` // when parked: see waq dlq show
-	Gen      int              `json:"generation"`
-	TraceID  string           `json:"trace_id,omitempty"`
-	Attempts []ledger.Attempt `json:"attempts"`
+	Pricing *ledger.Pricing `json:"pricing,omitempty"`
+	// RecipientUserID and RecipientParentUserID are the business-scoped
+	// user IDs status webhooks gave for the recipient, masked
+	// (US.••••1918, US.ENT.••••4830).
+	RecipientUserID       string           `json:"recipient_user_id,omitempty"`
+	RecipientParentUserID string           `json:"recipient_parent_user_id,omitempty"`
+	Reason                string           `json:"reason,omitempty"` // when parked: see waq dlq show
+	Gen                   int              `json:"generation"`
+	TraceID               string           `json:"trace_id,omitempty"`
+	Attempts              []ledger.Attempt `json:"attempts"`
 }
 
 const jobUsage = "show ID [--json] [--redis-url URL]   (ID: a job id, or a unique start of one)"
@@ -92,7 +98,8 @@ func runJob(ctx context.Context, env *Env, args []string) error {
 	}
 	h = st.WithSend(h)
 	v := jobView{ID: id, Gen: st.Gen, TraceID: st.TraceID, Attempts: h, Status: st.Status, WAMID: st.WAMID, Reason: st.Parked,
-		MessageStatus: st.MessageStatus, Pricing: st.Pricing}
+		MessageStatus: st.MessageStatus, Pricing: st.Pricing,
+		RecipientUserID: deadletter.MaskRecipient(st.Recipient.UserID), RecipientParentUserID: deadletter.MaskRecipient(st.Recipient.ParentUserID)}
 	if v.Attempts == nil {
 		v.Attempts = []ledger.Attempt{}
 	}
@@ -131,6 +138,12 @@ func runJob(ctx context.Context, env *Env, args []string) error {
 			billable = "billable"
 		}
 		fmt.Fprintf(env.Stdout, "pricing    %s %s %s, %s\n", dash(p.PricingModel), dash(p.Category), dash(p.Type), billable)
+	}
+	if v.RecipientUserID != "" {
+		fmt.Fprintf(env.Stdout, "user id    %s\n", v.RecipientUserID)
+	}
+	if v.RecipientParentUserID != "" {
+		fmt.Fprintf(env.Stdout, "parent id  %s\n", v.RecipientParentUserID)
 	}
 	if v.Reason != "" {
 		fmt.Fprintf(env.Stdout, "reason     %s   (waq dlq show %s)\n", v.Reason, id)

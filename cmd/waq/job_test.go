@@ -61,6 +61,28 @@ func TestJobShow(t *testing.T) {
 	if c != 0 || !strings.Contains(out, "message    held_for_quality_assessment\n") || !strings.Contains(out, "pricing    PMP marketing regular, billable\n") {
 		t.Errorf("held and priced, text: %q", out)
 	}
+	// The BSUIDs a status webhook gave for the recipient: masked, text and
+	// JSON; absent before.
+	if strings.Contains(out, "user id") || strings.Contains(out, "parent id") {
+		t.Errorf("no recipient IDs recorded, yet shown: %q", out)
+	}
+	if _, err := l.RecordRecipientIDs(ctx, "j2", ledger.RecipientIDs{UserID: "US.13491208655302741918", ParentUserID: "US.ENT.11815799212886844830"}); err != nil {
+		t.Fatal(err)
+	}
+	c, out, _ = runCmd(t, vars, "", "job", "show", "j2")
+	if c != 0 || !strings.Contains(out, "user id    US.••••••••••••••••1918\n") || !strings.Contains(out, "parent id  US.ENT.••••••••••••••••4830\n") {
+		t.Errorf("recipient IDs, text: %q", out)
+	}
+	c, jout, _ := runCmd(t, vars, "", "job", "show", "j2", "--json")
+	v = jobView{}
+	if c != 0 || json.Unmarshal([]byte(jout), &v) != nil || v.RecipientUserID != "US.••••••••••••••••1918" || v.RecipientParentUserID != "US.ENT.••••••••••••••••4830" {
+		t.Errorf("recipient IDs, --json: %d %s", c, jout)
+	}
+	for _, clear := range []string{"13491208655302741918", "11815799212886844830"} {
+		if strings.Contains(out+jout, clear) {
+			t.Errorf("%s in clear: %s %s", clear, out, jout)
+		}
+	}
 	// Not found: exit status 1 and the error on stderr, text and JSON alike.
 	for _, args := range [][]string{{"job", "show", "nope"}, {"job", "show", "nope", "--json"}} {
 		if c, out, errOut := runCmd(t, vars, "", args...); c != 1 || out != "" || !strings.Contains(errOut, "no record") {
