@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
 
 	"github.com/waqhq/waq/internal/conn"
 	"github.com/waqhq/waq/internal/testenv"
@@ -34,33 +35,50 @@ func usedMemory(t *testing.T, r *testenv.Redis) int64 {
 	return 0
 }
 
+// memLedger is a ledger at the default settings on a redis-server of the
+// test's own, with its scripts loaded, and the client it writes with.
+func memLedger(t *testing.T) (*testenv.Redis, *redis.Client, *ledger.Ledger) {
+	t.Helper()
+	r := testenv.StartRedis(t)
+	writer := r.Client(t)
+	l := ledger.New(conn.AutoPipelined(writer), ledger.Options{})
+	if err := l.LoadScripts(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return r, writer, l
+}
+
+// sendFresh records n jobs sent first time, as the worker does (UUIDv7 ids,
+// real trace ids, wamids of Meta's length, 100 a batch), and returns their ids.
+func sendFresh(t *testing.T, l *ledger.Ledger, n int) []string {
+	t.Helper()
+	ids := make([]string, 0, n)
+	batch := make([]ledger.SentRecord, 0, 100)
+	for i := 0; i < n; i++ {
+		id := uuid.Must(uuid.NewV7()).String()
+		ids = append(ids, id)
+		tid := strings.ReplaceAll(uuid.NewString(), "-", "")
+		batch = append(batch, ledger.SentRecord{ID: id, WAMID: "wamid.HBgLMTU1NTEyMzQ1NjcVAgARGBI" + strconv.Itoa(100000000+i) + "QTNDQTVCM0Q0Q0Y2RTg3N0UA",
+			Attempt: ledger.Attempt{At: time.Now(), TraceID: tid, SpanID: tid[:16]}, Fresh: true})
+		if len(batch) == cap(batch) || i == n-1 {
+			if err := l.RecordSentMany(context.Background(), batch); err != nil {
+				t.Fatal(err)
+			}
+			batch = batch[:0]
+		}
+	}
+	return ids
+}
+
 // TestSentJobBytes: what a job sent first time keeps in Redis for the whole
 // retention (its record and its wamid's entry, with UUIDv7 ids, real trace
 // ids and wamids of Meta's length), measured from used_memory, stays within
 // 100 bytes at the default settings.
 func TestSentJobBytes(t *testing.T) {
 	const jobs = 20000
-	r := testenv.StartRedis(t)
-	writer := r.Client(t)
-	l := ledger.New(conn.AutoPipelined(writer), ledger.Options{})
-	ctx := context.Background()
-	if err := l.LoadScripts(ctx); err != nil {
-		t.Fatal(err)
-	}
+	r, writer, l := memLedger(t)
 	before := usedMemory(t, r)
-	batch := make([]ledger.SentRecord, 0, 100)
-	for i := 0; i < jobs; i++ {
-		id := uuid.Must(uuid.NewV7()).String()
-		tid := strings.ReplaceAll(uuid.NewString(), "-", "")
-		batch = append(batch, ledger.SentRecord{ID: id, WAMID: "wamid.HBgLMTU1NTEyMzQ1NjcVAgARGBI" + strconv.Itoa(100000000+i) + "QTNDQTVCM0Q0Q0Y2RTg3N0UA",
-			Attempt: ledger.Attempt{At: time.Now(), TraceID: tid, SpanID: tid[:16]}, Fresh: true})
-		if len(batch) == cap(batch) {
-			if err := l.RecordSentMany(ctx, batch); err != nil {
-				t.Fatal(err)
-			}
-			batch = batch[:0]
-		}
-	}
+	sendFresh(t, l, jobs)
 	// The writer's connections go first: their buffers are not state.
 	writer.Close()
 	per := float64(usedMemory(t, r)-before) / jobs
@@ -76,29 +94,10 @@ func TestSentJobBytes(t *testing.T) {
 // keeps them in a hash of its own, measured here.
 func TestStatusBytes(t *testing.T) {
 	const jobs = 2000
-	r := testenv.StartRedis(t)
-	writer := r.Client(t)
-	l := ledger.New(conn.AutoPipelined(writer), ledger.Options{})
+	r, writer, l := memLedger(t)
 	ctx := context.Background()
-	if err := l.LoadScripts(ctx); err != nil {
-		t.Fatal(err)
-	}
 	before := usedMemory(t, r)
-	ids := make([]string, 0, jobs)
-	batch := make([]ledger.SentRecord, 0, 100)
-	for i := 0; i < jobs; i++ {
-		id := uuid.Must(uuid.NewV7()).String()
-		ids = append(ids, id)
-		tid := strings.ReplaceAll(uuid.NewString(), "-", "")
-		batch = append(batch, ledger.SentRecord{ID: id, WAMID: "wamid.HBgLMTU1NTEyMzQ1NjcVAgARGBI" + strconv.Itoa(100000000+i) + "QTNDQTVCM0Q0Q0Y2RTg3N0UA",
-			Attempt: ledger.Attempt{At: time.Now(), TraceID: tid, SpanID: tid[:16]}, Fresh: true})
-		if len(batch) == cap(batch) {
-			if err := l.RecordSentMany(ctx, batch); err != nil {
-				t.Fatal(err)
-			}
-			batch = batch[:0]
-		}
-	}
+	ids := sendFresh(t, l, jobs)
 	sent := usedMemory(t, r)
 	keys := writer.DBSize(ctx).Val()
 	price := &ledger.Pricing{Billable: true, PricingModel: "PMP", Category: "utility", Type: "regular"}

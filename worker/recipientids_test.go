@@ -4,12 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/waqhq/waq/fakegraph"
 	"github.com/waqhq/waq/internal/testenv"
 	"github.com/waqhq/waq/ledger"
 	"github.com/waqhq/waq/queue"
@@ -17,25 +15,14 @@ import (
 
 const parentBSUID = "US.ENT.11815799212886844830"
 
-// postStatusWith posts a signed status webhook for wamid with the
-// recipient fields given (JSON members, "" for none).
-func postStatusWith(t *testing.T, url, wamid, status, ts, recipient string) {
+// postStatusWith posts a signed status webhook for wamid with the members
+// given (JSON, "" for none: the recipient fields).
+func postStatusWith(t *testing.T, url, wamid, status, ts, members string) {
 	t.Helper()
-	if recipient != "" {
-		recipient = "," + recipient
+	if members != "" {
+		members = "," + members
 	}
-	body := `{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"value":{"metadata":{"phone_number_id":"` + pn +
-		`"},"statuses":[{"id":"` + wamid + `","status":"` + status + `","timestamp":"` + ts + `"` + recipient + `}]},"field":"messages"}]}]}`
-	req, _ := http.NewRequest(http.MethodPost, url+"/webhook", strings.NewReader(body))
-	req.Header.Set("X-Hub-Signature-256", fakegraph.Sign(appSecret, []byte(body)))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("post status: %d", resp.StatusCode)
-	}
+	postStatusJSON(t, url, `{"id":"`+wamid+`","status":"`+status+`","timestamp":"`+ts+`"`+members+`}`)
 }
 
 // TestStatusRecipientIDs: a status naming its recipient by business-scoped
