@@ -199,12 +199,17 @@ func wamidSum(wamid string) uint32 {
 // value limit, less the kind byte).
 const maxInlineID = 63
 
-// encodeID is a wamid index value: the 16 bytes of a UUID in its canonical
-// form, 'r' and the id for another short one, 'x' for an id kept under its
-// own key.
+// encodeID is a wamid index value: the 16 bytes of an RFC 4122 UUID in its
+// canonical form, 'r' and the id for another short one ('y', the id and a pad
+// byte for one of 15 bytes, which 'r' would make 16 like a UUID), 'x' for an
+// id kept under its own key. A UUID of another variant is kept as text, so
+// that every 16-byte value written now is an RFC 4122 UUID.
 func encodeID(id string) string {
-	if u, err := uuid.Parse(id); err == nil && u.String() == id {
+	if u, err := uuid.Parse(id); err == nil && u.String() == id && u.Variant() == uuid.RFC4122 {
 		return string(u[:])
+	}
+	if len(id) == 15 {
+		return "y" + id + "."
 	}
 	if len(id) <= maxInlineID {
 		return "r" + id

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/waqhq/waq/internal/testenv"
 	"github.com/waqhq/waq/ledger"
 )
@@ -85,8 +87,9 @@ func windowOf(t time.Time) string {
 	return strconv.FormatInt(t.UnixMilli()/time.Hour.Milliseconds(), 10)
 }
 
-// TestIDForms: ids that are UUIDs in another case, long ids and ids of 16
-// bytes come back from their wamid as they were.
+// TestIDForms: ids that are UUIDs in another case, long ids, ids of 15 and
+// 16 bytes (15 + the kind byte is a UUID's 16) and a UUID of another variant
+// than RFC 4122's come back from their wamid as they were.
 func TestIDForms(t *testing.T) {
 	r := testenv.StartRedis(t)
 	l := ledger.New(r.Client(t), ledger.Options{})
@@ -95,6 +98,9 @@ func TestIDForms(t *testing.T) {
 		"018f6b1e-8f3a-7c4e-9d2a-3b5c6d7e8f90",
 		"018F6B1E-8F3A-7C4E-9D2A-3B5C6D7E8F90",
 		"sixteen-bytes-id",
+		"failed-unpriced",
+		"ñññññññ1",
+		"72666169-6c65-642d-756e-707269636564",
 		strings.Repeat("l", 128),
 		"x",
 	} {
@@ -108,6 +114,36 @@ func TestIDForms(t *testing.T) {
 	if got, _ := l.JobByWAMID(ctx, "wamid.never"); got != "" {
 		t.Errorf("unknown wamid: %q", got)
 	}
+}
+
+// TestIDValuesWrittenBefore: index values of 16 bytes written before 15-byte
+// ids had a form of their own ('r' and the id) read as that id, UUIDs of
+// every variant as UUIDs, and every value written now as what it is.
+func TestIDValuesWrittenBefore(t *testing.T) {
+	for _, c := range []struct {
+		value string
+		uuid  bool
+	}{
+		{"rfailed-unpriced", false},
+		{"r" + "ñññññññ1", false}, // byte 8 is 0xb1, RFC 4122's variant bits
+		{string(mustBytes("018f6b1e-8f3a-7c4e-9d2a-3b5c6d7e8f90")), true},
+		{string(mustBytes("72666169-6c65-642d-b56e-70726963fe64")), true}, // starts with 'r', not text
+		{string(mustBytes("3f666169-6c65-642d-356e-707269636564")), true}, // another variant, not 'r'
+	} {
+		if got := ledger.IsUUIDValue(c.value); got != c.uuid {
+			t.Errorf("%q: read as a UUID %v, want %v", c.value, got, c.uuid)
+		}
+	}
+	for _, id := range []string{"failed-unpriced", "ñññññññ1", "72666169-6c65-642d-756e-707269636564", "x"} {
+		if v := ledger.EncodeID(id); ledger.IsUUIDValue(v) {
+			t.Errorf("id %q is written as %q, which reads as a UUID", id, v)
+		}
+	}
+}
+
+func mustBytes(s string) []byte {
+	u := uuid.MustParse(s)
+	return u[:]
 }
 
 // TestCompactStatus: delivery statuses on a sent job's compact record keep

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
@@ -40,14 +41,17 @@ func (l *Ledger) JobByWAMID(ctx context.Context, wamid string) (string, error) {
 		if err != nil || v == "" {
 			continue
 		}
-		if len(v) == 16 {
-			if u, err := uuid.FromBytes([]byte(v)); err == nil {
-				return u.String(), nil
-			}
+		if isUUIDValue(v) {
+			u, _ := uuid.FromBytes([]byte(v))
+			return u.String(), nil
 		}
 		switch v[0] {
 		case 'r':
 			return v[1:], nil
+		case 'y':
+			if len(v) >= 2 {
+				return v[1 : len(v)-1], nil
+			}
 		case 'x':
 			id, err := l.rdb.Get(ctx, l.idx.longIDKey(d)).Result()
 			if err == nil {
@@ -275,3 +279,18 @@ func (l *Ledger) LoadScripts(ctx context.Context) error {
 
 // Ping reports whether Redis answers.
 func (l *Ledger) Ping(ctx context.Context) error { return l.rdb.Ping(ctx).Err() }
+
+// isUUIDValue tells a UUID's 16 bytes from the other index values
+// (encodeID). Before 15-byte ids had a form of their own, one was written as
+// 'r' and its text, 16 bytes like a UUID: a 16-byte value starting with 'r'
+// is a UUID only when it has RFC 4122's variant bits (byte 8 10xxxxxx) and
+// the rest is not text (an id is UTF-8; random bytes almost never are).
+func isUUIDValue(v string) bool {
+	if len(v) != 16 {
+		return false
+	}
+	if v[0] != 'r' {
+		return true
+	}
+	return v[8]&0xc0 == 0x80 && !utf8.ValidString(v[1:])
+}
