@@ -343,6 +343,17 @@ func (g *Gate) lease(ctx context.Context, num numbers.Number, maxWait time.Durat
 	}
 	first := got.Add(msDuration(base))
 	slack := slackAfter(got.Sub(sent))
+	if len(res) >= 6 {
+		if sec, us := toInt(res[4]), toInt(res[5]); sec > 0 && us >= 0 && us < 1e6 {
+			// Placed on Redis's clock as the round trips so far know it:
+			// errs late by the best of them rather than by this one.
+			redisNow := time.Duration(sec)*time.Second + time.Duration(us)*time.Microsecond
+			slot := time.Duration(sec*1000+us/1000)*time.Millisecond + msDuration(base)
+			var late time.Duration
+			first, late = g.clock.place(sent, got, redisNow, slot)
+			slack = slackAfter(late)
+		}
+	}
 	if n > 1 {
 		g.leases.put(pn, t.gen, first.Add(msDuration(interval)), msDuration(interval), int(n-1), slack)
 	}

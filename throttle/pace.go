@@ -226,10 +226,10 @@ return math.floor(rate * 1000)
 // each job must then be checked against its recipient's schedule.
 //
 // KEYS: number state hash. ARGV: mps, max wait ms, count.
-// Returns {n, base, interval, rate*1000}: n slots were leased and slot i
-// (0..n-1) goes base + i*interval ms after now; n = 0: none within max
-// wait, base is the wait of the first; n = -1: the number has pair
-// schedules.
+// Returns {n, base, interval, rate*1000, sec, µs}: n slots were leased and
+// slot i (0..n-1) goes base + i*interval ms after now; n = 0: none within
+// max wait, base is the wait of the first; n = -1: the number has pair
+// schedules. sec and µs are Redis's TIME (now is their milliseconds).
 var leaseScript = redis.NewScript(`
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -237,18 +237,18 @@ local mps = tonumber(ARGV[1])
 local maxwait = tonumber(ARGV[2])
 local k = tonumber(ARGV[3])
 local st = redis.call('HMGET', KEYS[1], 'tat', 'rate', 'dec', 'pu')
-if st[4] and tonumber(st[4]) > now then return {-1, '0', '0', 0} end
+if st[4] and tonumber(st[4]) > now then return {-1, '0', '0', 0, t[1], t[2]} end
 ` + currentRateLua + `local tat = tonumber(st[1] or '0')
 if tat < now then tat = now end
 local base = tat - now
 local n = k
 if base + (n - 1) * interval > maxwait then n = math.floor((maxwait - base) / interval) + 1 end
 if n < 1 then
-  return {0, tostring(base), tostring(interval), math.floor(rate * 1000)}
+  return {0, tostring(base), tostring(interval), math.floor(rate * 1000), t[1], t[2]}
 end
 redis.call('HSET', KEYS[1], 'tat', tostring(tat + n * interval))
 redis.call('PEXPIRE', KEYS[1], 3600000)
-return {n, tostring(base), tostring(interval), math.floor(rate * 1000)}
+return {n, tostring(base), tostring(interval), math.floor(rate * 1000), t[1], t[2]}
 `)
 
 // pushOutSlots is how many slots a 130429 pushes the schedule out by: a

@@ -138,7 +138,8 @@ type Gate struct {
 	numq      map[string]NumberQuality   // by display number, as last read
 	displays  map[string]string          // phone number id → display number (digits)
 
-	leases leases // slots of the numbers' schedules reserved ahead
+	leases leases      // slots of the numbers' schedules reserved ahead
+	clock  *redisClock // where Redis's clock is (clock.go)
 }
 
 // New returns a gate. Run must run for holds and pauses to be shared.
@@ -181,7 +182,7 @@ func New(rdb redis.Cmdable, reg *numbers.Registry, gc *graph.Client, m *telemetr
 	}
 	g := &Gate{cfg: cfg, rdb: rdb, numbers: reg, graph: gc, metrics: m, log: log, now: cfg.Now,
 		holds: map[string]hold{}, rates: map[string]rateState{}, seen: map[string]numbers.Number{}, levels: map[string]level{},
-		templates: map[string][]TemplateState{}, numq: map[string]NumberQuality{}, displays: map[string]string{}, leases: leases{m: map[string]*lease{}}}
+		templates: map[string][]TemplateState{}, numq: map[string]NumberQuality{}, displays: map[string]string{}, leases: leases{m: map[string]*lease{}}, clock: newRedisClock()}
 	if g.now == nil {
 		g.now = time.Now
 	}
