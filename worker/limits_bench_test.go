@@ -131,10 +131,8 @@ func runLimits(b *testing.B, pair bool) {
 	procs := make([]*testenv.Process, workers)
 	addrs := make([]string, workers)
 	for i := range procs {
-		addrs[i] = "127.0.0.1:0"
-		if debug {
-			addrs[i] = "127.0.0.1:" + strconv.Itoa(testenv.FreePort(b))
-		}
+		// A known port: the run reads every worker's late slots at the end.
+		addrs[i] = "127.0.0.1:" + strconv.Itoa(testenv.FreePort(b))
 		procs[i] = &testenv.Process{
 			Name: "worker-" + strconv.Itoa(i), Path: waqBin, Args: []string{"worker"},
 			Log: filepath.Join(dir, fmt.Sprintf("worker-%d.log", i)),
@@ -244,12 +242,35 @@ func runLimits(b *testing.B, pair bool) {
 	}
 	rate := float64(jobs-hotJobs) / span
 	allowed := float64(numbersN * mps)
+	// Where a run loses time at its ends: the sends of its first and its
+	// last second (of the ordinary recipients') as a share of a second's
+	// allowed sends, and the slots the workers gave up because a job came
+	// to its slot too late (waq_throttled_total{scope="late"}).
+	var firstSec, lastSec int
+	for _, s := range sends {
+		if s.Outcome != fakegraph.OutcomeAccepted || strings.HasPrefix(s.To, "1555999") {
+			continue
+		}
+		if s.Time.Sub(first) < time.Second {
+			firstSec++
+		}
+		if last.Sub(s.Time) < time.Second {
+			lastSec++
+		}
+	}
+	late := 0.0
+	for _, a := range addrs {
+		late += lateSlots(b, a)
+	}
 	b.ReportMetric(rate, "sends/s")
 	b.ReportMetric(rate/allowed*100, "%-of-allowed")
 	b.ReportMetric(steady/allowed*100, "%-of-allowed-steady")
 	b.ReportMetric(float64(st.ByCode[130429])/float64(st.Requests)*100, "%-130429")
 	b.ReportMetric(float64(st.ByCode[131056])/float64(st.Requests)*100, "%-131056")
 	b.ReportMetric(float64(st.Duplicates), "duplicates")
+	b.ReportMetric(float64(firstSec)/allowed*100, "%-first-second")
+	b.ReportMetric(float64(lastSec)/allowed*100, "%-last-second")
+	b.ReportMetric(late, "late-slots")
 	b.Logf("%d jobs over %.1fs: %.0f sends/s of %.0f allowed (%.1f%%; steady %.1f%%); %d requests, %d answered 130429 (%.2f%%), %d answered 131056 (%.2f%%)",
 		jobs-hotJobs, span, rate, allowed, rate/allowed*100, steady/allowed*100, st.Requests, st.ByCode[130429], float64(st.ByCode[130429])/float64(st.Requests)*100,
 		st.ByCode[131056], float64(st.ByCode[131056])/float64(st.Requests)*100)
@@ -257,6 +278,31 @@ func runLimits(b *testing.B, pair bool) {
 		b.Logf("%d jobs to %d hot recipients (10 per pair of number and recipient): the last sent %.1fs after the first job; Meta's pair limit (3 at once, then one every 6 s) allows it no sooner than 42s",
 			hotJobs, hot, hotLast.Sub(first).Seconds())
 	}
+}
+
+// lateSlots reads waq_throttled_total{scope="late"} from the worker whose
+// HTTP address is addr: the paced slots it gave up because the job came to
+// the send too late.
+func lateSlots(b *testing.B, addr string) float64 {
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		b.Fatalf("metrics of %s: %v", addr, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		b.Fatalf("metrics of %s: %v", addr, err)
+	}
+	for _, line := range strings.Split(string(body), "\n") {
+		if rest, ok := strings.CutPrefix(line, `waq_throttled_total{scope="late"} `); ok {
+			v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
+			if err != nil {
+				b.Fatalf("metrics of %s: %q", addr, line)
+			}
+			return v
+		}
+	}
+	return 0 // none given up: the counter has no late row yet
 }
 
 // envInt is the whole number in the variable k, or def when it is unset or
