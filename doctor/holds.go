@@ -11,10 +11,11 @@ import (
 
 // Hold is what a holds check found, for machines (`--json`'s "hold"): a
 // template held, a template's quality RED, a number FLAGGED, an account
-// restricted. Jobs waiting for a hold are not counted (they wait in
-// JetStream, which does not tell them apart by template).
+// restricted, jobs in the hold set. Jobs are counted as a whole (the hold
+// set's size), not by template.
 type Hold struct {
-	// Kind is template, template_quality, number_quality or account.
+	// Kind is template, template_quality, number_quality, account or
+	// held_jobs.
 	Kind     string `json:"kind"`
 	Template string `json:"template,omitempty"`
 	Language string `json:"language,omitempty"`
@@ -35,6 +36,8 @@ type Hold struct {
 	// Marketing is what happens to marketing sends under a low quality
 	// (WAQ_LOW_QUALITY_MARKETING: hold, slow or send).
 	Marketing string `json:"marketing,omitempty"`
+	// Jobs is how many jobs wait in the hold set (kind held_jobs).
+	Jobs int64 `json:"jobs,omitempty"`
 }
 
 // checkHolds reports what the workers hold for Meta's account webhooks (or
@@ -68,9 +71,20 @@ func (o Options) checkHolds(ctx context.Context) []Result {
 		out = append(out, o.accountHold(a))
 	}
 	if len(out) == 0 {
-		return []Result{{Check: "holds", Status: OK, Detail: "nothing held: no template paused, disabled, rejected or RED, no number flagged, no account restricted"}}
+		out = append(out, Result{Check: "holds", Status: OK, Detail: "nothing held: no template paused, disabled, rejected or RED, no number flagged, no account restricted"})
+	}
+	if hs.HeldJobs > 0 {
+		out = append(out, Result{Check: "held_jobs", Status: OK, Hold: &Hold{Kind: "held_jobs", Status: "held", Jobs: hs.HeldJobs},
+			Detail: fmt.Sprintf("%d %s in the hold set (%s), out of the stream: each is looked at again every WAQ_HOLD_RECHECK, then sent, held again or parked", hs.HeldJobs, plural(hs.HeldJobs, "job", "jobs"), throttle.HoldSetKey(o.KeyPrefix))})
 	}
 	return out
+}
+
+func plural(n int64, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
 }
 
 func (o Options) templateHold(t throttle.TemplateState) Result {

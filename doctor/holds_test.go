@@ -3,12 +3,14 @@ package doctor_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/waqhq/waq/doctor"
 	"github.com/waqhq/waq/internal/testenv"
 	"github.com/waqhq/waq/numbers"
@@ -30,8 +32,30 @@ func TestHolds(t *testing.T) {
 	o := doctor.Options{Redis: rdb, KeyPrefix: "doc", Numbers: reg, HoldMax: 24 * time.Hour}
 
 	// Nothing held yet: one ok line.
-	if h := find(t, doctor.Run(ctx, o), "holds"); h.Status != doctor.OK || !strings.Contains(h.Detail, "nothing held") || h.Hold != nil {
+	rs := doctor.Run(ctx, o)
+	if h := find(t, rs, "holds"); h.Status != doctor.OK || !strings.Contains(h.Detail, "nothing held") || h.Hold != nil {
 		t.Errorf("nothing held = %+v", h)
+	}
+	for _, r := range rs {
+		if r.Check == "held_jobs" {
+			t.Errorf("an empty hold set has a line: %+v", r)
+		}
+	}
+	// Jobs in the hold set are counted (its ZCARD), another prefix's not.
+	for i, key := range []string{"doc:{held}", "doc:{held}", "doc:{held}", "else:{held}"} {
+		if err := rdb.ZAdd(ctx, key, redis.Z{Score: float64(i), Member: fmt.Sprintf("job-%d", i)}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if h := find(t, doctor.Run(ctx, o), "held_jobs"); h.Status != doctor.OK || h.Hold == nil || h.Hold.Kind != "held_jobs" || h.Hold.Jobs != 3 ||
+		!strings.Contains(h.Detail, "3 jobs in the hold set (doc:{held})") {
+		t.Errorf("held jobs = %+v (hold %+v)", h, h.Hold)
+	}
+	if err := rdb.ZRem(ctx, "doc:{held}", "job-1", "job-2").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if h := find(t, doctor.Run(ctx, o), "held_jobs"); h.Hold == nil || h.Hold.Jobs != 1 || !strings.Contains(h.Detail, "1 job in the hold set") {
+		t.Errorf("one held job = %+v", h)
 	}
 	// Another prefix's holds are not this one's.
 	other := throttle.New(rdb, reg, nil, nil, slog.New(slog.NewTextHandler(io.Discard, nil)), throttle.Config{Prefix: "else"})
@@ -132,7 +156,7 @@ func TestHolds(t *testing.T) {
 	if err := g.RecordTemplate(ctx, webhook.AccountEvent{Field: webhook.FieldTemplateStatus, WABAID: waba, Event: "APPROVED", TemplateName: "promo", TemplateLanguage: "en_US"}); err != nil {
 		t.Fatal(err)
 	}
-	rs := doctor.Run(ctx, o)
+	rs = doctor.Run(ctx, o)
 	for _, r := range rs {
 		if r.Check == "account" || r.Check == "template_hold" && strings.Contains(r.Detail, "promo") {
 			t.Errorf("still shown after it was lifted: %+v", r)

@@ -11,6 +11,7 @@ type HoldMetrics struct {
 	TemplateStatus  *prometheus.GaugeVec   // template, language, status
 	TemplateQuality *prometheus.GaugeVec   // template, language, quality
 	NumberQuality   *prometheus.GaugeVec   // display_phone_number, event, current_limit
+	HeldJobs        prometheus.Gauge       // the hold set's size
 }
 
 func newHoldMetrics(reg prometheus.Registerer) *HoldMetrics {
@@ -30,7 +31,10 @@ func newHoldMetrics(reg prometheus.Registerer) *HoldMetrics {
 		NumberQuality: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "waq_number_quality", Help: "1 for each business display number by its last phone_number_quality_update event (FLAGGED, UNFLAGGED, ...) and messaging limit.",
 		}, []string{"display_phone_number", "event", "current_limit"}),
+		HeldJobs: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "waq_held_jobs", Help: "Jobs in the hold set now (held for their template or quality, out of the stream until they are looked at again): the shared set's ZCARD, the same on every worker, read at most a second apart.",
+		}),
 	}
-	reg.MustRegister(m.AccountEvents, m.Held, m.TemplateStatus, m.TemplateQuality, m.NumberQuality)
+	reg.MustRegister(m.AccountEvents, m.Held, m.TemplateStatus, m.TemplateQuality, m.NumberQuality, m.HeldJobs)
 	return m
 }

@@ -21,6 +21,20 @@ type Holds struct {
 	// Accounts are the pauses an account webhook set (Source "webhook"):
 	// Key is pause:waba:WABA_ID.
 	Accounts []State `json:"accounts"`
+	// HeldJobs is how many jobs wait in the workers' hold set (ZCARD of
+	// HoldSetKey): jobs held for their template or quality, out of the
+	// stream until their look-again time.
+	HeldJobs int64 `json:"held_jobs"`
+}
+
+// HoldSetKey is the sorted set of held jobs by look-again time under
+// prefix ("" is "waq"); the held messages are in HoldSetKey + ":jobs".
+// One hash tag ({held}), so on Redis Cluster the set lives on one node.
+func HoldSetKey(prefix string) string {
+	if prefix == "" {
+		prefix = "waq"
+	}
+	return prefix + ":{held}"
 }
 
 // ReadHolds reads the template, number quality and account holds the
@@ -33,6 +47,7 @@ func ReadHolds(ctx context.Context, rdb redis.Cmdable, prefix string) (Holds, er
 	tc := pipe.HGetAll(ctx, prefix+":{gate}:templates")
 	nc := pipe.HGetAll(ctx, prefix+":{gate}:numq")
 	hc := pipe.HGetAll(ctx, prefix+":{gate}:holds")
+	held := pipe.ZCard(ctx, HoldSetKey(prefix))
 	if _, err := pipe.Exec(ctx); err != nil {
 		return Holds{}, err
 	}
@@ -45,7 +60,7 @@ func ReadHolds(ctx context.Context, rdb redis.Cmdable, prefix string) (Holds, er
 	for _, q := range numq {
 		qs = append(qs, q)
 	}
-	hs := Holds{Accounts: []State{}}
+	hs := Holds{Accounts: []State{}, HeldJobs: held.Val()}
 	hs.Templates, hs.Numbers = Unhealthy(ts, qs)
 	for k, v := range hc.Val() {
 		var h hold

@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/waqhq/waq/queue"
+	"github.com/waqhq/waq/throttle"
 )
 
 // The hold set keeps held jobs out of the stream, so that they do not take
@@ -33,7 +34,7 @@ type heldJob struct {
 const heldSuffix = "~h"
 
 func (w *Worker) holdKeys() (due, jobs string) {
-	p := w.cfg.KeyPrefix + ":{held}"
+	p := throttle.HoldSetKey(w.cfg.KeyPrefix)
 	return p, p + ":jobs"
 }
 
@@ -90,6 +91,18 @@ func (w *Worker) releaseHeld(ctx context.Context) {
 				break
 			}
 		}
+		w.countHeld(ctx)
+	}
+}
+
+// countHeld sets waq_held_jobs to the hold set's size: one ZCARD a tick
+// (at most a second apart). Every worker reports the same shared set, so
+// the gauge is the same on each (max, not sum, across workers); a failed
+// read keeps the last value.
+func (w *Worker) countHeld(ctx context.Context) {
+	due, _ := w.holdKeys()
+	if n, err := w.rdb.ZCard(ctx, due).Result(); err == nil {
+		w.metrics.Holds.HeldJobs.Set(float64(n))
 	}
 }
 

@@ -66,6 +66,8 @@ func TestHeldJobPublishedTwiceSentOnce(t *testing.T) {
 		}
 		return nil
 	})
+	// The gauge follows the set (its ZCARD, read every tick).
+	waitMetric(t, h.r.url, fmt.Sprintf("waq_held_jobs %d\n", len(held)))
 	for key, v := range entries {
 		var e struct {
 			Subject string      `json:"s"`
@@ -94,4 +96,5 @@ func TestHeldJobPublishedTwiceSentOnce(t *testing.T) {
 		}
 		return nil
 	})
+	waitMetric(t, h.r.url, "waq_held_jobs 0\n")
 }
