@@ -156,12 +156,15 @@ func (l *Ledger) RecordSentMany(ctx context.Context, recs []SentRecord) error {
 			// Plain commands, not a script: the window's keys all expire at
 			// expAt, so setting it again changes nothing, and two commands
 			// cost Redis less than a script that asks first.
-			wk, jk := l.idx.key("w", w, wd, nb), l.idx.key("j", w, jd, nb)
-			cmds = append(cmds, c.HSet(ctx, wk, wd.field, idv), c.PExpireAt(ctx, wk, expAt))
-			cmds = append(cmds, c.HSet(ctx, jk, jd.field, encodeRecord(rec, start)), c.PExpireAt(ctx, jk, expAt))
+			// A job with attempts gets its sent attempt in its history
+			// before its record: a reader that finds the job sent finds the
+			// attempt too.
 			if !r.Fresh {
 				cmds = append(cmds, sentHashScript.EvalSha(ctx, c, []string{l.stateKey(r.ID), l.historyKey(r.ID)}, r.Gen, ttl, datas[i], r.WAMID))
 			}
+			wk, jk := l.idx.key("w", w, wd, nb), l.idx.key("j", w, jd, nb)
+			cmds = append(cmds, c.HSet(ctx, wk, wd.field, idv), c.PExpireAt(ctx, wk, expAt))
+			cmds = append(cmds, c.HSet(ctx, jk, jd.field, encodeRecord(rec, start)), c.PExpireAt(ctx, jk, expAt))
 		}
 		if count > 0 {
 			cmds = append(cmds, countScript.EvalSha(ctx, c, []string{l.idx.metaKey("n", w)}, count, exp))
