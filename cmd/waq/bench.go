@@ -68,6 +68,7 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	fs.StringVar(&cfg.NATSURL, "nats-url", "", "NATS of a running worker ($WAQ_NATS_URL with --redis-url; empty: start everything)")
 	fs.StringVar(&cfg.RedisURL, "redis-url", "", "Redis of a running worker ($WAQ_REDIS_URL)")
 	fs.StringVar(&cfg.GraphAddr, "graph-addr", "", "with a running worker: serve the simulator on this address (point its WAQ_GRAPH_URL here) to measure publish → call")
+	keyDump := fs.Bool("keydump", false, "after the full and parking phases, print to stderr every Redis key grouped by pattern (count, sampled MEMORY USAGE, TTLs) and INFO memory's split of used_memory")
 	start := fs.Bool("start", false, "start everything here (the default when no URLs are given)")
 	asJSON := fs.Bool("json", false, "print the result as one JSON object")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of this process (publishers, embedded NATS, simulator) to `file`")
@@ -126,6 +127,9 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 	cfg.Stream = env.Getenv("WAQ_STREAM")
 	cfg.Getenv = env.Getenv
 	cfg.ChildEnv = benchChildEnv
+	if *keyDump {
+		cfg.KeyDump = env.Stderr
+	}
 	if isTerminal(env.Stderr) {
 		cfg.Progress = env.Stderr
 	}
@@ -357,6 +361,12 @@ func printBench(w io.Writer, r *bench.Result) {
 	}, "%.2f")
 	row("Redis bytes per sent job", "", func(p *bench.Phase) (float64, bool) {
 		return p.RedisBytesPerJob, p.RedisBytesPerJob != 0
+	}, "%.1f")
+	row("  of them kept for the retention", "", func(p *bench.Phase) (float64, bool) {
+		return p.RedisRetainedBytesPerJob, p.RedisBytesPerJob != 0
+	}, "%.1f")
+	row("JetStream body bytes per sent job", "", func(p *bench.Phase) (float64, bool) {
+		return p.BodyBytesPerJob, p.BodyBytesPerJob != 0
 	}, "%.1f")
 	row("duplicate sends", "", func(p *bench.Phase) (float64, bool) { return float64(p.Duplicates), true }, "%.0f")
 	row("130429 answers", "", func(p *bench.Phase) (float64, bool) { return float64(p.Throttled), true }, "%.0f")

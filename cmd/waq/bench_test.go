@@ -191,6 +191,56 @@ func TestBenchParked(t *testing.T) {
 	}
 }
 
+// TestBenchSentJobBytes: what 20,000 jobs sent through the whole pipeline
+// (worker, pacing, the compact index, bodies on JetStream) leave in Redis
+// at the default settings, as `waq bench` reports it, is within issue 24's
+// budget: at most 150 bytes per sent job everything included, at most 100
+// of them kept for the whole retention. The bodies are on JetStream
+// (disk), not in Redis.
+func TestBenchSentJobBytes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("sends 20,000 jobs")
+	}
+	res := benchJSON(t, "--jobs", "20000", "--in-process", "--numbers", "20", "--mps", "1000", "--concurrency", "256",
+		"--backlog", "--fast-sim", "--tracing=false", "--parked", "0")
+	f := res.Full
+	t.Logf("%.1f Redis bytes per sent job, %.1f of them kept for the retention; %.1f bytes of bodies on JetStream",
+		f.RedisBytesPerJob, f.RedisRetainedBytesPerJob, f.BodyBytesPerJob)
+	if f.Completed != 20000 || f.Duplicates != 0 {
+		t.Fatalf("full phase %+v", f)
+	}
+	if f.RedisBytesPerJob <= 0 || f.RedisBytesPerJob > 150 {
+		t.Errorf("%.1f Redis bytes per sent job, want at most 150", f.RedisBytesPerJob)
+	}
+	if f.RedisRetainedBytesPerJob <= 0 || f.RedisRetainedBytesPerJob > 100 || f.RedisRetainedBytesPerJob > f.RedisBytesPerJob {
+		t.Errorf("%.1f Redis bytes per sent job kept for the retention (of %.1f), want at most 100", f.RedisRetainedBytesPerJob, f.RedisBytesPerJob)
+	}
+	// Each body is kept once, in a batch of bodies.
+	if f.BodyBytesPerJob < 200 || f.BodyBytesPerJob > 1000 {
+		t.Errorf("%.1f bytes of bodies per sent job", f.BodyBytesPerJob)
+	}
+}
+
+// TestBenchKeyDump: --keydump prints the keys by pattern, with the sent
+// index's buckets, and INFO memory's split, on stderr; stdout keeps the
+// one JSON line.
+func TestBenchKeyDump(t *testing.T) {
+	testenv.RedisServerPath(t)
+	code, stdout, stderr := runCmd(t, nil, "", "bench", "--json", "--keydump", "--jobs", "300", "--in-process", "--numbers", "3", "--fast-sim", "--parked", "20")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if strings.Count(strings.TrimSpace(stdout), "\n") != 0 || !strings.HasPrefix(stdout, "{") {
+		t.Errorf("stdout is not one JSON line: %q", stdout)
+	}
+	for _, want := range []string{"key dump after the full phase (300 jobs", "key dump after the park phase (20 jobs",
+		"waq:lj:N:N", "waq:lw:N:N", "hash/listpack", "mem_clients_normal", "state (less clients"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+}
+
 // TestBenchTable: the readable form names every figure.
 func TestBenchTable(t *testing.T) {
 	testenv.RedisServerPath(t)
@@ -198,7 +248,7 @@ func TestBenchTable(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	for _, want := range []string{"throughput (jobs/s)", "publish → call p99 (ms)", "publish → outcome p99.9 (ms)", "CPU s/10k jobs: redis", "peak RSS MiB: bench+nats+sim", "run 2 (jobs/s)", "median of 2 runs", "Redis commands per job", "parking phase: 20 jobs answered 131026 and parked", "Redis bytes per parked job"} {
+	for _, want := range []string{"throughput (jobs/s)", "publish → call p99 (ms)", "publish → outcome p99.9 (ms)", "CPU s/10k jobs: redis", "peak RSS MiB: bench+nats+sim", "run 2 (jobs/s)", "median of 2 runs", "Redis commands per job", "Redis bytes per sent job", "of them kept for the retention", "JetStream body bytes per sent job", "parking phase: 20 jobs answered 131026 and parked", "Redis bytes per parked job"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("table lacks %q:\n%s", want, stdout)
 		}

@@ -111,6 +111,11 @@ type Config struct {
 	// Result.Park gives Redis's bytes per parked job. It runs only when
 	// the bench started Redis and the simulator. 0: no parking phase.
 	Parked int
+	// KeyDump, when set, receives after the full and parking phases every
+	// Redis key grouped by pattern, with sampled MEMORY USAGE and TTLs, and
+	// INFO memory's split of used_memory (a diagnostic of where the bytes
+	// per job go).
+	KeyDump io.Writer
 	// Progress receives a progress bar (nil: none).
 	Progress io.Writer
 	// Getenv reads the environment (OTEL_TRACES_SAMPLER passes through).

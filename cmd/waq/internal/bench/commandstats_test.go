@@ -34,13 +34,14 @@ func TestPerJob(t *testing.T) {
 	}
 }
 
-func TestParseUsedMemory(t *testing.T) {
-	if n, err := parseUsedMemory("# Memory\r\nused_memory:1031824\r\nused_memory_human:1.0M\r\n"); err != nil || n != 1031824 {
-		t.Errorf("good: %d %v", n, err)
+func TestParseMemoryInfo(t *testing.T) {
+	m, err := parseMemoryInfo("# Memory\r\nused_memory:1031824\r\nused_memory_human:1.0M\r\nmem_clients_normal:20496\r\n")
+	if err != nil || m["used_memory"] != 1031824 || m["mem_clients_normal"] != 20496 || len(m) != 2 {
+		t.Errorf("good: %v %v", m, err)
 	}
 	for _, bad := range []string{"", "# Memory\r\nused_memory_human:1.0M\r\n", "used_memory:lots\r\n", "used_memory:-5\r\n", "used_memory:0\r\n"} {
-		if n, err := parseUsedMemory(bad); err == nil {
-			t.Errorf("%q: %d, want an error", bad, n)
+		if m, err := parseMemoryInfo(bad); err == nil {
+			t.Errorf("%q: %v, want an error", bad, m)
 		}
 	}
 }

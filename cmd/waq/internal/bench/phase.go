@@ -79,10 +79,12 @@ func (b *bench) phase(ctx context.Context, name string) (*Phase, error) {
 	servers := b.servers()
 	servers.mark()
 	var cmds0 map[string]int64
-	var mem0 int64
+	var mem0 redisState
+	var memErr error
 	if b.redis != nil && name != "baseline" {
+		// The state first: it resets the command statistics.
+		mem0, memErr = b.readState(ctx)
 		cmds0, _ = commandCalls(ctx, b.rdb)
-		mem0, _ = usedMemory(ctx, b.rdb)
 	}
 
 	workers := &workerSet{}
@@ -169,12 +171,17 @@ func (b *bench) phase(ctx context.Context, name string) (*Phase, error) {
 		if cmds1, err := commandCalls(ctx, b.rdb); err == nil {
 			p.RedisCommands = perJob(cmds0, cmds1, n)
 		}
-		if mem1, err := usedMemory(ctx, b.rdb); err == nil && mem0 > 0 {
+		if mem1, err := b.readState(ctx); err == nil && memErr == nil {
 			switch {
 			case name == "park" && p.Parked > 0:
-				p.RedisBytesPerParkedJob = float64(mem1-mem0) / float64(p.Parked)
+				p.RedisBytesPerParkedJob = float64(mem1.bytes-mem0.bytes) / float64(p.Parked)
 			case name == "full" && n > 0:
-				p.RedisBytesPerJob = float64(mem1-mem0) / float64(n)
+				p.RedisBytesPerJob = float64(mem1.bytes-mem0.bytes) / float64(n)
+				p.RedisRetainedBytesPerJob = p.RedisBytesPerJob - float64(mem1.short-mem0.short)/float64(n)
+				p.BodyBytesPerJob = float64(mem1.bodies-mem0.bodies) / float64(n)
+			}
+			if b.cfg.KeyDump != nil {
+				writeKeyDump(b.cfg.KeyDump, name, mem0, mem1, n)
 			}
 		}
 	}

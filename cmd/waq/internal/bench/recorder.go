@@ -7,6 +7,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,7 +21,10 @@ import (
 
 // recorder holds one phase's publish times and latencies. Job ids are
 // nonce + sequence number, so the simulator's callback and the outcome
-// listener find a job's publish time by index, without a map.
+// listener find a job's publish time by index, without a map. They are
+// UUIDv7s, as the producer makes by default (the ledger keeps such an id
+// in 16 bytes): the nonce is the first 24 characters (the time, random
+// bits), the sequence number the last 12 hex digits.
 type recorder struct {
 	nonce      string
 	t0         time.Time
@@ -39,7 +43,7 @@ type recorder struct {
 
 func newRecorder(n int) *recorder {
 	return &recorder{
-		nonce:  fmt.Sprintf("b%x-", time.Now().UnixNano()),
+		nonce:  idNonce(time.Now()),
 		t0:     time.Now(),
 		pubAt:  make([]atomic.Int64, n),
 		called: make([]atomic.Bool, n),
@@ -47,16 +51,28 @@ func newRecorder(n int) *recorder {
 	}
 }
 
+// idNonce is the first 24 characters of a UUIDv7 made at t: the
+// millisecond time, the version, 12 random bits, the RFC 4122 variant and
+// 14 more.
+func idNonce(t time.Time) string {
+	ms := uint64(t.UnixMilli())
+	r := rand.Uint32()
+	return fmt.Sprintf("%08x-%04x-7%03x-%04x-", ms>>16, ms&0xffff, r>>20, 0x8000|r&0x3fff)
+}
+
+// id is job i's id.
+func (r *recorder) id(i int) string { return fmt.Sprintf("%s%012x", r.nonce, i) }
+
 func (r *recorder) seq(id string) (int, bool) {
 	s, ok := strings.CutPrefix(id, r.nonce)
-	if !ok {
+	if !ok || len(s) != 12 {
 		return 0, false
 	}
-	i, err := strconv.Atoi(s)
-	if err != nil || i < 0 || i >= len(r.pubAt) {
+	i, err := strconv.ParseUint(s, 16, 48)
+	if err != nil || i >= uint64(len(r.pubAt)) {
 		return 0, false
 	}
-	return i, true
+	return int(i), true
 }
 
 // notePublished moves lastPubAt forward.
@@ -138,7 +154,7 @@ func (b *bench) listenOutcomes(ctx context.Context, r *recorder) (func(), error)
 // job builds job i: a template message, as most production traffic is.
 func (b *bench) job(r *recorder, i int) *queue.Job {
 	msg := queue.TemplateMessage(fmt.Sprintf("1555%07d", i%10_000_000), "order_update", "en_US", strconv.Itoa(i))
-	return &queue.Job{ID: r.nonce + strconv.Itoa(i), PhoneNumberID: b.numbers[i%len(b.numbers)], Message: msg}
+	return &queue.Job{ID: r.id(i), PhoneNumberID: b.numbers[i%len(b.numbers)], Message: msg}
 }
 
 // publish publishes n jobs with the configured publishers, at Rate when

@@ -6,7 +6,6 @@ package bench
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strconv"
 	"strings"
 
@@ -15,7 +14,7 @@ import (
 
 // benchCommands are the bench's own commands to Redis, left out of the
 // count.
-var benchCommands = map[string]bool{"info": true, "config|set": true, "psubscribe": true, "punsubscribe": true, "ping": true, "hello": true, "client|setinfo": true}
+var benchCommands = map[string]bool{"info": true, "config|set": true, "config|resetstat": true, "psubscribe": true, "punsubscribe": true, "ping": true, "hello": true, "client|setinfo": true}
 
 // commandCalls reads how many times Redis ran each command
 // (INFO commandstats).
@@ -61,25 +60,21 @@ func perJob(before, after map[string]int64, jobs int) map[string]float64 {
 	return out
 }
 
-// usedMemory reads Redis's used_memory (INFO memory).
-func usedMemory(ctx context.Context, rdb redis.UniversalClient) (int64, error) {
-	info, err := rdb.Info(ctx, "memory").Result()
-	if err != nil {
-		return 0, err
-	}
-	return parseUsedMemory(info)
-}
-
-// parseUsedMemory reads the "used_memory:N" line of INFO memory.
-func parseUsedMemory(info string) (int64, error) {
+// parseMemoryInfo reads INFO memory's numeric fields; it fails without a
+// positive used_memory.
+func parseMemoryInfo(info string) (map[string]int64, error) {
+	out := map[string]int64{}
 	for _, line := range strings.Split(info, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "used_memory:"); ok {
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil || n <= 0 {
-				return 0, fmt.Errorf("INFO memory: used_memory %q", v)
-			}
-			return n, nil
+		k, v, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if !ok {
+			continue
+		}
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+			out[k] = n
 		}
 	}
-	return 0, errors.New("INFO memory: no used_memory")
+	if out["used_memory"] <= 0 {
+		return nil, errors.New("INFO memory: no used_memory above 0")
+	}
+	return out, nil
 }

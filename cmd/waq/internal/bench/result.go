@@ -72,13 +72,24 @@ type Phase struct {
 	// command (INFO commandstats; a script's own commands are counted as
 	// well as the script), when the bench started Redis.
 	RedisCommands map[string]float64 `json:"redis_commands_per_job,omitempty"`
-	// RedisBytesPerJob is Redis's used_memory after the full phase less
-	// before it, per job (every job of the phase is sent: bytes per sent
-	// job), when the bench started Redis (so nothing else is in it).
+	// RedisBytesPerJob is what the full phase left in Redis, per job
+	// (every job of the phase is sent: bytes per sent job), when the bench
+	// started Redis (so nothing else is in it): used_memory after the phase
+	// less before it, without what Redis holds whatever the jobs
+	// (connections' buffers, the append-only file's buffer, script caches,
+	// its per-command latency histograms). Everything included: what is
+	// kept for the whole retention and what expires sooner.
 	RedisBytesPerJob float64 `json:"redis_bytes_per_sent_job,omitempty"`
+	// RedisRetainedBytesPerJob is the part of RedisBytesPerJob kept for
+	// the whole retention: less the keys that expire within 25 hours
+	// (MEMORY USAGE of a sample of each key pattern).
+	RedisRetainedBytesPerJob float64 `json:"redis_bytes_per_sent_job_retained,omitempty"`
+	// BodyBytesPerJob is what the full phase added to the workers' stream
+	// of bodies (WAQ_BODIES, on disk, kept for the resend window), per job.
+	BodyBytesPerJob float64 `json:"jetstream_body_bytes_per_sent_job,omitempty"`
 	// Parked is how many jobs the parking phase's simulator answered 131026
-	// (each then parked); RedisBytesPerParkedJob is used_memory after the
-	// phase less before it, divided by them.
+	// (each then parked); RedisBytesPerParkedJob is what the phase left in
+	// Redis (measured as RedisBytesPerJob), divided by them.
 	Parked                 int64   `json:"parked,omitempty"`
 	RedisBytesPerParkedJob float64 `json:"redis_bytes_per_parked_job,omitempty"`
 	// Runs is the throughput of every repetition (with Repeat > 1); the
