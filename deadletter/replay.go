@@ -246,6 +246,13 @@ func (s *Store) replayOne(ctx context.Context, pub Publisher, req ReplayRequest,
 	// when it had stored it.
 	pctx, pcancel := context.WithTimeout(context.WithoutCancel(ctx), publishBound)
 	defer pcancel()
+	// The job's history went when it was parked (the entry holds it): it
+	// goes on from there, so that the next entry has every attempt.
+	if err := s.ledger.RestoreHistory(pctx, e.ID, e.Attempts); err != nil {
+		res.Error = "not published, still parked: " + err.Error()
+		report(res)
+		return
+	}
 	opts := queue.PublishOptions{Replay: gen, Links: e.links()}
 	for try := 0; try < publishTries; try++ {
 		if _, err = pub.PublishWith(pctx, job, opts); err == nil || pctx.Err() != nil {

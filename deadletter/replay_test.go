@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/waqhq/waq/deadletter"
+	"github.com/waqhq/waq/ledger"
 	"github.com/waqhq/waq/queue"
 )
 
@@ -349,5 +350,32 @@ func TestReplayAsTemplateBSUID(t *testing.T) {
 	}
 	if sum.Type != "template" || sum.Recipient != "US.13491208655302741918" || sum.To != "" {
 		t.Errorf("replayed message %s", job.Message)
+	}
+}
+
+// TestReplayRestoresHistory: a parked job's history is in its entry (the
+// ledger drops it on parking); a replay gives it back to the ledger before
+// the publish, so that the next entry has every attempt; a history the
+// ledger still has (a job parked before it was dropped) is kept.
+func TestReplayRestoresHistory(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	f.park(t, spec{id: "h1", reason: "window", code: 131047}, spec{id: "h2", reason: "window", code: 131047})
+	led := ledger.New(f.rdb, ledger.Options{Prefix: "test"})
+	old := ledger.Attempt{At: t0, Outcome: "failed", Action: "retry", FBTraceID: "kept"}
+	if _, err := led.RecordAttempt(ctx, "h2", 0, old, ledger.CountAttempt); err != nil {
+		t.Fatal(err)
+	}
+	n := testenvNATS(t)
+	var res collect[deadletter.ReplayResult]
+	if tot, err := f.store.Replay(ctx, queue.NewProducer(n.js, queue.ProducerOptions{}), deadletter.ReplayRequest{IDs: []string{"h1", "h2"}}, res.emit); err != nil || tot.Done != 2 {
+		t.Fatalf("replay: %+v %v %+v", tot, err, res.all())
+	}
+	if h, err := led.History(ctx, "h1"); err != nil || len(h) != 1 || h[0].FBTraceID != "fb-h1" || h[0].Action != "park" {
+		t.Errorf("h1 history after the replay: %+v %v", h, err)
+	}
+	if h, err := led.History(ctx, "h2"); err != nil || len(h) != 1 || h[0].FBTraceID != "kept" {
+		t.Errorf("h2 history after the replay: %+v %v", h, err)
 	}
 }

@@ -28,6 +28,8 @@ type Store struct {
 	retention time.Duration
 	now       func() time.Time
 	wait      conn.Replicas
+	// ledger gives a replayed job its attempts back (RestoreHistory).
+	ledger *ledger.Ledger
 }
 
 // Options configure a Store; the zero value means the defaults.
@@ -56,6 +58,7 @@ func New(rdb redis.UniversalClient, opts Options) *Store {
 		prefix = "waq"
 	}
 	s.shards, s.legacy = shardBases(prefix)
+	s.ledger = ledger.New(rdb, ledger.Options{Prefix: prefix})
 	s.all = append(append([]string{}, s.shards...), s.legacy)
 	if s.retention <= 0 {
 		s.retention = 720 * time.Hour

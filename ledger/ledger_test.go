@@ -41,7 +41,19 @@ func TestGenerations(t *testing.T) {
 	if st.Attempts != 3 || st.Throttles != 1 || !st.ParkedAt(0) || st.ParkedAt(1) || st.Sent() {
 		t.Fatalf("state = %+v", st)
 	}
-	// A replay (generation 1) starts a fresh count; the history goes on.
+	// Parked, the job's history is in its dead-letter entry; a replay gives
+	// it back (a history already there is kept), then starts a fresh count,
+	// and the history goes on.
+	if h, _ := l.History(ctx, "j"); len(h) != 0 {
+		t.Errorf("history kept after the park: %+v", h)
+	}
+	parked := []ledger.Attempt{{At: at, Outcome: "failed"}, {At: at, Outcome: "failed"}, {At: at, Outcome: "failed"}, {At: at, Outcome: "throttled"}}
+	if err := l.RestoreHistory(ctx, "j", parked); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.RestoreHistory(ctx, "j", parked[:1]); err != nil {
+		t.Fatal(err)
+	}
 	if n, err := l.RecordAttempt(ctx, "j", 1, ledger.Attempt{At: at, Outcome: "failed"}, ledger.CountAttempt); err != nil || n != 1 {
 		t.Fatalf("gen 1: %d %v", n, err)
 	}

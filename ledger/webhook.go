@@ -168,31 +168,35 @@ local st = redis.call('HMGET', KEYS[1], 'w', 'fw')
 if st[2] == ARGV[1] then return 0 end
 if st[1] ~= ARGV[1] then return -1 end
 redis.call('HSET', KEYS[1], 'fw', ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
 if ARGV[2] == 'park' then
   redis.call('HDEL', KEYS[1], 'w')
   redis.call('HSET', KEYS[1], 'p', ARGV[3], 'pg', ARGV[4])
-else
-  redis.call('HINCRBY', KEYS[1], 'n', 1)
+  redis.call('DEL', KEYS[2])
+  return 1
 end
+redis.call('HINCRBY', KEYS[1], 'n', 1)
 redis.call('RPUSH', KEYS[2], ARGV[5])
 redis.call('LTRIM', KEYS[2], -200, -1)
-redis.call('PEXPIRE', KEYS[1], ARGV[6])
 redis.call('PEXPIRE', KEYS[2], ARGV[6])
 return 1
 `)
 
 // webhookHashScript writes a webhook failure into the job's hash and
-// history: the parked mark (park), or one more attempt (resend).
+// history: the parked mark (park; the history goes, as MarkParked has it:
+// the dead-letter entry holds it with this attempt), or one more attempt
+// (resend).
 // KEYS: state, history. ARGV: mode, reason, gen, attempt JSON, ttl ms.
 var webhookHashScript = redis.NewScript(`
+redis.call('PEXPIRE', KEYS[1], ARGV[5])
 if ARGV[1] == 'park' then
   redis.call('HSET', KEYS[1], 'p', ARGV[2], 'pg', ARGV[3])
-else
-  redis.call('HINCRBY', KEYS[1], 'n', 1)
+  redis.call('DEL', KEYS[2])
+  return 1
 end
+redis.call('HINCRBY', KEYS[1], 'n', 1)
 redis.call('RPUSH', KEYS[2], ARGV[4])
 redis.call('LTRIM', KEYS[2], -200, -1)
-redis.call('PEXPIRE', KEYS[1], ARGV[5])
 redis.call('PEXPIRE', KEYS[2], ARGV[5])
 return 1
 `)
@@ -269,7 +273,7 @@ func webhookResult(id string, res *redis.Cmd, err error) (WebhookOutcome, error)
 // pipelined write does not meet NOSCRIPT.
 func (l *Ledger) LoadScripts(ctx context.Context) error {
 	for _, s := range []*redis.Script{recordScript, sentHashScript, countScript,
-		recordStatusScript, failDoneScript, webhookHashScript, legacyWebhookScript, legacyStatusScript, recipientIDsScript} {
+		recordStatusScript, failDoneScript, webhookHashScript, restoreScript, legacyWebhookScript, legacyStatusScript, recipientIDsScript} {
 		if err := s.Load(ctx, l.rdb).Err(); err != nil {
 			return fmt.Errorf("ledger load scripts: %w", err)
 		}

@@ -266,12 +266,16 @@ func (l *Ledger) Confirm(ctx context.Context, id string) error {
 }
 
 // MarkParked records that generation gen of the job was parked with reason.
-// The dead-letter entry must be durable before this is called.
+// The dead-letter entry must be durable before this is called, with the
+// job's attempts: the history goes (the entry holds it from now on, and a
+// replay gives it back, RestoreHistory), which halves what a parked job
+// keeps in Redis.
 func (l *Ledger) MarkParked(ctx context.Context, id string, gen int, reason string) error {
 	k := l.stateKey(id)
 	_, err := l.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.HSet(ctx, k, "p", reason, "pg", gen)
 		p.PExpire(ctx, k, l.ttl)
+		p.Del(ctx, l.historyKey(id))
 		return nil
 	})
 	if err != nil {
@@ -280,7 +284,41 @@ func (l *Ledger) MarkParked(ctx context.Context, id string, gen int, reason stri
 	return nil
 }
 
-// History returns a job's recorded attempts, oldest first.
+// restoreScript writes a history back when the job has none. KEYS:
+// history. ARGV: ttl ms, attempt JSON...
+var restoreScript = redis.NewScript(`
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+for i = 2, #ARGV do redis.call('RPUSH', KEYS[1], ARGV[i]) end
+redis.call('LTRIM', KEYS[1], -200, -1)
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+return 1
+`)
+
+// RestoreHistory gives a parked job its attempts back (from its
+// dead-letter entry) before it is replayed, so that the history goes on
+// across replays: MarkParked dropped it. A history the job has (parked
+// before MarkParked dropped them) is kept as it is.
+func (l *Ledger) RestoreHistory(ctx context.Context, id string, attempts []Attempt) error {
+	if len(attempts) == 0 {
+		return nil
+	}
+	args := make([]any, 0, len(attempts)+1)
+	args = append(args, l.ttl.Milliseconds())
+	for _, a := range attempts {
+		d, err := json.Marshal(a)
+		if err != nil {
+			return fmt.Errorf("ledger encode attempt: %w", err)
+		}
+		args = append(args, d)
+	}
+	if err := restoreScript.Run(ctx, l.rdb, []string{l.historyKey(id)}, args...).Err(); err != nil {
+		return fmt.Errorf("ledger restore history %s: %w", id, err)
+	}
+	return nil
+}
+
+// History returns a job's recorded attempts, oldest first. A parked job
+// has none here: its dead-letter entry holds them (MarkParked).
 func (l *Ledger) History(ctx context.Context, id string) ([]Attempt, error) {
 	raw, err := l.rdb.LRange(ctx, l.historyKey(id), 0, -1).Result()
 	if err != nil {

@@ -96,6 +96,16 @@ func runJob(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if st.Parked != "" && len(h) == 0 {
+		// A parked job's attempts are in its dead-letter entry.
+		e, err := deadletter.New(rdb, deadletter.Options{Prefix: resolve(env, keyPrefixSetting, "")}).Get(cctx, id)
+		switch {
+		case err == nil:
+			h = e.Attempts
+		case !errors.Is(err, deadletter.ErrNotFound):
+			return fmt.Errorf("redis at %s: %w", conn.Redact(url), err)
+		}
+	}
 	h = st.WithSend(h)
 	v := jobView{ID: id, Gen: st.Gen, TraceID: st.TraceID, Attempts: h, Status: st.Status, WAMID: st.WAMID, Reason: st.Parked,
 		MessageStatus: st.MessageStatus, Pricing: st.Pricing,

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/waqhq/waq/deadletter"
 	"github.com/waqhq/waq/internal/testenv"
 	"github.com/waqhq/waq/ledger"
 )
@@ -125,5 +126,40 @@ func TestJobShow(t *testing.T) {
 	}
 	if c, _, _ := runCmd(t, vars, "", "job", "list"); c != 2 {
 		t.Errorf("bad subcommand: %d", c)
+	}
+}
+
+// TestJobShowParked: a parked job's attempts are shown from its
+// dead-letter entry (MarkParked drops the ledger's history), and from the
+// history of a job parked before that.
+func TestJobShowParked(t *testing.T) {
+	r := testenv.StartRedis(t)
+	rdb := r.Client(t)
+	l := ledger.New(rdb, ledger.Options{})
+	store := deadletter.New(rdb, deadletter.Options{})
+	ctx := context.Background()
+	code := 131026
+	a := ledger.Attempt{At: time.Now().UTC(), Outcome: "failed", Action: "park", Code: &code, FBTraceID: "FBPARK"}
+	if _, err := l.RecordAttempt(ctx, "p1", 0, a, ledger.CountNone); err != nil {
+		t.Fatal(err)
+	}
+	h, _ := l.History(ctx, "p1")
+	if err := store.Park(ctx, &deadletter.Entry{ID: "p1", Reason: "undeliverable", To: "15550001111", Attempts: h}); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.MarkParked(ctx, "p1", 0, "undeliverable"); err != nil {
+		t.Fatal(err)
+	}
+	if h, _ := l.History(ctx, "p1"); len(h) != 0 {
+		t.Errorf("history kept after parking: %+v", h)
+	}
+	vars := map[string]string{"WAQ_REDIS_URL": r.URL}
+	c, out, errOut := runCmd(t, vars, "", "job", "show", "p1", "--json")
+	var v jobView
+	if c != 0 || json.Unmarshal([]byte(out), &v) != nil || v.Outcome != "parked" || len(v.Attempts) != 1 || v.Attempts[0].FBTraceID != "FBPARK" {
+		t.Errorf("parked: %d %s %s", c, out, errOut)
+	}
+	if c, out, _ := runCmd(t, vars, "", "job", "show", "p1"); c != 0 || !strings.Contains(out, "FBPARK") {
+		t.Errorf("parked, text: %q", out)
 	}
 }
