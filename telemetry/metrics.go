@@ -22,6 +22,7 @@ type Metrics struct {
 	AckPending      prometheus.Gauge
 	Redelivered     prometheus.Counter
 	AlreadyDone     prometheus.Counter
+	Lapsed          *prometheus.CounterVec // stage
 	Throttled       *prometheus.CounterVec // scope
 	Paused          *prometheus.GaugeVec   // phone_number_id
 	ThrottledNumber *prometheus.GaugeVec   // phone_number_id
@@ -72,6 +73,9 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		AlreadyDone: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "waq_already_done_total", Help: "Deliveries acknowledged without a send because the job was already sent or parked.",
 		}),
+		Lapsed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "waq_lapsed_deliveries_total", Help: "Deliveries given up unsent because JetStream may have handed them to another worker (five sixths of the ack wait since it last heard of them), by stage (pulled: before the worker took them up; waiting: waiting for a paced or send slot).",
+		}, []string{"stage"}),
 		Throttled: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "waq_throttled_total", Help: "Jobs held back by a rate limit, by scope (number, recipient, app, waba, pace).",
 		}, []string{"scope"}),
@@ -110,7 +114,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"surface", "result"}),
 	}
 	reg.MustRegister(m.Sends, m.APIErrors, m.Retries, m.Parked, m.DeadLetter, m.AttemptSeconds,
-		m.Pending, m.AckPending, m.Redelivered, m.AlreadyDone, m.Throttled, m.Paused,
+		m.Pending, m.AckPending, m.Redelivered, m.AlreadyDone, m.Lapsed, m.Throttled, m.Paused,
 		m.ThrottledNumber, m.Rate, m.InFlight, m.Webhooks, m.WebhookPosts, m.Up, m.AuthFailures,
 		m.MessageStatus, m.Pricing, m.SystemMessages)
 	m.Holds = newHoldMetrics(reg)

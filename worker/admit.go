@@ -17,6 +17,9 @@ import (
 // came too late to its paced slot asks for another).
 func (d *delivery) admitted(ctx context.Context, num numbers.Number, adm throttle.Admission, err error, i int) (waiting bool) {
 	w := d.w
+	if d.gaveUp(lapsedWaiting) {
+		return false
+	}
 	if err != nil {
 		d.dependencyDown(err)
 		return false
@@ -35,9 +38,15 @@ func (d *delivery) admitted(ctx context.Context, num numbers.Number, adm throttl
 	case w.slots <- struct{}{}:
 		d.holding = true
 	case <-w.stopping:
-		_ = d.msg.Nak()
+		d.nakNow()
 		return false
 	case <-ctx.Done():
+		return false
+	}
+	// Every send slot may have been taken for long, or the process stood
+	// still: too late to have said "in progress", the job is given up
+	// (lapse.go).
+	if d.gaveUp(lapsedWaiting) {
 		return false
 	}
 	// A pause may have begun while the job waited for its slot (another
@@ -113,7 +122,12 @@ func (d *delivery) wakeAt(wait time.Duration, next func() (waiting bool)) {
 	if wait > step {
 		d.w.timers.schedule(d, step, func(stopping bool) {
 			if stopping {
-				_ = d.msg.Nak()
+				d.nakNow()
+				d.done(false)
+				return
+			}
+			if d.gaveUp(lapsedWaiting) {
+				// The timer came too late to say "in progress" in time.
 				d.done(false)
 				return
 			}
@@ -130,7 +144,7 @@ func (d *delivery) wakeAt(wait time.Duration, next func() (waiting bool)) {
 			}
 		}
 		if stopping {
-			_ = d.msg.Nak()
+			d.nakNow()
 			d.done(false)
 			return
 		}
@@ -151,9 +165,8 @@ func (d *delivery) keepFor(dur time.Duration) {
 	if last.IsZero() {
 		last = d.received
 	}
-	if time.Since(last)+dur >= d.w.cfg.AckWait/3 {
-		_ = d.msg.InProgress()
-		d.progress = time.Now()
+	if now := time.Now(); now.Sub(last)+dur >= d.w.cfg.AckWait/3 {
+		d.inProgress(now)
 	}
 }
 

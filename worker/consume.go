@@ -20,17 +20,17 @@ const maxPool = 256
 
 // startPool starts (once) the goroutines that run jobs; they stop when Run
 // returns.
-func (w *Worker) startPool(work context.Context) (jobs chan<- jetstream.Msg, done <-chan struct{}) {
+func (w *Worker) startPool(work context.Context) (jobs chan<- pulled, done <-chan struct{}) {
 	w.poolOnce.Do(func() {
-		w.pool = make(chan jetstream.Msg)
+		w.pool = make(chan pulled)
 		w.later = make(chan func())
 		w.poolDone = make(chan struct{})
 		for range min(cap(w.busy), maxPool) {
 			go func() {
 				for {
 					select {
-					case msg := <-w.pool:
-						w.handle(work, msg)
+					case p := <-w.pool:
+						w.handle(work, p)
 					case fn := <-w.later:
 						fn()
 					case <-w.poolDone:
@@ -69,7 +69,16 @@ func (w *Worker) consume(ctx, work context.Context) error {
 	// this call (a callback may still be running when it returns) and ends
 	// with Run.
 	jobs, poolDone := w.startPool(work)
+	// clock bounds how long each message waited in the client's buffer,
+	// so that one kept there past the ack wait is not sent (lapse.go).
+	clock := newPullClock(batch)
 	callback := func(msg jetstream.Msg) {
+		start := time.Now()
+		p := pulled{msg: msg, heard: clock.began(start)}
+		defer clock.ended(start)
+		if w.pullGate != nil {
+			w.pullGate()
+		}
 		if ctx.Err() != nil {
 			// Stopping: hand back what was pulled and not started, so
 			// another worker takes it now rather than after the ack wait.
@@ -96,7 +105,7 @@ func (w *Worker) consume(ctx, work context.Context) error {
 		}
 		w.inflight.Add(1)
 		select {
-		case jobs <- msg: // the goroutine gives back the hold, the busy place and the in-flight count
+		case jobs <- p: // the goroutine gives back the hold, the busy place and the in-flight count
 		case <-poolDone:
 			<-w.busy
 			<-w.held
@@ -104,7 +113,7 @@ func (w *Worker) consume(ctx, work context.Context) error {
 			_ = msg.Nak()
 		default:
 			// Every pooled goroutine is busy.
-			go w.handle(work, msg)
+			go w.handle(work, p)
 		}
 	}
 	for {

@@ -34,7 +34,7 @@ type delivery struct {
 	// attributes grows once rather than at every step.
 	attrs    []attribute.KeyValue
 	progress time.Time // when JetStream was last told the job is in progress
-	received time.Time // when this process began the delivery
+	received time.Time // the earliest JetStream may have delivered it (pullClock)
 }
 
 // logger is the job's logger: every line has its id and trace id.
@@ -60,8 +60,9 @@ func (d *delivery) release() {
 // A job that waits for its paced slot does so on a timer, not in a
 // goroutine: handle returns, and the timer carries the job on. finish gives
 // back what the job holds, once, when it is done.
-func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
-	d := &delivery{w: w, msg: msg, delivered: 1, received: time.Now()}
+func (w *Worker) handle(ctx context.Context, p pulled) {
+	msg := p.msg
+	d := &delivery{w: w, msg: msg, delivered: 1, received: p.heard}
 	// waiting is this goroutine's own: once the job waits on a timer,
 	// another goroutine owns it and this one must not touch it again.
 	waiting := false
@@ -84,12 +85,19 @@ func (w *Worker) handle(ctx context.Context, msg jetstream.Msg) {
 	if d.span.IsRecording() {
 		d.span.SetAttributes(spanAttrs(w, msg, job, sum, d.gen, decodeErr)...)
 	}
+	if decodeErr == nil {
+		d.job, d.sum = job, sum
+		d.logID = job.ID
+	}
+	if d.gaveUp(lapsedPulled) {
+		// It waited in the client's buffer, or the process stood still,
+		// until JetStream may have given it to another worker.
+		return
+	}
 	if decodeErr != nil {
 		d.parkInvalid(ctx, decodeErr)
 		return
 	}
-	d.job, d.sum = job, sum
-	d.logID = job.ID
 	if !w.claim(job.ID) {
 		// Another delivery of this job is under way in this process (one
 		// JetStream redelivered while this process still held it): two at
@@ -284,6 +292,9 @@ func (d *delivery) ack() {
 }
 
 func (d *delivery) nak(delay time.Duration) {
+	if d.lapsed(time.Now()) {
+		return // see nakNow
+	}
 	if err := d.msg.NakWithDelay(jitter(delay)); err != nil && d.logID != "" {
 		d.logger().Debug("nak not sent; JetStream redelivers after the ack wait", "error", err)
 	}

@@ -46,6 +46,12 @@
 // record and is sent again. Acks themselves may be lost; the ledger makes
 // the redelivery harmless.
 //
+// A live worker that could not run in time (the jobs it pulled left in the
+// client's buffer while every place was taken, a process starved or
+// paused) sends nothing twice: a delivery whose send has not started five
+// sixths of the ack wait after JetStream last heard of it is given up
+// unsent, since JetStream may have handed it to another worker (lapse.go).
+//
 // When Redis or NATS is unreachable the worker stops taking new jobs,
 // reports unready on /readyz, holds the outcomes it could not record (and
 // tells JetStream it is still working on them), and resumes by itself.

@@ -114,9 +114,8 @@ func (d *delivery) queue(ctx context.Context, num numbers.Number, i int, wait ti
 // before. Called before the job joins, and for every job of the line at
 // each wake, with w.lines.mu held: a job in line is the line's.
 func (d *delivery) progressed() {
-	if time.Since(d.progress) >= d.w.cfg.AckWait/3 {
-		_ = d.msg.InProgress()
-		d.progress = time.Now()
+	if now := time.Now(); now.Sub(d.progress) >= d.w.cfg.AckWait/3 {
+		d.inProgress(now)
 	}
 }
 
@@ -206,7 +205,7 @@ func (d *delivery) carryOn(ctx context.Context, num numbers.Number, adm throttle
 // handBack gives a job without a busy place back to JetStream at once (the
 // worker stops).
 func (w *Worker) handBack(d *delivery) {
-	_ = d.msg.Nak()
+	d.nakNow()
 	d.done(false)
 }
 

@@ -196,6 +196,7 @@ func TestMetricsAfterRun(t *testing.T) {
 		"scope":           regexp.MustCompile(`^[a-z_]+$`),
 		"status":          regexp.MustCompile(`^[a-z_]+$`),
 		"result":          regexp.MustCompile(`^[a-z_]+$`),
+		"stage":           regexp.MustCompile(`^(pulled|waiting)$`),
 	}
 	for name, f := range fams {
 		if !strings.HasPrefix(name, "waq_") {

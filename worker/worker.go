@@ -91,7 +91,7 @@ type Worker struct {
 	// pool hands jobs to the goroutines that run them (see startPool),
 	// later the jobs whose paced slot has come; poolDone ends them.
 	poolOnce sync.Once
-	pool     chan jetstream.Msg
+	pool     chan pulled
 	later    chan func()
 	poolDone chan struct{}
 	// startInfo is added to the "worker started" line.
@@ -104,6 +104,9 @@ type Worker struct {
 	// lines hold, per number, the jobs waiting here for the number's
 	// schedule to come within the horizon (line.go).
 	lines lines
+	// pullGate, set by tests only, runs at the start of the consume
+	// callback: a test holds it to keep pulled messages in the buffer.
+	pullGate func()
 	// stopping is closed when a graceful stop begins.
 	stopping chan struct{}
 	inflight sync.WaitGroup
@@ -147,6 +150,8 @@ type Options struct {
 	// what the command set up around the worker, such as the garbage
 	// collector's settings.
 	StartInfo []any
+	// pullGate: see Worker.pullGate (export_test.go sets it).
+	pullGate func()
 }
 
 // New checks the configuration, reads the policy and phone-number files, and
@@ -157,7 +162,7 @@ func New(cfg Config, getenv func(string) string, opts Options) (*Worker, error) 
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	w := &Worker{cfg: cfg, now: opts.Now, stopping: make(chan struct{}), startInfo: opts.StartInfo}
+	w := &Worker{cfg: cfg, now: opts.Now, stopping: make(chan struct{}), startInfo: opts.StartInfo, pullGate: opts.pullGate}
 	if w.now == nil {
 		w.now = time.Now
 	}
@@ -207,6 +212,9 @@ func New(cfg Config, getenv func(string) string, opts Options) (*Worker, error) 
 		w.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	}
 	w.metrics = telemetry.NewMetrics(w.reg)
+	for _, stage := range []string{lapsedPulled, lapsedWaiting} {
+		w.metrics.Lapsed.WithLabelValues(stage) // at 0 from the start, for alerts
+	}
 	w.listener = opts.Listener
 	w.gauges = opts.GaugeInterval
 	host, _ := os.Hostname()
