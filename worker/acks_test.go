@@ -3,11 +3,20 @@ package worker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/waqhq/waq/internal/testenv"
+	"github.com/waqhq/waq/queue"
+	"github.com/waqhq/waq/webhook"
 )
 
 // TestAcksConfirmedAfterOutage: the acks of the last seconds before a
@@ -71,5 +80,76 @@ func BenchmarkAcksSent(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		a.sent("$JS.ACK.WAQ_SEND.waq-worker.1.12345.12345.1700000000000000000.0", until)
+	}
+}
+
+// TestStatusEventAcksConfirmed: a status event's ack goes the way of a
+// job's: one sent while NATS is away (or in the seconds before it went) is
+// sent again as a request once the connection is back, and the server's
+// answer confirms it — here on a real JetStream consumer, whose ack floor
+// then covers the event. With a plain ack nothing is remembered, and an ack
+// the server never got costs a redelivery an ack wait (30 s) later.
+func TestStatusEventAcksConfirmed(t *testing.T) {
+	n := testenv.StartNATS(t)
+	nc, js := n.Connect(t)
+	ctx := context.Background()
+	s, err := queue.EnsureStream(ctx, js, queue.StreamConfig{Name: "WAQ_EVENTS", SubjectPrefix: webhook.DefaultSubjectPrefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cons, err := queue.EnsureConsumer(ctx, s, queue.ConsumerConfig{Durable: "waq-status", AckWait: eventsAckWait, MaxAckPending: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		if _, err := js.Publish(ctx, webhook.DefaultSubjectPrefix+".1", []byte(`{"id":"wamid.`+strconv.Itoa(i)+`","status":"delivered"}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var mu sync.Mutex
+	var confirmed []string
+	a := newAcks(slog.New(slog.NewTextHandler(io.Discard, nil)), time.Minute, func(ctx context.Context, reply string) error {
+		mu.Lock()
+		confirmed = append(confirmed, reply)
+		mu.Unlock()
+		return natsConfirm(nc)(ctx, reply)
+	})
+	defer a.stop()
+	batch, err := cons.Fetch(2, jetstream.FetchMaxWait(5*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var msgs []jetstream.Msg
+	for m := range batch.Messages() {
+		msgs = append(msgs, m)
+	}
+	if len(msgs) != 2 {
+		t.Fatalf("fetched %d events", len(msgs))
+	}
+	before := confirmedEvent{Msg: msgs[0], acks: a, until: time.Now().Add(eventsAckWait)}
+	if err := before.Ack(); err != nil { // acked just before NATS went away
+		t.Fatal(err)
+	}
+	a.disconnected()
+	during := confirmedEvent{Msg: msgs[1], acks: a, until: time.Now().Add(eventsAckWait)}
+	if err := during.Ack(); err != nil { // acked while it was away
+		t.Fatal(err)
+	}
+	a.reconnected()
+	testenv.Eventually(t, 5*time.Second, func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if len(confirmed) != 2 || confirmed[0] == confirmed[1] || !slices.Contains(confirmed, msgs[0].Reply()) || !slices.Contains(confirmed, msgs[1].Reply()) {
+			return fmt.Errorf("confirmed %q", confirmed)
+		}
+		return nil
+	})
+	a.stop()
+	info, err := cons.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.NumAckPending != 0 || info.AckFloor.Stream != 2 {
+		t.Errorf("after the confirmations: %d events unacknowledged, ack floor %d: want 0, 2", info.NumAckPending, info.AckFloor.Stream)
 	}
 }

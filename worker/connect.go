@@ -64,7 +64,7 @@ func (w *Worker) connect(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	w.events, err = queue.EnsureConsumer(sctx, events, queue.ConsumerConfig{Durable: "waq-status", AckWait: 30 * time.Second, MaxAckPending: 10000})
+	w.events, err = queue.EnsureConsumer(sctx, events, queue.ConsumerConfig{Durable: "waq-status", AckWait: eventsAckWait, MaxAckPending: 10000})
 	if err != nil {
 		return err
 	}

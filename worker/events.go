@@ -25,6 +25,9 @@ import (
 // eventSlots bounds the status events a process handles at once.
 const eventSlots = 64
 
+// eventsAckWait is the ack wait of the status events' consumer.
+const eventsAckWait = 30 * time.Second
+
 // unmatchedTries is how many deliveries a status whose wamid is unknown gets
 // (1s, then 2s apart) before it is counted as unmatched.
 const unmatchedTries = 3
@@ -46,9 +49,10 @@ func (w *Worker) consumeEvents(ctx, work context.Context) error {
 			return
 		}
 		w.inflight.Add(1)
+		ev := confirmedEvent{Msg: msg, acks: w.acks, until: time.Now().Add(eventsAckWait)}
 		go func() {
 			defer func() { <-sem; w.inflight.Done() }()
-			w.handleStatus(work, msg)
+			w.handleStatus(work, ev)
 		}()
 	}, jetstream.PullMaxMessages(eventSlots), jetstream.PullExpiry(5*time.Second))
 	if err != nil {
@@ -57,6 +61,24 @@ func (w *Worker) consumeEvents(ctx, work context.Context) error {
 	<-ctx.Done()
 	drain(cc)
 	return nil
+}
+
+// confirmedEvent is a status event whose ack, like a job's, is confirmed
+// after a NATS outage (acks.go): an ack lost while NATS is away would
+// otherwise cost a redelivery an ack wait later, handled again as a
+// duplicate.
+type confirmedEvent struct {
+	jetstream.Msg
+	acks *acks
+	// until is when JetStream delivers the event again unacknowledged.
+	until time.Time
+}
+
+// Ack acknowledges the event and remembers the ack for confirming.
+func (e confirmedEvent) Ack() error {
+	err := e.Msg.Ack()
+	e.acks.sent(e.Reply(), e.until)
+	return err
 }
 
 // redisLater hands a status event back for a moment: Redis failed under it.
