@@ -18,7 +18,7 @@ import (
 // usedMemory is Redis's used_memory, without the latency histogram that
 // Redis 7 keeps for each command it has run (about 24 KB each, whatever the
 // data: CONFIG RESETSTAT frees them).
-func usedMemory(t *testing.T, r *testenv.Redis) int64 {
+func usedMemory(t testing.TB, r *testenv.Redis) int64 {
 	t.Helper()
 	c := r.Client(t)
 	if err := c.ConfigResetStat(context.Background()).Err(); err != nil {
@@ -43,11 +43,16 @@ func usedMemory(t *testing.T, r *testenv.Redis) int64 {
 
 // memLedger is a ledger at the default settings on a redis-server of the
 // test's own, with its scripts loaded, and the client it writes with.
-func memLedger(t *testing.T) (*testenv.Redis, *redis.Client, *ledger.Ledger) {
+func memLedger(t testing.TB) (*testenv.Redis, *redis.Client, *ledger.Ledger) {
+	return memLedgerWith(t, ledger.Options{})
+}
+
+// memLedgerWith is memLedger with opts.
+func memLedgerWith(t testing.TB, opts ledger.Options) (*testenv.Redis, *redis.Client, *ledger.Ledger) {
 	t.Helper()
 	r := testenv.StartRedis(t)
 	writer := r.Client(t)
-	l := ledger.New(conn.AutoPipelined(writer), ledger.Options{})
+	l := ledger.New(conn.AutoPipelined(writer), opts)
 	if err := l.LoadScripts(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +61,7 @@ func memLedger(t *testing.T) (*testenv.Redis, *redis.Client, *ledger.Ledger) {
 
 // sendFresh records n jobs sent first time, as the worker does (UUIDv7 ids,
 // real trace ids, wamids of Meta's length, 100 a batch), and returns their ids.
-func sendFresh(t *testing.T, l *ledger.Ledger, n int) []string {
+func sendFresh(t testing.TB, l *ledger.Ledger, n int) []string {
 	t.Helper()
 	ids := make([]string, 0, n)
 	batch := make([]ledger.SentRecord, 0, 100)
@@ -136,4 +141,25 @@ func TestStatusBytes(t *testing.T) {
 	// count (allocator pages): the key count above is the exact check.
 	t.Logf("%.1f bytes per sent job (%d jobs: fixed costs of the index included); its statuses without BSUIDs %+.1f; a user ID and a parent ID kept %+.1f",
 		perSent, jobs, perStatus, perIDs)
+}
+
+// BenchmarkSentJobBytes sends a million jobs first time into one window of
+// the compact index and reports Redis's bytes per sent job: with the
+// default first-window bucket count (256, sized for about 20,000 sends:
+// past 128 records a bucket Redis stores it as a hashtable) and with
+// WAQ_LEDGER_BUCKETS sized for the volume (a million ÷ 64). Run it with
+// -benchtime 1x: each run sends a million, whatever b.N.
+func BenchmarkSentJobBytes(b *testing.B) {
+	const jobs = 1_000_000
+	for _, buckets := range []int{256, jobs / 64} {
+		b.Run("buckets="+strconv.Itoa(buckets), func(b *testing.B) {
+			for b.Loop() {
+				r, writer, l := memLedgerWith(b, ledger.Options{Buckets: buckets})
+				before := usedMemory(b, r)
+				sendFresh(b, l, jobs)
+				writer.Close()
+				b.ReportMetric(float64(usedMemory(b, r)-before)/jobs, "bytes/sent-job")
+			}
+		})
+	}
 }
