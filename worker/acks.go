@@ -14,7 +14,8 @@ package worker
 // connection drops, those and the acks sent while it is down are confirmed
 // once it is back, each sent again as a request until the server answers or
 // that delivery's ack wait would have passed. An ack is idempotent: one the
-// server already had is answered, and changes nothing.
+// server already had is answered, and changes nothing. Status events' acks
+// go the same way (confirmedEvent, events.go).
 
 import (
 	"context"
