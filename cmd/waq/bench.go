@@ -87,9 +87,7 @@ func runBench(ctx context.Context, env *Env, args []string) error {
 		return usagef("--nats-sync %q: want always or default", *natsSync)
 	}
 	switch cfg.RedisFsync {
-	case "always", "everysec", "no":
-	case "off":
-		cfg.RedisFsync = ""
+	case "always", "everysec", "no", "off":
 	default:
 		return usagef("--redis-fsync %q: want always, everysec, no or off", cfg.RedisFsync)
 	}

@@ -241,6 +241,16 @@ func TestBenchKeyDump(t *testing.T) {
 	}
 }
 
+// TestBenchRedisFsyncOff: --redis-fsync off runs Redis without an
+// append-only file, and the result says so (it said everysec: "off" was
+// taken for the default).
+func TestBenchRedisFsyncOff(t *testing.T) {
+	res := benchJSON(t, "--jobs", "50", "--in-process", "--numbers", "2", "--fast-sim", "--parked", "0", "--redis-fsync", "off")
+	if res.Config.RedisFsync != "off" || res.Full.Completed != 50 {
+		t.Errorf("config %+v, full %+v", res.Config, res.Full)
+	}
+}
+
 // TestBenchTable: the readable form names every figure.
 func TestBenchTable(t *testing.T) {
 	testenv.RedisServerPath(t)

@@ -92,8 +92,8 @@ type Config struct {
 	// NATSSyncAlways makes the embedded JetStream sync every write, as
 	// SPEC §2 asks of production.
 	NATSSyncAlways bool
-	// RedisFsync is redis-server's appendfsync ("" turns the append-only
-	// file off). Defaults to everysec.
+	// RedisFsync is redis-server's appendfsync: always, everysec or no;
+	// "off" turns the append-only file off. Defaults to everysec.
 	RedisFsync string
 	// Publishers is how many goroutines publish. Defaults to 64.
 	Publishers int
@@ -311,7 +311,11 @@ func (b *bench) start(ctx context.Context) error {
 		if err := os.MkdirAll(rdir, 0o700); err != nil {
 			return err
 		}
-		if b.redis, err = devenv.StartRedis(ctx, devenv.RedisOptions{Dir: rdir, AppendFsync: b.cfg.RedisFsync}); err != nil {
+		fsync := b.cfg.RedisFsync
+		if fsync == "off" {
+			fsync = "" // no append-only file
+		}
+		if b.redis, err = devenv.StartRedis(ctx, devenv.RedisOptions{Dir: rdir, AppendFsync: fsync}); err != nil {
 			return err
 		}
 		b.closers = append(b.closers, b.redis.Close)
