@@ -34,6 +34,9 @@ func (d *delivery) admitted(ctx context.Context, num numbers.Number, adm throttl
 		d.nak(adm.Wait)
 		return false
 	}
+	if w.stall != nil {
+		w.stall(lapsedWaiting)
+	}
 	select {
 	case w.slots <- struct{}{}:
 		d.holding = true

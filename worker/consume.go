@@ -76,8 +76,8 @@ func (w *Worker) consume(ctx, work context.Context) error {
 		start := time.Now()
 		p := pulled{msg: msg, heard: clock.began(start)}
 		defer clock.ended(start)
-		if w.pullGate != nil {
-			w.pullGate()
+		if w.stall != nil {
+			w.stall(lapsedPulled)
 		}
 		if ctx.Err() != nil {
 			// Stopping: hand back what was pulled and not started, so

@@ -3,6 +3,7 @@ package worker
 // BodyTimeout lets the tests shorten the listeners' body deadline.
 var BodyTimeout = &bodyTimeout
 
-// WithPullGate makes the worker run gate at the start of its consume
-// callback, before it takes each pulled message up.
-func WithPullGate(o *Options, gate func()) { o.pullGate = gate }
+// WithStall makes the worker run stall at the start of its consume
+// callback (stage "pulled"), before it takes each pulled message up, and
+// before a job waits for its send slot (stage "waiting").
+func WithStall(o *Options, stall func(stage string)) { o.stall = stall }

@@ -35,7 +35,10 @@ func TestStalledWorkerSendsNoJobTwice(t *testing.T) {
 	// The stalled worker logs apart, to tell its lines from the live one's.
 	stalledLogs := &syncBuffer{}
 	opts := worker.Options{Logger: slog.New(slog.NewJSONHandler(stalledLogs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
-	worker.WithPullGate(&opts, func() {
+	worker.WithStall(&opts, func(stage string) {
+		if stage != "pulled" {
+			return
+		}
 		select {
 		case entered <- struct{}{}:
 		default:
@@ -120,5 +123,67 @@ func TestStalledWorkerSendsNoJobTwice(t *testing.T) {
 		if strings.Contains(e.logs.String(), to) || strings.Contains(stalledLogs.String(), to) {
 			t.Fatalf("recipient %s in the logs", to)
 		}
+	}
+}
+
+// A worker whose jobs stand still after their paced slot came, before their
+// send (a process starved of CPU, a goroutine that does not run), past the
+// ack wait: JetStream hands them to the live worker, which sends them; once
+// the first worker runs again it must give them up, not send them too.
+func TestStalledBeforeSendSendsNoJobTwice(t *testing.T) {
+	const jobs, held = 200, 20
+	e, ids, cfg := lineEnv(t, jobs)
+	cfg.AckWait = 2 * time.Second
+	cfg.GraphTimeout = time.Second
+	gate := make(chan struct{})
+	var open sync.Once
+	var mu sync.Mutex
+	stood := 0
+	var opts worker.Options
+	worker.WithStall(&opts, func(stage string) {
+		if stage != "waiting" {
+			return
+		}
+		mu.Lock()
+		stood++
+		mu.Unlock()
+		<-gate
+	})
+	stalled := e.startWith(t, cfg, nil, opts)
+	t.Cleanup(func() { open.Do(func() { close(gate) }) }) // before the worker's stop
+	testenv.Eventually(t, 10*time.Second, func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if stood < held {
+			return fmt.Errorf("%d jobs stand still before their send, want %d", stood, held)
+		}
+		return nil
+	})
+	live := e.start(t, cfg)
+	waitMetricAtLeast(t, live.url, "waq_redeliveries_total", held)
+	open.Do(func() { close(gate) })
+
+	e.waitSent(t, 30*time.Second, ids...)
+	sentBy := func(r *running) float64 {
+		return metric(t, r.url, `waq_sends_total{outcome="sent",phone_number_id="`+pn+`"}`)
+	}
+	testenv.Eventually(t, 10*time.Second, func() error {
+		if n := sentBy(stalled) + sentBy(live); n < jobs {
+			return fmt.Errorf("%v sends counted, want %d", n, jobs)
+		}
+		return nil
+	})
+	st := e.fake.Stats(false)
+	lapsed := metric(t, stalled.url, `waq_lapsed_deliveries_total{stage="waiting"}`)
+	t.Logf("stalled worker: %v lapsed waiting, %v sent; live worker: %v redeliveries, %v sent",
+		lapsed, sentBy(stalled), metric(t, live.url, "waq_redeliveries_total"), sentBy(live))
+	if st.Duplicates != 0 || st.AcceptedJobs != jobs {
+		t.Errorf("simulator: %d accepted jobs of %d, %d sent twice (%d duplicate sends)", st.AcceptedJobs, jobs, st.Duplicates, st.DuplicateSends)
+	}
+	if lapsed < held {
+		t.Errorf("%v deliveries lapsed waiting on the stalled worker, want at least the %d held", lapsed, held)
+	}
+	if st, err := e.dlq.Stats(context.Background(), deadletter.Filter{}); err != nil || st.Total != 0 {
+		t.Errorf("dead-letter store: %+v (%v), want no entry", st, err)
 	}
 }

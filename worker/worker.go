@@ -104,9 +104,10 @@ type Worker struct {
 	// lines hold, per number, the jobs waiting here for the number's
 	// schedule to come within the horizon (line.go).
 	lines lines
-	// pullGate, set by tests only, runs at the start of the consume
-	// callback: a test holds it to keep pulled messages in the buffer.
-	pullGate func()
+	// stall, set by tests only, runs at the start of the consume callback
+	// (stage "pulled") and before a job waits for its send slot
+	// ("waiting"): a test holds it to stand the worker still there.
+	stall func(stage string)
 	// stopping is closed when a graceful stop begins.
 	stopping chan struct{}
 	inflight sync.WaitGroup
@@ -150,8 +151,8 @@ type Options struct {
 	// what the command set up around the worker, such as the garbage
 	// collector's settings.
 	StartInfo []any
-	// pullGate: see Worker.pullGate (export_test.go sets it).
-	pullGate func()
+	// stall: see Worker.stall (export_test.go sets it).
+	stall func(stage string)
 }
 
 // New checks the configuration, reads the policy and phone-number files, and
@@ -162,7 +163,7 @@ func New(cfg Config, getenv func(string) string, opts Options) (*Worker, error) 
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	w := &Worker{cfg: cfg, now: opts.Now, stopping: make(chan struct{}), startInfo: opts.StartInfo, pullGate: opts.pullGate}
+	w := &Worker{cfg: cfg, now: opts.Now, stopping: make(chan struct{}), startInfo: opts.StartInfo, stall: opts.stall}
 	if w.now == nil {
 		w.now = time.Now
 	}
