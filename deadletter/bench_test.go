@@ -58,6 +58,25 @@ func BenchmarkDLQ(b *testing.B) {
 			}
 		}
 	})
+	b.Run("list-limit100-code-sharing-its-reason", func(b *testing.B) {
+		// 132015 parks as "template" beside 132001: a code without an index
+		// of its own walks its reason's.
+		code := 132015
+		for i := 0; i < b.N; i++ {
+			page, err := s.List(ctx, Filter{Code: &code}, "", 100)
+			if err != nil || len(page.Entries) != 100 {
+				b.Fatalf("%d entries, %v", len(page.Entries), err)
+			}
+		}
+	})
+	b.Run("stats-code", func(b *testing.B) {
+		code := 131000
+		for i := 0; i < b.N; i++ {
+			if _, err := s.Stats(ctx, Filter{Code: &code}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	b.Run("stats", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			st, err := s.Stats(ctx, Filter{})

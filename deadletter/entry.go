@@ -13,10 +13,14 @@
 // Keys of a shard (B = prefix:{dlq:K}): B:v:ID (the entry: its index
 // values and its JSON compressed, encoding.go; prefix:{dlq}:e:ID is a hash
 // of the JSON, as entries parked before that were stored, still read),
-// B:i:all and B:i:<dim>=<value> (sorted sets of ids scored by parked time,
-// one per reason, code, phone number and template), and B:c:<scope> (hashes
-// of counts, for stats without a scan; B:c:<scope>:to counts each
-// recipient's entries).
+// B:i:<dim>=<value> (sorted sets of ids scored by parked time, one per
+// reason, phone number and template: the reasons' are every entry between
+// them, and a code's entries are found in its reasons'; entries parked
+// before are in a B:i:all and a B:i:code=<code> too, cleared as they go),
+// and B:c:<scope> (hashes of counts, for stats without a scan, "all" and
+// one per reason, code, phone number and template; B:c:<scope>:to counts
+// each recipient's entries). A parked job's attempts are its entry's: the
+// ledger drops its history list when the job parks.
 package deadletter
 
 import (

@@ -21,8 +21,8 @@ func (s *Store) ResolveID(ctx context.Context, id string) (string, error) {
 	if ok {
 		return id, nil
 	}
-	// Every id is in the "all" index of its base: one ZSCAN of each, the
-	// steps of all bases in one round trip.
+	// Every id is in the index of its reason: one ZSCAN of each, the steps
+	// of all of them in one round trip.
 	found, more, err := s.idsWithPrefix(ctx, id)
 	if err != nil {
 		return "", err
@@ -40,19 +40,25 @@ func (s *Store) ResolveID(ctx context.Context, id string) (string, error) {
 // idsWithPrefix returns up to queue.MaxCandidates ids that start with
 // prefix, and whether there are more.
 func (s *Store) idsWithPrefix(ctx context.Context, prefix string) (found []string, more bool, err error) {
-	cursors := make(map[string]uint64, len(s.all))
-	for _, b := range s.all {
-		cursors[b] = 0
+	idx, err := s.indexesOf(ctx, "all")
+	if err != nil {
+		return nil, false, err
+	}
+	cursors := map[string]uint64{} // by index key
+	for _, keys := range idx {
+		for _, k := range keys {
+			cursors[k] = 0
+		}
 	}
 	match := conn.MatchPrefix(prefix)
 	seen := map[string]bool{}
 	for round := 0; round < 1_000_000 && len(cursors) > 0; round++ {
-		bases := make([]string, 0, len(cursors))
+		keys := make([]string, 0, len(cursors))
 		cmds := make([]*redis.ScanCmd, 0, len(cursors))
 		_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for b, c := range cursors {
-				bases = append(bases, b)
-				cmds = append(cmds, p.ZScan(ctx, indexKey(b, "all"), c, match, 1000))
+			for k, c := range cursors {
+				keys = append(keys, k)
+				cmds = append(cmds, p.ZScan(ctx, k, c, match, 1000))
 			}
 			return nil
 		})
@@ -72,9 +78,9 @@ func (s *Store) idsWithPrefix(ctx context.Context, prefix string) (found []strin
 				found = append(found, kv[j])
 			}
 			if next == 0 {
-				delete(cursors, bases[i])
+				delete(cursors, keys[i])
 			} else {
-				cursors[bases[i]] = next
+				cursors[keys[i]] = next
 			}
 		}
 	}

@@ -302,23 +302,40 @@ func mergeRows(walks []*walk, keep func(row) bool) (rows []row, end bool) {
 }
 
 // plan is the walks of a scan for f from (max, skip): in each base, the
-// smallest index f names, or "all". A base is left out when its counters
-// prove nothing in it matches (two dimensions that never meet there, like
-// a code of another reason), which saves walking a large index to find
-// nothing.
+// smallest index f names, or when f names none that has one (no filter, or
+// a code alone), the indexes of the reasons its counters name
+// (indexesOf). A base is left out when its counters prove nothing in it
+// matches (two dimensions that never meet there, like a code of another
+// reason), which saves walking a large index to find nothing.
 func (s *Store) plan(ctx context.Context, f Filter, max, skip string) ([]*walk, error) {
 	dims := f.dims()
+	var own []string // the dimensions with an index
+	for _, d := range dims {
+		if indexedScope(d) {
+			own = append(own, d)
+		}
+	}
 	walks := make([]*walk, 0, len(s.all))
-	if len(dims) == 0 {
-		for _, b := range s.all {
-			walks = append(walks, &walk{base: b, index: indexKey(b, "all"), max: max, skip: skip})
+	if len(own) == 0 {
+		scope := "all"
+		if len(dims) > 0 {
+			scope = dims[0] // a code
+		}
+		idx, err := s.indexesOf(ctx, scope)
+		if err != nil {
+			return nil, err
+		}
+		for i, b := range s.all {
+			for _, k := range idx[i] {
+				walks = append(walks, &walk{base: b, index: k, max: max, skip: skip})
+			}
 		}
 		return walks, nil
 	}
 	cards := make([][]*redis.IntCmd, len(s.all))
 	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, b := range s.all {
-			for _, d := range dims {
+			for _, d := range own {
 				cards[i] = append(cards[i], p.ZCard(ctx, indexKey(b, d)))
 			}
 		}
@@ -329,7 +346,7 @@ func (s *Store) plan(ctx context.Context, f Filter, max, skip string) ([]*walk, 
 	}
 	best := make([]int, len(s.all))
 	for i := range s.all {
-		for j := range dims {
+		for j := range own {
 			if cards[i][j].Val() < cards[i][best[i]].Val() {
 				best[i] = j
 			}
@@ -345,12 +362,12 @@ func (s *Store) plan(ctx context.Context, f Filter, max, skip string) ([]*walk, 
 					continue
 				}
 				var o []string
-				for j, d := range dims {
-					if j != best[i] {
+				for _, d := range dims {
+					if d != own[best[i]] {
 						o = append(o, d)
 					}
 				}
-				others[i] = p.HMGet(ctx, countKey(b, dims[best[i]]), o...)
+				others[i] = p.HMGet(ctx, countKey(b, own[best[i]]), o...)
 			}
 			return nil
 		})
@@ -362,7 +379,7 @@ func (s *Store) plan(ctx context.Context, f Filter, max, skip string) ([]*walk, 
 		if cards[i][best[i]].Val() == 0 || others[i] != nil && slices.Contains(others[i].Val(), nil) {
 			continue
 		}
-		walks = append(walks, &walk{base: b, index: indexKey(b, dims[best[i]]), max: max, skip: skip})
+		walks = append(walks, &walk{base: b, index: indexKey(b, own[best[i]]), max: max, skip: skip})
 	}
 	return walks, nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/waqhq/waq/internal/conn"
 	"github.com/waqhq/waq/policy"
 )
 
@@ -54,10 +55,11 @@ type Stats struct {
 }
 
 // Stats counts the entries f selects. Without a filter or with one
-// dimension (and no --since shorter than the retention, no recipient) it reads the
-// counter hashes and corrects them for entries expired but not yet swept,
-// so its cost does not grow with the store; otherwise it scans the
-// smallest index f names.
+// dimension (and no --since shorter than the retention, no recipient) it
+// reads the counter hashes and corrects them for entries expired but not
+// yet swept, so its cost does not grow with the store (for a code, its
+// oldest and newest entries are looked for in the indexes of its reasons:
+// codeEnds); otherwise it scans the smallest index f names.
 func (s *Store) Stats(ctx context.Context, f Filter) (*Stats, error) {
 	st := &Stats{ByReason: map[string]int64{}, ByCode: map[string]int64{}, ByPhoneNumber: map[string]int64{}, ByTemplate: map[string]int64{}}
 	dims := f.dims()
@@ -126,27 +128,40 @@ func bump(m map[string]int64, k string, delta int64) {
 	}
 }
 
-// countedStats reads the counters of scope ("all" or one dimension) in
-// every base and takes off the entries of its index that have expired.
-// A recipient is in one shard, so the distinct recipients are the sum over
-// the bases, less those both in the legacy base and in their shard.
+// statEnds is an index that countedStats reads, and its first entry not
+// expired, its last one and its oldest.
+type statEnds struct {
+	base, index         string
+	first, last, oldest *redis.ZSliceCmd
+}
+
+// countedStats reads the counters of scope ("all" or one dimension with
+// indexes) in every base and takes off the entries of its indexes that have
+// expired. A recipient is in one shard, so the distinct recipients are the
+// sum over the bases, less those both in the legacy base and in their
+// shard.
 func (s *Store) countedStats(ctx context.Context, scope string, st *Stats) error {
-	// Counters, recipients, the first and the last entry of every base in
+	idx, err := s.indexesOf(ctx, scope)
+	if err != nil {
+		return err
+	}
+	// Counters, recipients, the first and the last entry of every index in
 	// one round trip.
 	cutoff := s.now().Add(-s.retention).UnixMilli()
 	counts := make([]*redis.MapStringStringCmd, len(s.all))
 	tos := make([]*redis.IntCmd, len(s.all))
-	firsts := make([]*redis.ZSliceCmd, len(s.all))
-	lasts := make([]*redis.ZSliceCmd, len(s.all))
-	oldest := make([]*redis.ZSliceCmd, len(s.all))
-	_, err := s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+	var all []*statEnds
+	_, err = s.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, b := range s.all {
-			ck, index := countKey(b, scope), indexKey(b, scope)
+			ck := countKey(b, scope)
 			counts[i] = p.HGetAll(ctx, ck)
 			tos[i] = p.HLen(ctx, ck+":to")
-			firsts[i] = p.ZRangeByScoreWithScores(ctx, index, &redis.ZRangeBy{Min: strconv.FormatInt(cutoff, 10), Max: "+inf", Count: 1})
-			lasts[i] = p.ZRevRangeWithScores(ctx, index, 0, 0)
-			oldest[i] = p.ZRangeWithScores(ctx, index, 0, 0)
+			for _, index := range idx[i] {
+				all = append(all, &statEnds{base: b, index: index,
+					first:  p.ZRangeByScoreWithScores(ctx, index, &redis.ZRangeBy{Min: strconv.FormatInt(cutoff, 10), Max: "+inf", Count: 1}),
+					last:   p.ZRevRangeWithScores(ctx, index, 0, 0),
+					oldest: p.ZRangeWithScores(ctx, index, 0, 0)})
+			}
 		}
 		return nil
 	})
@@ -175,16 +190,21 @@ func (s *Store) countedStats(ctx context.Context, scope string, st *Stats) error
 		st.Recipients += tos[i].Val()
 	}
 
+	// A code's entries are among those of its reasons' indexes: the rows
+	// read are its own only.
+	code, byCode := strings.CutPrefix(scope, "code=")
+	keep := func(r row) bool { return r.found && (!byCode || r.fields[1] == code) }
+
 	// Entries parked before the retention are still counted until the
 	// sweep removes them: take them off, so that stats never show them.
 	gone := map[ref]int64{} // recipient in base
 	var walks []*walk
-	for i, b := range s.all {
-		if o := oldest[i].Val(); len(o) == 1 && int64(o[0].Score) < cutoff {
-			walks = append(walks, &walk{base: b, index: indexKey(b, scope), max: strconv.FormatInt(cutoff-1, 10)})
+	for _, e := range all {
+		if o := e.oldest.Val(); len(o) == 1 && int64(o[0].Score) < cutoff {
+			walks = append(walks, &walk{base: e.base, index: e.index, max: strconv.FormatInt(cutoff-1, 10)})
 		}
 	}
-	err = s.merged(ctx, walks, 0, scanBatch, statFields, func(r row) bool { return r.found }, func(rows []row) (bool, error) {
+	err = s.merged(ctx, walks, 0, scanBatch, statFields, keep, func(rows []row) (bool, error) {
 		for _, r := range rows {
 			st.add(r.fields[0], r.fields[1], r.fields[2], r.fields[3], r.fields[4], -1)
 			if r.fields[4] != "" {
@@ -226,13 +246,20 @@ func (s *Store) countedStats(ctx context.Context, scope string, st *Stats) error
 		return nil
 	}
 	var first, newest *time.Time
-	for i := range s.all {
-		if f := firsts[i].Val(); len(f) == 1 {
+	if byCode {
+		first, newest, err = s.codeEnds(ctx, all, code, cutoff)
+		if err != nil {
+			return err
+		}
+		all = nil
+	}
+	for _, e := range all {
+		if f := e.first.Val(); len(f) == 1 {
 			if t := time.UnixMilli(int64(f[0].Score)).UTC(); first == nil || t.Before(*first) {
 				first = &t
 			}
 		}
-		if l := lasts[i].Val(); len(l) == 1 {
+		if l := e.last.Val(); len(l) == 1 {
 			if t := time.UnixMilli(int64(l[0].Score)).UTC(); newest == nil || t.After(*newest) {
 				newest = &t
 			}
@@ -242,6 +269,80 @@ func (s *Store) countedStats(ctx context.Context, scope string, st *Stats) error
 		st.Oldest, st.Newest = first, newest
 	}
 	return nil
+}
+
+// firstOfCodeScript finds the oldest entry of a code at or after a score in
+// an index (a reason's), reading up to ARGV[5] entries from offset ARGV[3].
+// KEYS: the index. ARGV: base, min score, offset, count, code. Returns the
+// entries read, then the id and score of the one found (none: nothing).
+var firstOfCodeScript = redis.NewScript(loadLua + `
+local z = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[2], '+inf', 'WITHSCORES', 'LIMIT', tonumber(ARGV[3]), tonumber(ARGV[4]))
+for i = 1, #z, 2 do
+  local f = load(ARGV[1], z[i])
+  if f and f.c == ARGV[5] then return {#z / 2, z[i], z[i+1]} end
+end
+return {#z / 2}
+`)
+
+// codeEnds finds the oldest entry of code not expired and the newest one
+// in the indexes of its reasons: as a rule the first entries read, since a
+// code is mostly most of its reason's entries; at worst a walk of those
+// reasons' entries, in bounded batches.
+func (s *Store) codeEnds(ctx context.Context, all []*statEnds, code string, cutoff int64) (first, newest *time.Time, err error) {
+	walks := make([]*walk, len(all))
+	for i, e := range all {
+		walks[i] = &walk{base: e.base, index: e.index, max: "+inf"}
+	}
+	keep := func(r row) bool { return r.found && r.fields[1] == code }
+	err = s.merged(ctx, walks, cutoff, 1, statFields, keep, func(rows []row) (bool, error) {
+		t := time.UnixMilli(rows[0].score).UTC()
+		newest = &t
+		return false, nil
+	})
+	if err != nil || newest == nil {
+		return nil, nil, err
+	}
+	// A few entries first, twice as many at each round after: the first
+	// entry read is the code's, as a rule.
+	todo := make([]int, len(all))
+	offsets, counts := make([]int, len(all)), make([]int, len(all))
+	for i := range todo {
+		todo[i], counts[i] = i, 8
+	}
+	best := int64(-1)
+	for round := 0; round < 1_000_000 && len(todo) > 0; round++ {
+		calls := make([]scriptCall, len(todo))
+		for j, i := range todo {
+			calls[j] = scriptCall{firstOfCodeScript, []string{all[i].index}, []any{all[i].base, cutoff, offsets[i], counts[i], code}}
+		}
+		res, err := s.evalAll(ctx, calls, conn.Replicas{}, nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		var more []int
+		for j, i := range todo {
+			v, err := res[j].Slice()
+			if err != nil || len(v) == 0 {
+				return nil, nil, fmt.Errorf("first entry of code %s: %v", code, err)
+			}
+			n, _ := v[0].(int64) // entries read
+			if len(v) == 3 {
+				if sc, err := strconv.ParseInt(str(v[2]), 10, 64); err == nil && (best < 0 || sc < best) {
+					best = sc
+				}
+			} else if n == int64(counts[i]) {
+				offsets[i] += counts[i]
+				counts[i] = min(2*counts[i], scanBatch)
+				more = append(more, i)
+			}
+		}
+		todo = more
+	}
+	if best >= 0 {
+		t := time.UnixMilli(best).UTC()
+		first = &t
+	}
+	return first, newest, nil
 }
 
 // recipientCounts reads the entries each recipient has in its base's

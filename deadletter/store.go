@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -83,11 +84,20 @@ func entryKeys(base, id string) []string { return []string{entryKey(base, id), l
 
 // accountLua adds (delta 1) or removes (delta -1) an entry's contribution to
 // the indexes and counters. Each dimension ("reason=window", "code=131047",
-// "pn=1065...", "tpl=order_update") has an index of ids and a counter hash;
-// "all" spans every entry. A counter hash counts its entries ("n"), their
-// values in the other dimensions, those addressed by business-scoped user
-// ID ("u", userIDAddressee), and (in ":to") their recipients, which is what
-// the isolation verdict of stats needs.
+// "pn=1065...", "tpl=order_update") has a counter hash, and "all" spans
+// every entry. A counter hash counts its entries ("n"), their values in the
+// other dimensions, those addressed by business-scoped user ID ("u",
+// userIDAddressee), and (in ":to") their recipients, which is what the
+// isolation verdict of stats needs.
+//
+// Reasons, phone numbers and templates have an index of ids each (sorted
+// sets scored by parked time, the costliest part of an entry after the
+// entry itself: about 150 bytes each). "all" and codes have none: every
+// entry has one reason, so the reasons' indexes are "all" between them
+// (indexedScopes), and a code is found in the indexes of the reasons its
+// counter names (one or two, as a rule: a code mostly parks for one
+// reason), filtered by the entry's header. Entries parked before are in an
+// ":i:all" and ":i:code=" index too, which a removal still clears.
 const accountLua = loadLua + `
 local P = ARGV[1]
 local function account(id, reason, code, pn, tpl, to, score, delta)
@@ -96,9 +106,9 @@ local function account(id, reason, code, pn, tpl, to, score, delta)
   if tpl ~= '' then d[#d+1] = 'tpl=' .. tpl end
   local scopes = {'all'}
   for _, x in ipairs(d) do scopes[#scopes+1] = x end
-  for _, sc in ipairs(scopes) do
+  for i, sc in ipairs(scopes) do
     local ik = P .. ':i:' .. sc
-    if delta > 0 then redis.call('ZADD', ik, score, id) else redis.call('ZREM', ik, id) end
+    if delta < 0 then redis.call('ZREM', ik, id) elseif i ~= 1 and i ~= 3 then redis.call('ZADD', ik, score, id) end
     local h = P .. ':c:' .. sc
     if redis.call('HINCRBY', h, 'n', delta) <= 0 then
       redis.call('DEL', h, h .. ':to')
@@ -146,7 +156,8 @@ return 1
 `)
 
 // sweepScript removes up to ARGV[3] entries parked before ARGV[2] (ms).
-// KEYS: the "all" index. ARGV: base, cutoff, limit.
+// KEYS: an index (a reason's, or the ":i:all" of entries parked before).
+// ARGV: base, cutoff, limit.
 var sweepScript = redis.NewScript(accountLua + `
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[2], 'LIMIT', 0, tonumber(ARGV[3]))
 for _, id in ipairs(ids) do
@@ -291,14 +302,26 @@ func (s *Store) Sweep(ctx context.Context) (int, error) {
 	const batch = 500
 	cutoff := s.now().Add(-s.retention).UnixMilli()
 	total := 0
-	todo := s.all
+	idx, err := s.indexesOf(ctx, "all")
+	if err != nil {
+		return 0, fmt.Errorf("sweep: %w", err)
+	}
+	var todo []ref // base, index
+	for i, b := range s.all {
+		// The ":i:all" of entries parked before the reasons' indexes were
+		// "all": what its entries' removal left of it goes too.
+		todo = append(todo, ref{b, indexKey(b, "all")})
+		for _, k := range idx[i] {
+			todo = append(todo, ref{b, k})
+		}
+	}
 	for i := 0; i < 1000 && len(todo) > 0; i++ {
 		calls := make([]scriptCall, len(todo))
-		for j, b := range todo {
-			calls[j] = scriptCall{sweepScript, []string{indexKey(b, "all")}, []any{b, cutoff, batch}}
+		for j, t := range todo {
+			calls[j] = scriptCall{sweepScript, []string{t.id}, []any{t.base, cutoff, batch}}
 		}
 		res, err := s.evalAll(ctx, calls, conn.Replicas{}, nil)
-		var full []string
+		var full []ref
 		for j, c := range res {
 			n, _ := c.Int()
 			total += n
@@ -346,9 +369,49 @@ func (f Filter) dims() []string {
 	return d
 }
 
-// indexed reports whether one index selects what the filter does (with the
-// scores for Since), without reading the entries.
-func (f Filter) indexed() bool { return len(f.dims()) <= 1 && f.Recipient == "" }
+// indexed reports whether the indexes a scan walks select what the filter
+// does (with the scores for Since), without reading the entries: one
+// dimension that has indexes, or none (the reasons' indexes).
+func (f Filter) indexed() bool { return len(f.dims()) <= 1 && f.Recipient == "" && f.Code == nil }
+
+// indexedScopes says whether a scope has an index of its own: reasons,
+// phone numbers and templates; not "all", not codes (accountLua).
+func indexedScope(scope string) bool { return scope != "all" && !strings.HasPrefix(scope, "code=") }
+
+// indexesOf returns, for every base, the index keys that hold the entries
+// of scope: its own index, or for "all" and a code, the indexes of the
+// reasons its counter hash names (a superset for a code: the caller
+// filters), in one round trip.
+func (s *Store) indexesOf(ctx context.Context, scope string) ([][]string, error) {
+	out := make([][]string, len(s.all))
+	if indexedScope(scope) {
+		for i, b := range s.all {
+			out[i] = []string{indexKey(b, scope)}
+		}
+		return out, nil
+	}
+	counts, err := s.counts(ctx, scope)
+	if err != nil {
+		return nil, err
+	}
+	for i, b := range s.all {
+		out[i] = reasonIndexes(b, counts[i])
+	}
+	return out, nil
+}
+
+// reasonIndexes are the index keys of the reasons a counter hash of base
+// counts, in a stable order.
+func reasonIndexes(base string, counts map[string]string) []string {
+	var out []string
+	for k := range counts {
+		if strings.HasPrefix(k, "reason=") {
+			out = append(out, indexKey(base, k))
+		}
+	}
+	sort.Strings(out)
+	return out
+}
 
 // IsZero reports whether the filter selects everything.
 func (f Filter) IsZero() bool { return len(f.dims()) == 0 && f.Since == 0 && f.Recipient == "" }
