@@ -145,12 +145,15 @@ return 1
 `)
 
 // removeScript deletes an entry, only if its generation is ARGV[3] (or any,
-// when ARGV[3] is ""). KEYS: entry, legacy entry. ARGV: base, id, gen.
-// Returns 1 removed, 0 missing, -1 a different generation is parked now.
+// when ARGV[3] is "") and, when ARGV[4] is given, only if it is still that
+// stored form. KEYS: entry, legacy entry. ARGV: base, id, gen[, stored].
+// Returns 1 removed, 0 missing, -1 a different generation (or entry) is
+// parked now.
 var removeScript = redis.NewScript(accountLua + `
 local f = load(P, ARGV[2])
 if not f then return 0 end
 if ARGV[3] ~= '' and f.g ~= ARGV[3] then return -1 end
+if ARGV[4] and f.d ~= ARGV[4] then return -1 end
 remove(ARGV[2])
 return 1
 `)
@@ -186,37 +189,82 @@ func (s *Store) Park(ctx context.Context, e *Entry) error {
 	base := s.baseOf(e)
 	park := []scriptCall{{parkScript, entryKeys(base, e.ID), []any{base, e.ID, data, e.ParkedAt.UnixMilli(), e.Reason, e.codeKey(),
 		e.PhoneNumberID, e.Template, e.Addressee()}}}
-	// One entry per id: an older one in another base (parked before the
-	// shards, or for another recipient, as a webhook failure may name it)
-	// goes. Whether there is one is asked in the same round trip, and is
-	// rare: only then does a second remove it. Between the two a reader may
-	// see the entry twice, never not at all.
-	var others []string
-	var probes []*redis.IntCmd
-	probe := func(p redis.Pipeliner) {
-		others, probes = others[:0], probes[:0]
-		for _, b := range s.all {
-			if b != base {
-				others = append(others, b)
-				probes = append(probes, p.Exists(ctx, entryKey(b, e.ID), legacyKey(b, e.ID)))
-			}
-		}
-	}
-	if _, err := s.evalAll(ctx, park, s.wait, probe); err != nil {
+	if _, err := s.evalAll(ctx, park, s.wait, nil); err != nil {
 		return fmt.Errorf("park %s: %w", e.ID, err)
 	}
-	var removes []scriptCall
-	for i, b := range others {
-		if probes[i].Val() > 0 {
-			removes = append(removes, scriptCall{removeScript, entryKeys(b, e.ID), []any{b, e.ID, ""}})
-		}
-	}
-	if len(removes) > 0 {
-		if _, err := s.evalAll(ctx, removes, s.wait, nil); err != nil {
-			return fmt.Errorf("park %s: remove the entry it replaces: %w", e.ID, err)
-		}
+	if err := s.parkedOnce(ctx, e, base, data); err != nil {
+		return fmt.Errorf("park %s: remove the entry it replaces: %w", e.ID, err)
 	}
 	return nil
+}
+
+// parkedOnce leaves one entry of e's id, once e is written (data, in base):
+// an entry of it in another base (parked before the shards, or for another
+// recipient, as a webhook failure may name it) goes, unless it is the
+// later one, and then e goes. Later is a higher generation, then a later
+// parked time, then the base first in byte order: the same order for every
+// process, so two parks of one job at once for two recipients leave the
+// same one, whichever runs first. The other bases are read after e's write
+// has returned, never in its round trip: of two such parks at least one
+// then sees the other's entry (on a Redis Cluster the two round trips
+// reach the nodes in any order, and both could see nothing, or both
+// remove the other's entry). Every removal is of the entry that was read
+// (its stored form), never of one written since. Between the write and
+// the removal a reader may see the entry twice, never not at all.
+func (s *Store) parkedOnce(ctx context.Context, e *Entry, base string, data []byte) error {
+	refs := make([]ref, 0, len(s.all)-1)
+	for _, b := range s.all {
+		if b != base {
+			refs = append(refs, ref{b, e.ID})
+		}
+	}
+	found, err := s.storedAt(ctx, refs)
+	if err != nil {
+		return err
+	}
+	type copyOf struct {
+		base string
+		data []byte
+		gen  int
+		at   time.Time
+	}
+	copies := []copyOf{{base, data, e.Replayed, e.ParkedAt}}
+	for i, d := range found {
+		if d == nil {
+			continue
+		}
+		c := copyOf{base: refs[i].base, data: d, gen: -1}
+		if o, err := decodeEntry(d); err == nil {
+			c.gen, c.at = o.Replayed, o.ParkedAt
+		}
+		copies = append(copies, c)
+	}
+	if len(copies) == 1 {
+		return nil
+	}
+	later := func(a, b copyOf) bool {
+		switch {
+		case a.gen != b.gen:
+			return a.gen > b.gen
+		case !a.at.Equal(b.at):
+			return a.at.After(b.at)
+		}
+		return a.base < b.base
+	}
+	keep := 0
+	for i := range copies {
+		if later(copies[i], copies[keep]) {
+			keep = i
+		}
+	}
+	var removes []scriptCall
+	for i, c := range copies {
+		if i != keep {
+			removes = append(removes, scriptCall{removeScript, entryKeys(c.base, e.ID), []any{c.base, e.ID, "", c.data}})
+		}
+	}
+	_, err = s.evalAll(ctx, removes, s.wait, nil)
+	return err
 }
 
 // Get returns the entry with that id, or ErrNotFound.
