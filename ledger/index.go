@@ -177,11 +177,10 @@ type digest struct {
 }
 
 func digestOf(kind byte, s string, n int) digest {
-	h := sha256.New()
-	h.Write([]byte{kind})
-	h.Write([]byte(s))
-	var sum [32]byte
-	h.Sum(sum[:0])
+	// One buffer on the stack for ids of up to 127 bytes: a hash.Hash
+	// escapes to the heap, and every record costs a digest or two.
+	var buf [128]byte
+	sum := sha256.Sum256(append(append(buf[:0], kind), s...))
 	return digest{field: string(sum[:n]), pick: binary.BigEndian.Uint64(sum[24:])}
 }
 
@@ -273,7 +272,16 @@ func (x *index) expireAt(w int64) time.Time {
 }
 
 func (x *index) key(kind string, w int64, d digest, n int) string {
-	return x.prefix + ":l" + kind + ":" + strconv.FormatInt(w, 10) + ":" + strconv.FormatUint(d.pick%uint64(n), 10)
+	// Built in one buffer and made a string once: one allocation per key.
+	var buf [96]byte
+	b := append(buf[:0], x.prefix...)
+	b = append(b, ":l"...)
+	b = append(b, kind...)
+	b = append(b, ':')
+	b = strconv.AppendInt(b, w, 10)
+	b = append(b, ':')
+	b = strconv.AppendUint(b, d.pick%uint64(n), 10)
+	return string(b)
 }
 
 func (x *index) metaKey(kind string, w int64) string {

@@ -81,7 +81,7 @@ func (w *Worker) handle(ctx context.Context, p pulled) {
 	d.gen = queue.ReplayOf(h)
 	parent := propagation.TraceContext{}.Extract(ctx, queue.HeaderCarrier(h))
 	job, sum, decodeErr := queue.Decode(msg.Data())
-	ctx, d.span = w.tracer.Start(parent, "process "+msg.Subject(), trace.WithSpanKind(trace.SpanKindConsumer))
+	ctx, d.span = w.tracer.Start(parent, "process "+msg.Subject(), consumerSpan)
 	if d.span.IsRecording() {
 		d.span.SetAttributes(spanAttrs(w, msg, job, sum, d.gen, decodeErr)...)
 	}
@@ -108,6 +108,10 @@ func (w *Worker) handle(ctx context.Context, p pulled) {
 	d.claimed = true
 	waiting = d.run(ctx)
 }
+
+// consumerSpan starts a job's span; made once, as an option is allocated
+// each time one is made.
+var consumerSpan = trace.WithSpanKind(trace.SpanKindConsumer)
 
 // spanAttrs is every attribute of a job's span known at its start, in one
 // slice: added one call at a time, they would grow the span's slice again

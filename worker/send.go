@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/trace"
 
 	"github.com/waqhq/waq/deadletter"
 	"github.com/waqhq/waq/graph"
@@ -37,14 +36,12 @@ func (d *delivery) send(ctx context.Context, num numbers.Number) {
 	d.attr(telemetry.AttrAttempt.Int(attempts.Sends))
 
 	edge := d.endpoint(num)
-	spanName, httpAttrs := "POST /{version}/{phone_number_id}/messages", w.httpAttrs
+	spanName, opts := "POST /{version}/{phone_number_id}/messages", w.httpStart
 	if edge == graph.EdgeMarketingMessages {
-		spanName, httpAttrs = "POST /{version}/{phone_number_id}/marketing_messages", w.marketingAttrs
+		spanName, opts = "POST /{version}/{phone_number_id}/marketing_messages", w.marketingStart
 		d.attr(telemetry.AttrAPI.String(edge))
 	}
-	hctx, hspan := w.tracer.Start(ctx, spanName,
-		trace.WithSpanKind(trace.SpanKindClient),
-		trace.WithAttributes(httpAttrs...))
+	hctx, hspan := w.tracer.Start(ctx, spanName, opts...)
 	w.metrics.InFlight.Inc()
 	start := time.Now()
 	res, err := w.graph.Send(hctx, graph.SendRequest{
@@ -61,7 +58,9 @@ func (d *delivery) send(ctx context.Context, num numbers.Number) {
 
 	if err == nil {
 		w.graphAnswered(graph.Failure{}, nil)
-		hspan.SetAttributes(telemetry.AttrHTTPStatus.Int(res.HTTPStatus))
+		if hspan.IsRecording() {
+			hspan.SetAttributes(telemetry.AttrHTTPStatus.Int(res.HTTPStatus))
+		}
 		hspan.End()
 		w.metrics.AttemptSeconds.WithLabelValues("sent").Observe(took.Seconds())
 		d.sent(ctx, num, res, a)

@@ -51,11 +51,12 @@ type Worker struct {
 	now     func() time.Time
 	id      string
 	gauges  time.Duration // Options.GaugeInterval
-	// httpAttrs are the attributes of every Graph API CLIENT span, made
-	// once: server.address is the host alone, as OTel's HTTP conventions
+	// httpStart starts every Graph API CLIENT span (its kind and
+	// attributes), made once, as options are allocated each time they are
+	// made: server.address is the host alone, as OTel's HTTP conventions
 	// (and a tracing UI's peer grouping) want it, not the base URL.
-	// marketingAttrs are those of a send to /marketing_messages.
-	httpAttrs, marketingAttrs []attribute.KeyValue
+	// marketingStart is that of a send to /marketing_messages.
+	httpStart, marketingStart []trace.SpanStartOption
 
 	nc     *nats.Conn
 	js     jetstream.JetStream
@@ -199,8 +200,8 @@ func New(cfg Config, getenv func(string) string, opts Options) (*Worker, error) 
 		return nil, &ConfigError{Setting: "WAQ_GRAPH_URL", Problem: err.Error()}
 	}
 	w.graph = gc
-	w.httpAttrs = graphSpanAttrs(gc.BaseURL(), graph.EdgeMessages)
-	w.marketingAttrs = graphSpanAttrs(gc.BaseURL(), graph.EdgeMarketingMessages)
+	w.httpStart = graphSpanStart(gc.BaseURL(), graph.EdgeMessages)
+	w.marketingStart = graphSpanStart(gc.BaseURL(), graph.EdgeMarketingMessages)
 	tp := opts.TracerProvider
 	if tp == nil {
 		tp = noop.NewTracerProvider()
@@ -228,6 +229,11 @@ func New(cfg Config, getenv func(string) string, opts Options) (*Worker, error) 
 }
 
 // graphSpanAttrs are the CLIENT span attributes of a send to base's edge.
+// graphSpanStart is the start options of a Graph API CLIENT span.
+func graphSpanStart(base, edge string) []trace.SpanStartOption {
+	return []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(graphSpanAttrs(base, edge)...)}
+}
+
 func graphSpanAttrs(base, edge string) []attribute.KeyValue {
 	attrs := []attribute.KeyValue{
 		attribute.String("http.request.method", "POST"),
