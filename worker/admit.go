@@ -71,8 +71,7 @@ func (d *delivery) admitted(ctx context.Context, num numbers.Number, adm throttl
 	// send and its record must fit in the ack wait, or a second worker gets
 	// the job meanwhile, finds no record and sends it again.
 	d.keepFor(d.w.cfg.GraphTimeout)
-	d.send(ctx, num)
-	return false
+	return d.send(ctx, num)
 }
 
 // admit asks the gate whether the job may go (try i of its asking). A job

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/waqhq/waq/deadletter"
 	"github.com/waqhq/waq/graph"
@@ -24,8 +25,10 @@ func (d *delivery) endpoint(num numbers.Number) string {
 	return num.Endpoint(d.job.API, d.w.policy.API(), d.sum.Type)
 }
 
-// send makes one attempt and acts on its answer.
-func (d *delivery) send(ctx context.Context, num numbers.Number) {
+// send makes one attempt and acts on its answer. The HTTP round trip runs
+// on a goroutine of its own (roundTrip) and the caller returns without
+// touching the job again: send reports true, as a job that waits on a timer.
+func (d *delivery) send(ctx context.Context, num numbers.Number) (waiting bool) {
 	w := d.w
 	// attempts counts this job's sends in its generation, this one included;
 	// held are those answered with a throttle or pause.
@@ -43,16 +46,50 @@ func (d *delivery) send(ctx context.Context, num numbers.Number) {
 	}
 	hctx, hspan := w.tracer.Start(ctx, spanName, opts...)
 	w.metrics.InFlight.Inc()
-	start := time.Now()
-	res, err := w.graph.Send(hctx, graph.SendRequest{
+	go d.roundTrip(&attempt{ctx: ctx, hctx: hctx, hspan: hspan, num: num, attempts: attempts, req: graph.SendRequest{
 		PhoneNumberID: d.job.PhoneNumberID,
 		Token:         num.Token(),
 		Message:       d.job.Message,
 		JobID:         d.job.ID,
 		Edge:          edge,
+	}})
+	return true
+}
+
+// attempt is one send under way: what roundTrip needs, and what the answer
+// is acted on with.
+type attempt struct {
+	ctx, hctx context.Context
+	hspan     trace.Span
+	num       numbers.Number
+	attempts  policy.Attempts
+	req       graph.SendRequest
+	res       *graph.SendResult
+	err       error
+	took      time.Duration
+}
+
+// roundTrip is the HTTP round trip of an attempt, alone on its goroutine:
+// at thousands of sends in flight each holds one for the whole round trip,
+// and this one's stack stays as shallow as the bare loop's (8 KiB) instead
+// of the job's (its ledger read and pacing grew it to 16–32 KiB). The
+// answer is acted on by a pooled goroutine, whose stack has grown already,
+// or one of its own when every pooled one is busy; that one finishes the
+// job (done).
+func (d *delivery) roundTrip(at *attempt) {
+	start := time.Now()
+	at.res, at.err = d.w.graph.Send(at.hctx, at.req)
+	at.took = time.Since(start)
+	d.w.metrics.InFlight.Dec()
+	d.w.runPooled(func() {
+		d.answered(at)
+		d.done(true)
 	})
-	took := time.Since(start)
-	w.metrics.InFlight.Dec()
+}
+
+// answered acts on the answer of an attempt.
+func (d *delivery) answered(t *attempt) {
+	w, ctx, num, hspan, res, err, took, attempts := d.w, t.ctx, t.num, t.hspan, t.res, t.err, t.took, t.attempts
 	at := w.now().UTC()
 	a := ledger.Attempt{At: at, TraceID: traceID(d.span), SpanID: spanID(d.span), Worker: w.id}
 
