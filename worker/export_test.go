@@ -7,3 +7,7 @@ var BodyTimeout = &bodyTimeout
 // callback (stage "pulled"), before it takes each pulled message up, and
 // before a job waits for its send slot (stage "waiting").
 func WithStall(o *Options, stall func(stage string)) { o.stall = stall }
+
+// RoundTripsAlonePast lets the tests run every send's round trip on a
+// goroutine of its own (0), as past the pool's size.
+var RoundTripsAlonePast = &roundTripsAlonePast

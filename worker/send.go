@@ -25,9 +25,12 @@ func (d *delivery) endpoint(num numbers.Number) string {
 	return num.Endpoint(d.job.API, d.w.policy.API(), d.sum.Type)
 }
 
-// send makes one attempt and acts on its answer. The HTTP round trip runs
+// send makes one attempt and acts on its answer. Past the pool's size of
+// sends in flight (WAQ_CONCURRENCY above roundTripsAlonePast) the HTTP round trip runs
 // on a goroutine of its own (roundTrip) and the caller returns without
-// touching the job again: send reports true, as a job that waits on a timer.
+// touching the job again: send reports true, as a job that waits on a
+// timer. Within it every send has a pooled goroutine, and handing the job
+// from one goroutine to another would only cost CPU.
 func (d *delivery) send(ctx context.Context, num numbers.Number) (waiting bool) {
 	w := d.w
 	// attempts counts this job's sends in its generation, this one included;
@@ -46,15 +49,25 @@ func (d *delivery) send(ctx context.Context, num numbers.Number) (waiting bool) 
 	}
 	hctx, hspan := w.tracer.Start(ctx, spanName, opts...)
 	w.metrics.InFlight.Inc()
-	go d.roundTrip(&attempt{ctx: ctx, hctx: hctx, hspan: hspan, num: num, attempts: attempts, req: graph.SendRequest{
+	at := &attempt{ctx: ctx, hctx: hctx, hspan: hspan, num: num, attempts: attempts, req: graph.SendRequest{
 		PhoneNumberID: d.job.PhoneNumberID,
 		Token:         num.Token(),
 		Message:       d.job.Message,
 		JobID:         d.job.ID,
 		Edge:          edge,
-	}})
-	return true
+	}}
+	if cap(w.slots) > roundTripsAlonePast {
+		go d.roundTrip(at)
+		return true
+	}
+	d.call(at)
+	d.answered(at)
+	return false
 }
+
+// roundTripsAlonePast is the WAQ_CONCURRENCY past which a send's round trip
+// runs on a goroutine of its own (send): the pool's size.
+var roundTripsAlonePast = maxPool
 
 // attempt is one send under way: what roundTrip needs, and what the answer
 // is acted on with.
@@ -77,14 +90,19 @@ type attempt struct {
 // or one of its own when every pooled one is busy; that one finishes the
 // job (done).
 func (d *delivery) roundTrip(at *attempt) {
-	start := time.Now()
-	at.res, at.err = d.w.graph.Send(at.hctx, at.req)
-	at.took = time.Since(start)
-	d.w.metrics.InFlight.Dec()
+	d.call(at)
 	d.w.runPooled(func() {
 		d.answered(at)
 		d.done(true)
 	})
+}
+
+// call posts the attempt and keeps the answer.
+func (d *delivery) call(at *attempt) {
+	start := time.Now()
+	at.res, at.err = d.w.graph.Send(at.hctx, at.req)
+	at.took = time.Since(start)
+	d.w.metrics.InFlight.Dec()
 }
 
 // answered acts on the answer of an attempt.

@@ -32,6 +32,12 @@ import (
 func TestMain(m *testing.M) {
 	// A trickled body is cut off after a second here, not 30 s.
 	*worker.BodyTimeout = time.Second
+	// WAQ_TEST_ROUND_TRIPS_ALONE=1 runs every test with each send's round
+	// trip on a goroutine of its own, as a worker past 256 sends in flight
+	// does (the tests' workers have fewer).
+	if os.Getenv("WAQ_TEST_ROUND_TRIPS_ALONE") != "" {
+		*worker.RoundTripsAlonePast = 0
+	}
 	// The embedded NATS server and HTTP keep-alive pools outlive a test by
 	// design; they are not the worker's goroutines.
 	goleak.VerifyTestMain(m, testenv.ServerGoroutines()...)
