@@ -89,39 +89,7 @@ func BenchmarkWorkerTracing(b *testing.B) {
 			}
 			// Jobs go on the stream before the worker starts, published
 			// asynchronously in windows, so that publishing is not timed.
-			js := e.js
-			const window = 1000 // below the client's limit of async publishes in flight (4000)
-			for i := 0; i < b.N; i += window {
-				var futures []jetstream.PubAckFuture
-				for j := i; j < min(i+window, b.N); j++ {
-					id := fmt.Sprintf("bench-%d", j)
-					job := textJob(id, fmt.Sprintf("1555%07d", j%10_000_000))
-					data, err := json.Marshal(job)
-					if err != nil {
-						b.Fatal(err)
-					}
-					msg := nats.NewMsg("waq.send." + pn)
-					msg.Data = data
-					msg.Header.Set(queue.HeaderMsgID, id)
-					f, err := js.PublishMsgAsync(msg)
-					if err != nil {
-						b.Fatal(err)
-					}
-					futures = append(futures, f)
-				}
-				for _, f := range futures {
-					select {
-					case err := <-f.Err():
-						b.Fatal(err)
-					default:
-					}
-				}
-				select {
-				case <-js.PublishAsyncComplete():
-				case <-time.After(time.Minute):
-					b.Fatal("async publishes not acknowledged within a minute")
-				}
-			}
+			publishJobs(b, e.js, "bench", b.N)
 			cfg := e.config()
 			cfg.AccessToken, cfg.PhoneNumbersFile = token, numbersFile
 			cfg.Concurrency = 128
@@ -192,6 +160,44 @@ func waitStreamEmpty(b *testing.B, e *env, timeout time.Duration) {
 		case <-t.C:
 		case <-deadline:
 			b.Fatalf("stream not empty within %s (%v)", timeout, err)
+		}
+	}
+}
+
+// publishJobs puts n text jobs (ids prefix-0, prefix-1, …, to distinct
+// recipients) on the stream, published asynchronously in windows below the
+// client's limit of async publishes in flight (4000).
+func publishJobs(b *testing.B, js jetstream.JetStream, prefix string, n int) {
+	b.Helper()
+	const window = 1000
+	for i := 0; i < n; i += window {
+		var futures []jetstream.PubAckFuture
+		for j := i; j < min(i+window, n); j++ {
+			id := fmt.Sprintf("%s-%d", prefix, j)
+			data, err := json.Marshal(textJob(id, fmt.Sprintf("1555%07d", j%10_000_000)))
+			if err != nil {
+				b.Fatal(err)
+			}
+			msg := nats.NewMsg("waq.send." + pn)
+			msg.Data = data
+			msg.Header.Set(queue.HeaderMsgID, id)
+			f, err := js.PublishMsgAsync(msg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			futures = append(futures, f)
+		}
+		for _, f := range futures {
+			select {
+			case err := <-f.Err():
+				b.Fatal(err)
+			default:
+			}
+		}
+		select {
+		case <-js.PublishAsyncComplete():
+		case <-time.After(time.Minute):
+			b.Fatal("async publishes not acknowledged within a minute")
 		}
 	}
 }

@@ -1,8 +1,6 @@
 package worker_test
 
 import (
-	"encoding/json"
-	"fmt"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -11,13 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/waqhq/waq/fakegraph"
-	"github.com/waqhq/waq/queue"
 	"github.com/waqhq/waq/worker"
 )
 
@@ -63,7 +58,7 @@ func BenchmarkSendsInFlight(b *testing.B) {
 		w := e.startWith(b, cfg, nil, worker.Options{})
 		// The worker's own start-up is not counted.
 		before := memNow()
-		publishJobs(b, e.js, n)
+		publishJobs(b, e.js, "mem", n)
 		deadline := time.Now().Add(2 * time.Minute)
 		for gauge(w.w.Metrics().InFlight) < float64(n) {
 			if time.Now().After(deadline) {
@@ -94,39 +89,6 @@ func memNow() memFigures {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return memFigures{stack: m.StackInuse, heap: m.HeapAlloc, goroutines: runtime.NumGoroutine()}
-}
-
-// publishJobs puts n text jobs to distinct recipients on the stream.
-func publishJobs(b *testing.B, js jetstream.JetStream, n int) {
-	b.Helper()
-	var futures []jetstream.PubAckFuture
-	for j := range n {
-		id := fmt.Sprintf("mem-%d", j)
-		data, err := json.Marshal(textJob(id, fmt.Sprintf("1555%07d", j)))
-		if err != nil {
-			b.Fatal(err)
-		}
-		msg := nats.NewMsg("waq.send." + pn)
-		msg.Data = data
-		msg.Header.Set(queue.HeaderMsgID, id)
-		f, err := js.PublishMsgAsync(msg)
-		if err != nil {
-			b.Fatal(err)
-		}
-		futures = append(futures, f)
-	}
-	select {
-	case <-js.PublishAsyncComplete():
-	case <-time.After(time.Minute):
-		b.Fatal("async publishes not acknowledged within a minute")
-	}
-	for _, f := range futures {
-		select {
-		case err := <-f.Err():
-			b.Fatal(err)
-		default:
-		}
-	}
 }
 
 func gauge(g prometheus.Gauge) float64 {
