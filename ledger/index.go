@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -28,6 +29,7 @@ import (
 //	P:lx:<hex>    the id of a job whose id is too long for a field value
 //	P:ln:<w>      how many records window w got (sizes window w+1)
 //	P:lb:<w>      window w's bucket count, fixed when the window starts
+//	P:lb:<w>:<k>  step k of a window that outgrew it: "<count>:<from ms>"
 //
 // Redis 7.0 cannot expire a hash's fields, so time is cut into windows of a
 // quarter of the retention: window w's keys expire all at once, one
@@ -37,8 +39,8 @@ import (
 // the previous window's count, at about 64 records a bucket, so that buckets
 // stay listpacks (Poisson spread: the fullest of a million buckets holds
 // about 110); the first window has Options.Buckets. A window that grows
-// much faster than its predecessor overfills some buckets, which Redis then
-// stores as ordinary hashes: correct, only larger.
+// much faster than its predecessor (the first one of a deployment, as a
+// rule) gets more buckets as it goes, in steps (below).
 
 // windowsAlive is how many windows a lookup reads.
 const windowsAlive = 5
@@ -226,8 +228,8 @@ type index struct {
 	now          func() time.Time
 
 	mu      sync.Mutex
-	buckets map[int64]int // window → bucket count; 0: the window has none
-	unsent  int64         // records of window unsentW not yet added to its count
+	buckets map[int64]*steps // window → its buckets; nil: the window has none
+	unsent  int64            // records of window unsentW not yet added to its count
 	unsentW int64
 }
 
@@ -258,7 +260,7 @@ func newIndex(rdb redis.Cmdable, prefix string, retention time.Duration, buckets
 		buckets = 256
 	}
 	return &index{rdb: rdb, prefix: prefix, retention: retention, window: retention / 4,
-		firstBuckets: buckets, now: now, buckets: map[int64]int{}}
+		firstBuckets: buckets, now: now, buckets: map[int64]*steps{}}
 }
 
 func (x *index) windowAt(t time.Time) int64 { return t.UnixMilli() / x.window.Milliseconds() }
@@ -271,7 +273,12 @@ func (x *index) expireAt(w int64) time.Time {
 	return x.start(w + 1).Add(x.retention)
 }
 
-func (x *index) key(kind string, w int64, d digest, n int) string {
+// buckets are where a window's records go: bucket base + pick % n. A
+// window's first count has base 0; a step of n buckets has base n, so that
+// steps (n0 × 4^k) never share a bucket.
+type buckets struct{ n, base int }
+
+func (x *index) key(kind string, w int64, d digest, bs buckets) string {
 	// Built in one buffer and made a string once: one allocation per key.
 	var buf [96]byte
 	b := append(buf[:0], x.prefix...)
@@ -280,7 +287,7 @@ func (x *index) key(kind string, w int64, d digest, n int) string {
 	b = append(b, ':')
 	b = strconv.AppendInt(b, w, 10)
 	b = append(b, ':')
-	b = strconv.AppendUint(b, d.pick%uint64(n), 10)
+	b = strconv.AppendUint(b, uint64(bs.base)+d.pick%uint64(bs.n), 10)
 	return string(b)
 }
 
@@ -292,31 +299,173 @@ func (x *index) longIDKey(d digest) string {
 	return fmt.Sprintf("%s:lx:%x", x.prefix, d.field)
 }
 
-// bucketCount returns window w's bucket count. With create, a window
-// without one gets one (from the previous window's count); without, 0 says
-// the window has no records.
-func (x *index) bucketCount(ctx context.Context, w int64, create bool) (int, error) {
-	x.mu.Lock()
-	n, ok := x.buckets[w]
-	x.mu.Unlock()
-	if ok && (n > 0 || !create) {
-		return n, nil
-	}
-	v, err := x.rdb.Get(ctx, x.metaKey("b", w)).Int()
-	if err != nil && !errors.Is(err, redis.Nil) {
-		return 0, fmt.Errorf("ledger index buckets: %w", err)
-	}
-	if err == nil && v > 0 {
-		x.remember(w, v)
-		return v, nil
-	}
-	if !create {
-		if w < x.windowAt(x.now()) {
-			// A past window without a bucket count gets no records now.
-			x.remember(w, 0)
+// A window that outgrows its buckets gets more of them: when its count
+// passes growAt records a bucket of its newest step, a process announces a
+// step of growBy times as many buckets (P:lb:<w>:<k>, "<count>:<from ms>",
+// SET NX: the first announcement stands), written to from growDelay after
+// the announcement on. Lookups read every step a window has, announced or
+// in use, newest first; a process trusts what it knows of a window's steps
+// for stepsFresh only while the window can still grow, so that a step is
+// known everywhere before anything is written to it (this bounds how far
+// the hosts' clocks may differ: growDelay less twice stepsFresh, 2 s). Without it the
+// first window of a deployment, which has no predecessor to size it, keeps
+// Options.Buckets whatever its volume: at a million sends into 256 buckets
+// every bucket is a hashtable and a sent job costs twice the bytes.
+const (
+	growAt     = 72 // under hash-max-listpack-entries (128) with growDelay's records
+	growBy     = 4
+	maxSteps   = 8 // 256 buckets grow to 16 million
+	growDelay  = 4 * time.Second
+	stepsFresh = time.Second
+)
+
+// step is a bucket count of a window and when writes go to it.
+type step struct {
+	n    int
+	from time.Time
+}
+
+// steps is what a process knows of a window's buckets: steps[0] is the
+// count the window started with; none: the window has no records.
+type steps struct {
+	steps      []step
+	checked    time.Time
+	refreshing bool // a caller is reading them again (index.mu)
+}
+
+// writeTo is where records are written at now.
+func (s *steps) writeTo(now time.Time) buckets {
+	var b buckets
+	for i, st := range s.steps {
+		if !st.from.After(now) {
+			b = s.at(i)
 		}
-		return 0, nil
 	}
+	return b
+}
+
+// at is step i's buckets.
+func (s *steps) at(i int) buckets {
+	if i == 0 {
+		return buckets{n: s.steps[0].n}
+	}
+	return buckets{n: s.steps[i].n, base: s.steps[i].n}
+}
+
+// writeBuckets returns where window w's records are written now; a window
+// without a bucket count gets one (from the previous window's count).
+func (x *index) writeBuckets(ctx context.Context, w int64) (buckets, error) {
+	s, err := x.windowSteps(ctx, w, true)
+	if err != nil {
+		return buckets{}, err
+	}
+	return s.writeTo(x.now()), nil
+}
+
+// windowSteps returns what is known of window w's buckets (nil: none).
+// What is older than stepsFresh is read again, by one caller at a time:
+// the others go on with it meanwhile, up to twice that age.
+func (x *index) windowSteps(ctx context.Context, w int64, create bool) (*steps, error) {
+	now := x.now()
+	x.mu.Lock()
+	s, ok := x.buckets[w]
+	if ok && (s != nil || !create) {
+		if x.settled(w, s, now) || (s.refreshing && now.Sub(s.checked) < 2*stepsFresh) {
+			x.mu.Unlock()
+			return s, nil
+		}
+		s.refreshing = true
+	}
+	x.mu.Unlock()
+	fresh, err := x.readSteps(ctx, w)
+	if err == nil && fresh == nil && create {
+		if err = x.openWindow(ctx, w); err == nil {
+			if fresh, err = x.readSteps(ctx, w); err == nil && fresh == nil {
+				err = errors.New("ledger index buckets: window opened without a count")
+			}
+		}
+	}
+	if err != nil {
+		if s != nil {
+			x.mu.Lock()
+			s.refreshing = false
+			x.mu.Unlock()
+		}
+		return nil, err
+	}
+	if fresh != nil || w < x.windowAt(now) {
+		// A past window without a bucket count gets no records now.
+		x.remember(w, fresh)
+	}
+	return fresh, nil
+}
+
+// settled says whether what a process knows of window w can be used
+// without asking Redis again: it is fresh, or the window ended long enough
+// before it was learnt that no step can come after it.
+func (x *index) settled(w int64, s *steps, now time.Time) bool {
+	if s == nil {
+		return true
+	}
+	if now.Sub(s.checked) < stepsFresh {
+		return true
+	}
+	return s.checked.After(x.start(w + 1).Add(time.Minute))
+}
+
+// readSteps reads window w's bucket count and steps (nil: no count yet).
+func (x *index) readSteps(ctx context.Context, w int64) (*steps, error) {
+	now := x.now()
+	cmds := make([]*redis.StringCmd, maxSteps+1)
+	_, err := x.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		cmds[0] = p.Get(ctx, x.metaKey("b", w))
+		for k := 1; k <= maxSteps; k++ {
+			cmds[k] = p.Get(ctx, x.stepKey(w, k))
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("ledger index buckets: %w", err)
+	}
+	n, err := cmds[0].Int()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil || n <= 0 {
+		return nil, fmt.Errorf("ledger index buckets: window %d has count %q", w, cmds[0].Val())
+	}
+	s := &steps{steps: []step{{n: n}}, checked: now}
+	for k := 1; k <= maxSteps; k++ {
+		v, err := cmds[k].Result()
+		if errors.Is(err, redis.Nil) {
+			break
+		}
+		st, ok := parseStep(v)
+		if err != nil || !ok {
+			return nil, fmt.Errorf("ledger index buckets: window %d step %d is %q", w, k, v)
+		}
+		s.steps = append(s.steps, st)
+	}
+	return s, nil
+}
+
+func (x *index) stepKey(w int64, k int) string {
+	return x.metaKey("b", w) + ":" + strconv.Itoa(k)
+}
+
+func parseStep(v string) (step, bool) {
+	c, f, ok := strings.Cut(v, ":")
+	n, err1 := strconv.Atoi(c)
+	ms, err2 := strconv.ParseInt(f, 10, 64)
+	if !ok || err1 != nil || err2 != nil || n <= 0 {
+		return step{}, false
+	}
+	return step{n: n, from: time.UnixMilli(ms)}, true
+}
+
+// openWindow gives window w its first bucket count, from the previous
+// window's count.
+func (x *index) openWindow(ctx context.Context, w int64) error {
 	want := x.firstBuckets
 	prev, err := x.rdb.Get(ctx, x.metaKey("n", w-1)).Int64()
 	switch {
@@ -326,51 +475,73 @@ func (x *index) bucketCount(ctx context.Context, w int64, create bool) (int, err
 			want = 1
 		}
 	case !errors.Is(err, redis.Nil):
-		return 0, fmt.Errorf("ledger index buckets: %w", err)
+		return fmt.Errorf("ledger index buckets: %w", err)
 	}
 	// SET NX: the first process to open the window decides; the others
 	// read its number.
 	if err := x.rdb.SetArgs(ctx, x.metaKey("b", w), want, redis.SetArgs{Mode: "NX", ExpireAt: x.expireAt(w)}).Err(); err != nil && !errors.Is(err, redis.Nil) {
-		return 0, fmt.Errorf("ledger index buckets: %w", err)
+		return fmt.Errorf("ledger index buckets: %w", err)
 	}
-	v, err = x.rdb.Get(ctx, x.metaKey("b", w)).Int()
-	if err != nil || v <= 0 {
-		return 0, fmt.Errorf("ledger index buckets: %v", err)
-	}
-	x.remember(w, v)
-	return v, nil
+	return nil
 }
 
-func (x *index) remember(w int64, n int) {
+// grow announces a step of window w when its count (records so far)
+// has outgrown its newest one.
+func (x *index) grow(ctx context.Context, w int64, count int64) error {
+	s, err := x.windowSteps(ctx, w, false)
+	if err != nil || s == nil {
+		return err
+	}
+	top := s.steps[len(s.steps)-1]
+	k := len(s.steps)
+	if k > maxSteps || count < int64(growAt)*int64(top.n) {
+		return nil
+	}
+	v := strconv.Itoa(top.n*growBy) + ":" + strconv.FormatInt(x.now().Add(growDelay).UnixMilli(), 10)
+	if err := x.rdb.SetArgs(ctx, x.stepKey(w, k), v, redis.SetArgs{Mode: "NX", ExpireAt: x.expireAt(w)}).Err(); err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("ledger index grow: %w", err)
+	}
 	x.mu.Lock()
-	x.buckets[w] = n
+	delete(x.buckets, w) // read the step back, this one's or another's
+	x.mu.Unlock()
+	return nil
+}
+
+func (x *index) remember(w int64, s *steps) {
+	x.mu.Lock()
+	x.buckets[w] = s
 	x.mu.Unlock()
 }
 
-// alive returns the windows a lookup reads, newest first, with their bucket
-// counts (windows without records left out).
-func (x *index) alive(ctx context.Context) ([]int64, []int, error) {
+// alive returns where a lookup reads, newest first: a window and a bucket
+// count for every step of every window with records (a window that grew
+// is listed once a step).
+func (x *index) alive(ctx context.Context) ([]int64, []buckets, error) {
 	cur := x.windowAt(x.now())
 	var ws []int64
-	var ns []int
+	var ns []buckets
 	for w := cur; w > cur-windowsAlive; w-- {
-		n, err := x.bucketCount(ctx, w, false)
+		s, err := x.windowSteps(ctx, w, false)
 		if err != nil {
 			return nil, nil, err
 		}
-		if n > 0 {
+		if s == nil {
+			continue
+		}
+		for i := len(s.steps) - 1; i >= 0; i-- {
 			ws = append(ws, w)
-			ns = append(ns, n)
+			ns = append(ns, s.at(i))
 		}
 	}
 	return ws, ns, nil
 }
 
-// countScript adds to a window's record count. KEYS: count. ARGV: n, expire-at ms.
+// countScript adds to a window's record count and returns the count.
+// KEYS: count. ARGV: n, expire-at ms.
 var countScript = redis.NewScript(`
-redis.call('INCRBY', KEYS[1], ARGV[1])
+local n = redis.call('INCRBY', KEYS[1], ARGV[1])
 if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIREAT', KEYS[1], ARGV[2]) end
-return 1
+return n
 `)
 
 // recordStatusScript raises a record's delivery status unless it has a
@@ -424,7 +595,7 @@ type found struct {
 }
 
 // lookupCmds queues the reads of id's record in every live window.
-func (x *index) lookupCmds(ctx context.Context, c redis.Cmdable, d digest, ws []int64, ns []int) []*redis.StringCmd {
+func (x *index) lookupCmds(ctx context.Context, c redis.Cmdable, d digest, ws []int64, ns []buckets) []*redis.StringCmd {
 	cmds := make([]*redis.StringCmd, len(ws))
 	for i, w := range ws {
 		cmds[i] = c.HGet(ctx, x.key("j", w, d, ns[i]), d.field)
@@ -433,7 +604,7 @@ func (x *index) lookupCmds(ctx context.Context, c redis.Cmdable, d digest, ws []
 }
 
 // pick returns the newest record the reads found.
-func (x *index) pick(d digest, ws []int64, ns []int, cmds []*redis.StringCmd) (found, bool, error) {
+func (x *index) pick(d digest, ws []int64, ns []buckets, cmds []*redis.StringCmd) (found, bool, error) {
 	for i, c := range cmds {
 		v, err := c.Result()
 		if errors.Is(err, redis.Nil) {

@@ -220,3 +220,81 @@ func TestLegacyRecords(t *testing.T) {
 		t.Errorf("old record after the park: %+v", st)
 	}
 }
+
+// TestFirstWindowGrows: a window that outgrows its buckets (the first one
+// of a deployment has no predecessor to size it) announces four times as
+// many and writes to them from a few seconds later on, while every record,
+// before and after, is found by its id and its wamid from any process —
+// one that learnt the window's buckets before it grew too. Before steps, the
+// 1,200 records stayed in the window's 4 buckets (300 fields each: Redis
+// hashtables, twice the bytes of listpacks).
+func TestFirstWindowGrows(t *testing.T) {
+	r := testenv.StartRedis(t)
+	rdb := r.Client(t)
+	c := &clock{t: time.Now().Add(48 * time.Hour).Truncate(time.Hour).Add(time.Minute)}
+	opts := ledger.Options{Retention: 4 * time.Hour, Buckets: 4, Now: c.now}
+	l := ledger.New(rdb, opts)
+	ctx := context.Background()
+	reader := ledger.New(rdb, opts) // learns the buckets early
+	if _, err := reader.Load(ctx, "nothing"); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for i := 0; i < 1200; i++ {
+		id := "grow-" + strconv.Itoa(i)
+		ids = append(ids, id)
+		if err := l.RecordSent(ctx, id, 0, "wamid."+id, ledger.Attempt{At: c.now()}, nil); err != nil {
+			t.Fatal(err)
+		}
+		c.add(50 * time.Millisecond) // 20 a second: a minute in all
+	}
+	w := windowOf(c.now())
+	if v := rdb.Get(ctx, "waq:lb:"+w+":1").Val(); !strings.HasPrefix(v, "16:") {
+		t.Errorf("step 1 of a window of 4 buckets after 1,200 records: %q, want 16 buckets", v)
+	}
+	if v := rdb.Get(ctx, "waq:lb:"+w+":2").Val(); !strings.HasPrefix(v, "64:") {
+		t.Errorf("step 2 after 1,200 records (more than 72 × 16): %q, want 64 buckets", v)
+	}
+	keys, err := rdb.Keys(ctx, "waq:lj:"+w+":*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	most := int64(0)
+	for _, k := range keys {
+		if n := rdb.HLen(ctx, k).Val(); n > most {
+			most = n
+		}
+	}
+	if most > 128 {
+		t.Errorf("a bucket holds %d records of 1,200 (%d buckets), want at most 128 (hash-max-listpack-entries)", most, len(keys))
+	}
+	for _, p := range []*ledger.Ledger{l, reader, ledger.New(rdb, opts)} {
+		for _, id := range ids {
+			if st, err := p.Load(ctx, id); err != nil || !st.SentAs("wamid."+id) {
+				t.Fatalf("%s not found sent: %+v %v", id, st, err)
+			}
+			if got, err := p.JobByWAMID(ctx, "wamid."+id); err != nil || got != id {
+				t.Fatalf("wamid.%s gives %q %v", id, got, err)
+			}
+		}
+	}
+}
+
+// TestBadStep: a step of the bucket count that is not "<count>:<ms>" is an
+// error of the lookup, not a record missed.
+func TestBadStep(t *testing.T) {
+	r := testenv.StartRedis(t)
+	rdb := r.Client(t)
+	c := &clock{t: time.Now().Add(48 * time.Hour).Truncate(time.Hour)}
+	opts := ledger.Options{Retention: 4 * time.Hour, Buckets: 4, Now: c.now}
+	ctx := context.Background()
+	if err := ledger.New(rdb, opts).RecordSent(ctx, "a", 0, "wamid.a", ledger.Attempt{At: c.now()}, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"", "16", "x:1", "16:x", "0:1", "-4:1"} {
+		rdb.Set(ctx, "waq:lb:"+windowOf(c.now())+":1", bad, time.Hour)
+		if _, err := ledger.New(rdb, opts).Load(ctx, "a"); err == nil {
+			t.Errorf("step %q: no error", bad)
+		}
+	}
+}

@@ -128,7 +128,7 @@ func (l *Ledger) RecordSentMany(ctx context.Context, recs []SentRecord) error {
 	seqs := l.keepBodies(ctx, recs)
 	now := l.idx.now()
 	w := l.idx.windowAt(now)
-	nb, err := l.idx.bucketCount(ctx, w, true)
+	nb, err := l.idx.writeBuckets(ctx, w)
 	if err != nil {
 		return fmt.Errorf("ledger record sent: %w", err)
 	}
@@ -137,6 +137,7 @@ func (l *Ledger) RecordSentMany(ctx context.Context, recs []SentRecord) error {
 	count := l.idx.counted(w, len(recs))
 	// Keys of their own (long ids) first, then the records: a record found
 	// means the rest is there.
+	var counting *redis.Cmd
 	write := func(c redis.Cmdable) []redis.Cmder {
 		cmds := make([]redis.Cmder, 0, 5*len(recs)+1)
 		for i, r := range recs {
@@ -167,7 +168,8 @@ func (l *Ledger) RecordSentMany(ctx context.Context, recs []SentRecord) error {
 			cmds = append(cmds, c.HSet(ctx, jk, jd.field, encodeRecord(rec, start)), c.PExpireAt(ctx, jk, expAt))
 		}
 		if count > 0 {
-			cmds = append(cmds, countScript.EvalSha(ctx, c, []string{l.idx.metaKey("n", w)}, count, exp))
+			counting = countScript.EvalSha(ctx, c, []string{l.idx.metaKey("n", w)}, count, exp)
+			cmds = append(cmds, counting)
 		}
 		return cmds
 	}
@@ -182,6 +184,14 @@ func (l *Ledger) RecordSentMany(ctx context.Context, recs []SentRecord) error {
 	}
 	if err != nil {
 		return fmt.Errorf("ledger record sent: %w", err)
+	}
+	if counting != nil {
+		// The records are written; a window that outgrew its buckets gets
+		// more for the records after them (index.grow). Failing that, the
+		// next count tries again.
+		if n, err := counting.Int64(); err == nil {
+			_ = l.idx.grow(ctx, w, n)
+		}
 	}
 	return nil
 }
