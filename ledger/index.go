@@ -364,8 +364,12 @@ func (x *index) writeBuckets(ctx context.Context, w int64) (buckets, error) {
 
 // windowSteps returns what is known of window w's buckets (nil: none).
 // What is older than stepsFresh is read again, by one caller at a time:
-// the others go on with it meanwhile, up to twice that age.
+// the others go on with it meanwhile, up to twice that age. The reads are
+// not cancelled with ctx: a sent record is written whatever its context
+// (a worker writes it after a send that took its deadline), and so is
+// where it goes.
 func (x *index) windowSteps(ctx context.Context, w int64, create bool) (*steps, error) {
+	ctx = context.WithoutCancel(ctx)
 	now := x.now()
 	x.mu.Lock()
 	s, ok := x.buckets[w]
@@ -488,6 +492,7 @@ func (x *index) openWindow(ctx context.Context, w int64) error {
 // grow announces a step of window w when its count (records so far)
 // has outgrown its newest one.
 func (x *index) grow(ctx context.Context, w int64, count int64) error {
+	ctx = context.WithoutCancel(ctx)
 	s, err := x.windowSteps(ctx, w, false)
 	if err != nil || s == nil {
 		return err

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/waqhq/waq/internal/conn"
 	"github.com/waqhq/waq/internal/testenv"
 	"github.com/waqhq/waq/ledger"
 )
@@ -296,5 +297,29 @@ func TestBadStep(t *testing.T) {
 		if _, err := ledger.New(rdb, opts).Load(ctx, "a"); err == nil {
 			t.Errorf("step %q: no error", bad)
 		}
+	}
+}
+
+// TestRecordWithContextDone: a sent record is written whatever its context
+// (the worker writes it after a send that may have taken its deadline), so
+// where it goes is read with the context's values but not its deadline,
+// once what the ledger knew of the window is stale too.
+func TestRecordWithContextDone(t *testing.T) {
+	r := testenv.StartRedis(t)
+	rdb := r.Client(t)
+	c := &clock{t: time.Now().Add(48 * time.Hour).Truncate(time.Hour)}
+	l := ledger.New(conn.AutoPipelined(rdb), ledger.Options{Retention: 4 * time.Hour, Now: c.now})
+	ctx := context.Background()
+	if err := l.RecordSent(ctx, "first", 0, "wamid.first", ledger.Attempt{At: c.now()}, nil); err != nil {
+		t.Fatal(err)
+	}
+	c.add(2 * time.Second) // the window's buckets are read again
+	done, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := l.RecordSentMany(done, []ledger.SentRecord{{ID: "late", WAMID: "wamid.late", Attempt: ledger.Attempt{At: c.now()}, Fresh: true}}); err != nil {
+		t.Fatalf("record with its context done: %v", err)
+	}
+	if st, err := l.Load(ctx, "late"); err != nil || !st.SentAs("wamid.late") {
+		t.Fatalf("not found sent: %+v %v", st, err)
 	}
 }
