@@ -114,6 +114,10 @@ func startRedisServer(ctx context.Context, path string, opts RedisOptions) (*Red
 		"--protected-mode", "no",
 		"--loglevel", "warning",
 		"--logfile", r.Log,
+		// Redis's own defaults, which deploy/redis/redis.conf states and
+		// the sizing figures assume; Debian's build starts with 512.
+		"--hash-max-listpack-entries", "128",
+		"--hash-max-listpack-value", "64",
 	}
 	if opts.AppendFsync != "" {
 		args = append(args, "--appendonly", "yes", "--appendfsync", opts.AppendFsync)
