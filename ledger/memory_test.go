@@ -52,14 +52,6 @@ func memLedgerWith(t testing.TB, opts ledger.Options) (*testenv.Redis, *redis.Cl
 	t.Helper()
 	r := testenv.StartRedis(t)
 	writer := r.Client(t)
-	// Redis's own defaults, which deploy/redis/redis.conf states: Debian's
-	// build starts with 512 fields a listpack hash, which would hide
-	// buckets past 128 records.
-	for k, v := range map[string]string{"hash-max-listpack-entries": "128", "hash-max-listpack-value": "64"} {
-		if err := writer.ConfigSet(context.Background(), k, v).Err(); err != nil {
-			t.Fatal(err)
-		}
-	}
 	l := ledger.New(conn.AutoPipelined(writer), opts)
 	if err := l.LoadScripts(context.Background()); err != nil {
 		t.Fatal(err)
