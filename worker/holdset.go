@@ -86,19 +86,22 @@ func (w *Worker) releaseHeld(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+		w.countHeld(ctx)
 		for range 100 { // bounded: 100 batches a tick
 			if n := w.releaseBatch(ctx); n < 500 {
 				break
 			}
 		}
-		w.countHeld(ctx)
 	}
 }
 
 // countHeld sets waq_held_jobs to the hold set's size: one ZCARD a tick
-// (at most a second apart). Every worker reports the same shared set, so
-// the gauge is the same on each (max, not sum, across workers); a failed
-// read keeps the last value.
+// (at most a second apart), before the tick's release, so that jobs looked
+// at again and held once more (still paused) are counted as the held jobs
+// they are, not as gone for the moment between their publish and their
+// hold. Every worker reports the same shared set, so the gauge is the same
+// on each (max, not sum, across workers); a failed read keeps the last
+// value.
 func (w *Worker) countHeld(ctx context.Context) {
 	due, _ := w.holdKeys()
 	if n, err := w.rdb.ZCard(ctx, due).Result(); err == nil {

@@ -196,7 +196,9 @@ func waitMetric(t *testing.T, url, line string) {
 	testenv.Eventually(t, 15*time.Second, func() error {
 		m := scrape(t, url)
 		if !strings.Contains(m, line) {
-			return errors.New("no " + line + " in:\n" + grep(m, strings.SplitN(line, "{", 2)[0]))
+			// The series' name: before its labels, or its value.
+			name := strings.FieldsFunc(line, func(r rune) bool { return r == '{' || r == ' ' })[0]
+			return errors.New("no " + line + " in:\n" + grep(m, name))
 		}
 		return nil
 	})
