@@ -1,6 +1,7 @@
 package worker_test
 
 import (
+	"fmt"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/waqhq/waq/fakegraph"
+	"github.com/waqhq/waq/internal/testenv"
 	"github.com/waqhq/waq/worker"
 )
 
@@ -59,13 +61,12 @@ func BenchmarkSendsInFlight(b *testing.B) {
 		// The worker's own start-up is not counted.
 		before := memNow()
 		publishJobs(b, e.js, "mem", n)
-		deadline := time.Now().Add(2 * time.Minute)
-		for gauge(w.w.Metrics().InFlight) < float64(n) {
-			if time.Now().After(deadline) {
-				b.Fatalf("%v sends in flight after 2 minutes, want %d", gauge(w.w.Metrics().InFlight), n)
+		testenv.Eventually(b, 2*time.Minute, func() error {
+			if v := gauge(w.w.Metrics().InFlight); v < float64(n) {
+				return fmt.Errorf("%v sends in flight, want %d", v, n)
 			}
-			time.Sleep(20 * time.Millisecond)
-		}
+			return nil
+		})
 		after := memNow()
 		per := func(a, b uint64) float64 { return (float64(a) - float64(b)) / float64(n) }
 		b.ReportMetric(per(after.stack, before.stack), "stack-B/send")
