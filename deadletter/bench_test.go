@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -28,11 +27,11 @@ func BenchmarkDLQ(b *testing.B) {
 	rdb, n, now := benchRedis(b, 1_000_000)
 	ctx := context.Background()
 	s := New(rdb, Options{Prefix: "bench", Now: func() time.Time { return now }})
-	before := usedMemory(b, rdb)
+	before := testenv.UsedMemory(b, rdb)
 	start := time.Now()
 	load(b, s, n, now)
 	loaded := time.Since(start)
-	perEntry := float64(usedMemory(b, rdb)-before) / float64(n)
+	perEntry := float64(testenv.UsedMemory(b, rdb)-before) / float64(n)
 	b.Logf("loaded %d entries in %s; redis used_memory %.0f bytes per entry", n, loaded.Round(time.Millisecond), perEntry)
 
 	b.Run("memory", func(b *testing.B) {
@@ -134,21 +133,6 @@ func benchRedis(b *testing.B, def int) (rdb *redis.Client, n int, now time.Time)
 		n, _ = strconv.Atoi(v)
 	}
 	return testenv.StartRedis(b, "--appendonly", "no").Client(b), n, time.Now().UTC()
-}
-
-func usedMemory(b testing.TB, rdb *redis.Client) int64 {
-	info, err := rdb.Info(context.Background(), "memory").Result()
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, l := range strings.Split(info, "\r\n") {
-		if v, ok := strings.CutPrefix(l, "used_memory:"); ok {
-			n, _ := strconv.ParseInt(v, 10, 64)
-			return n
-		}
-	}
-	b.Fatal("no used_memory in INFO")
-	return 0
 }
 
 func pn(i int) string { return fmt.Sprintf("1065403522429%02d", i) }

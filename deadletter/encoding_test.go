@@ -24,9 +24,9 @@ func TestParkedJobBytes(t *testing.T) {
 	rdb := r.Client(t)
 	now := time.Now().UTC()
 	s := New(rdb, Options{Prefix: "waq", Now: func() time.Time { return now }})
-	before := usedMemory(t, rdb)
+	before := testenv.UsedMemory(t, rdb)
 	parkMany(t, s, jobs, now, func(int) bool { return true }, 0)
-	per := float64(usedMemory(t, rdb)-before) / jobs
+	per := float64(testenv.UsedMemory(t, rdb)-before) / jobs
 	t.Logf("%.0f bytes of Redis per parked job (%d jobs)", per, jobs)
 	if per > 1500 {
 		t.Errorf("%.0f bytes per parked job, want at most 1,500", per)

@@ -15,30 +15,10 @@ import (
 	"github.com/waqhq/waq/ledger"
 )
 
-// usedMemory is Redis's used_memory, without the latency histogram that
-// Redis 7 keeps for each command it has run (about 24 KB each, whatever the
-// data: CONFIG RESETSTAT frees them).
+// usedMemory is testenv.UsedMemory of r.
 func usedMemory(t testing.TB, r *testenv.Redis) int64 {
 	t.Helper()
-	c := r.Client(t)
-	if err := c.ConfigResetStat(context.Background()).Err(); err != nil {
-		t.Fatal(err)
-	}
-	info, err := c.Info(context.Background(), "memory").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(info, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "used_memory:"); ok {
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return n
-		}
-	}
-	t.Fatal("no used_memory in INFO memory")
-	return 0
+	return testenv.UsedMemory(t, r.Client(t))
 }
 
 // memLedger is a ledger at the default settings on a redis-server of the

@@ -49,7 +49,7 @@ func TestParkEndToEndBytes(t *testing.T) {
 	w := e.start(t, cfg)
 	rdb := e.redis.Client(t)
 	ctx := context.Background()
-	before, calls0 := usedMemory(t, rdb), commandCalls(t, rdb)
+	before := testenv.UsedMemory(t, rdb) // resets commandstats: the calls below are since now
 
 	ids := make([]string, jobs)
 	for i := range ids {
@@ -70,10 +70,10 @@ func TestParkEndToEndBytes(t *testing.T) {
 	if err := w.stop(); err != nil {
 		t.Fatal(err)
 	}
-	calls := commandCalls(t, rdb) - calls0
+	calls := commandCalls(t, rdb)
 	// The stats call of the wait above is not parking: at most a few
 	// hundred commands for the whole run.
-	after := usedMemory(t, rdb)
+	after := testenv.UsedMemory(t, rdb)
 	per := float64(after-before) / jobs
 	t.Logf("%.1f bytes of Redis per parked job, %.1f Redis commands per parked job (%d jobs); by key: %s",
 		per, float64(calls)/jobs, jobs, keyBreakdown(t, rdb, jobs))
@@ -112,12 +112,6 @@ func publishAsync(t *testing.T, js jetstream.JetStream, ids []string, job func(i
 	}
 }
 
-// usedMemory is Redis's used_memory.
-func usedMemory(t *testing.T, rdb *redis.Client) int64 {
-	t.Helper()
-	return infoField(t, rdb, "memory", "used_memory")
-}
-
 // commandCalls is how many commands Redis has run (every cmdstat's
 // calls, scripts' own commands included).
 func commandCalls(t *testing.T, rdb *redis.Client) int64 {
@@ -137,25 +131,6 @@ func commandCalls(t *testing.T, rdb *redis.Client) int64 {
 		n += c
 	}
 	return n
-}
-
-func infoField(t *testing.T, rdb *redis.Client, section, field string) int64 {
-	t.Helper()
-	info, err := rdb.Info(context.Background(), section).Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(info, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), field+":"); ok {
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return n
-		}
-	}
-	t.Fatalf("no %s in INFO %s", field, section)
-	return 0
 }
 
 // keyBreakdown is MEMORY USAGE summed by the shape of the keys (ids and

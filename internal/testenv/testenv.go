@@ -288,3 +288,32 @@ func Eventually(t testing.TB, timeout time.Duration, cond func() error) {
 
 // ErrNotYet is a convenience for Eventually conditions.
 var ErrNotYet = errors.New("not yet")
+
+// UsedMemory is the used_memory of rdb's server without the latency
+// histogram that Redis 7 keeps for each command it has run (about 24 KB
+// each, whatever the data): it runs CONFIG RESETSTAT first, which frees
+// them, so a figure taken before a test's first run of a command and one
+// taken after differ by the data written, not by the commands used. It
+// resets INFO commandstats too: read those before calling it.
+func UsedMemory(t testing.TB, rdb *redis.Client) int64 {
+	t.Helper()
+	ctx := context.Background()
+	if err := rdb.ConfigResetStat(ctx).Err(); err != nil {
+		t.Fatalf("CONFIG RESETSTAT: %v", err)
+	}
+	info, err := rdb.Info(ctx, "memory").Result()
+	if err != nil {
+		t.Fatalf("INFO memory: %v", err)
+	}
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "used_memory:"); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				t.Fatalf("INFO memory: used_memory %q: %v", v, err)
+			}
+			return n
+		}
+	}
+	t.Fatal("no used_memory in INFO memory")
+	return 0
+}
